@@ -1,0 +1,36 @@
+# Top-level tasks. `make demo` and `make test` are the two commands the README starts with.
+TARGET  := x86_64-unknown-linux-gnu
+RELEASE := target/$(TARGET)/release
+# Static glibc: the programs must run on any x86_64 Linux host, whatever its libc.
+STATIC  := RUSTFLAGS="-C target-feature=+crt-static"
+VENVS   := .venv/core-2.19/.ready .venv/core-2.21/.ready
+
+.PHONY: all build venvs test unit e2e demo clean
+
+all: build
+
+build:
+	$(STATIC) cargo build --release --locked --target $(TARGET) \
+		-p async-wrapper -p async-status -p binary-module
+	sh crates/async-wrapper/launcher/assemble.sh $(RELEASE)/async_wrapper library/async_wrapper
+	install -m 0755 $(RELEASE)/async_status library/async_status
+	mkdir -p target/e2e-modules
+	install -m 0755 $(RELEASE)/binary_sleep target/e2e-modules/binary_sleep
+
+venvs:
+	sh tests/setup-venvs.sh
+
+unit:
+	cargo test --workspace --locked
+
+e2e: build venvs
+	.venv/core-2.19/bin/python -m pytest -v tests/e2e
+
+test: unit e2e
+
+demo: build venvs
+	sh playbooks/run-demo.sh
+
+clean:
+	cargo clean
+	rm -f library/async_wrapper library/async_status
