@@ -1,0 +1,39 @@
+//! The shared model of ansible async jobs on one managed host.
+//!
+//! `async_wrapper` starts a job and `async_status` reports it; they share nothing but the
+//! job directory, so everything both must agree on lives here:
+//!
+//! - [`JobId`]: the validated name of a job (`JID.PID`), safe to use as a file name;
+//! - [`JobDir`]: the async directory (`ANSIBLE_ASYNC_DIR`, default `~/.ansible_async`) and
+//!   the atomic, private writes of job files into it;
+//! - [`JobFile`]: what a job file says when read back;
+//! - [`output`]: turning a module's raw stdout into its result, as ansible-core does;
+//! - [`reply`]: printing one JSON object as a module's answer.
+//!
+//! # Job file format
+//!
+//! A job file is one JSON object in `<async dir>/<job id>`, always replaced whole (temp file,
+//! fsync, rename), mode `0600`:
+//!
+//! - while the job runs: `{"started": true, "finished": false, "ansible_job_id": ID}`;
+//! - when the module has ended: the module's own result object, plus `stderr` when the
+//!   module wrote any, and a junk warning in `warnings` when its JSON had trailing junk;
+//! - when the module could not run or printed no JSON:
+//!   `{"failed": true, "cmd", "msg", "data", "stderr", "ansible_job_id"}`;
+//! - when the time limit was reached: `{"failed": true, "msg": "Timeout exceeded", "child_pid": PID}`.
+//!
+//! A file without `started` means the job is over, as in ansible-core.
+
+mod error;
+mod jobdir;
+mod jobfile;
+mod jobid;
+pub mod output;
+pub mod reply;
+mod user;
+
+pub use error::Error;
+pub use jobdir::{JobDir, DEFAULT_ASYNC_DIR};
+pub use jobfile::JobFile;
+pub use jobid::JobId;
+pub use user::expand_user;

@@ -1,0 +1,179 @@
+//! A module's raw output turned into its result, the way ansible-core's async_wrapper does:
+//! lines before the first line starting with `{` and after the last line ending with `}`
+//! are dropped, and trailing junk that is not blank earns a warning.
+
+use serde_json::{Map, Value};
+
+/// The warning ansible-core adds for text after a module's JSON; users match on it.
+pub const JUNK_WARNING: &str = "Module invocation had junk after the JSON data: ";
+
+/// Why a module's output gave no result. The text ends up in the job file's `msg`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NotJson(pub String);
+
+/// Python's `str.splitlines()`: every line break ansible's own filter splits on.
+fn split_lines(data: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut chars = data.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let is_break = matches!(
+            c,
+            '\n' | '\r'
+                | '\x0b'
+                | '\x0c'
+                | '\x1c'
+                | '\x1d'
+                | '\x1e'
+                | '\u{85}'
+                | '\u{2028}'
+                | '\u{2029}'
+        );
+        if is_break {
+            lines.push(&data[start..i]);
+            let mut end = i + c.len_utf8();
+            if c == '\r' {
+                if let Some(&(j, '\n')) = chars.peek() {
+                    chars.next();
+                    end = j + 1;
+                }
+            }
+            start = end;
+        }
+    }
+    if start < data.len() {
+        lines.push(&data[start..]);
+    }
+    lines
+}
+
+/// Cuts the JSON object out of `data`; returns it with the junk warnings to add.
+pub fn filter_non_json_lines(data: &str) -> Result<(String, Vec<String>), NotJson> {
+    let lines = split_lines(data);
+    let start = lines
+        .iter()
+        .position(|l| l.trim().starts_with('{'))
+        .ok_or_else(|| NotJson("No start of json char found".into()))?;
+    let lines = &lines[start..];
+    let end = lines
+        .iter()
+        .rposition(|l| l.trim().ends_with('}'))
+        .ok_or_else(|| NotJson("No end of json char found".into()))?;
+    let junk = &lines[end + 1..];
+    let mut warnings = Vec::new();
+    if junk.iter().any(|l| !l.trim().is_empty()) {
+        warnings.push(format!("{JUNK_WARNING}{}", junk.join("\n")));
+    }
+    Ok((lines[..=end].join("\n"), warnings))
+}
+
+/// The result a module's run leaves in its job file: its JSON object, with junk warnings
+/// merged into `warnings` and its stderr, when it wrote any, as `stderr`.
+pub fn module_result(stdout: &[u8], stderr: &[u8]) -> Result<Map<String, Value>, NotJson> {
+    let text = String::from_utf8_lossy(stdout);
+    let (json, junk) = filter_non_json_lines(&text)?;
+    let mut result = match serde_json::from_str(&json) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err(NotJson("module output is not a JSON object".into())),
+        Err(e) => return Err(NotJson(format!("module output is not valid JSON: {e}"))),
+    };
+    if !junk.is_empty() {
+        let warnings = match result.remove("warnings") {
+            Some(Value::Array(list)) => list,
+            Some(Value::Null) | None => Vec::new(),
+            Some(other) => vec![other],
+        };
+        let warnings = warnings
+            .into_iter()
+            .chain(junk.into_iter().map(Value::String));
+        result.insert("warnings".into(), Value::Array(warnings.collect()));
+    }
+    if !stderr.is_empty() {
+        result.insert(
+            "stderr".into(),
+            Value::String(String::from_utf8_lossy(stderr).into_owned()),
+        );
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn plain_json_passes_through() {
+        let r = module_result(b"{\"changed\": true, \"rc\": 0}\n", b"").unwrap();
+        assert_eq!(Value::Object(r), json!({"changed": true, "rc": 0}));
+    }
+
+    #[test]
+    fn leading_junk_is_dropped_silently() {
+        let r = module_result(b"MOTD line\n  tcgetattr: nope\n{\"a\": 1}\n", b"").unwrap();
+        assert_eq!(Value::Object(r), json!({"a": 1}));
+    }
+
+    #[test]
+    fn trailing_junk_is_dropped_with_a_warning() {
+        let r = module_result(b"{\"a\": 1,\n \"warnings\": [\"w\"]}\nbye\nnow\n", b"").unwrap();
+        assert_eq!(
+            r["warnings"],
+            json!([
+                "w",
+                "Module invocation had junk after the JSON data: bye\nnow"
+            ])
+        );
+        let r = module_result(b"{\"a\": 1, \"warnings\": \"w\"}\nbye", b"").unwrap();
+        assert_eq!(
+            r["warnings"],
+            json!(["w", "Module invocation had junk after the JSON data: bye"])
+        );
+    }
+
+    #[test]
+    fn blank_trailing_lines_are_not_junk() {
+        let r = module_result(b"{\"a\": 1}\n\n   \n", b"").unwrap();
+        assert!(!r.contains_key("warnings"));
+    }
+
+    #[test]
+    fn stderr_is_kept_when_there_is_some() {
+        let r = module_result(b"{\"a\": 1}", b"oops\n").unwrap();
+        assert_eq!(r["stderr"], "oops\n");
+    }
+
+    #[test]
+    fn splits_lines_as_python_does() {
+        assert_eq!(split_lines("a\r\nb\rc\nd"), ["a", "b", "c", "d"]);
+        assert_eq!(split_lines("a\n\nb\n"), ["a", "", "b"]);
+        assert_eq!(split_lines(""), Vec::<&str>::new());
+        let r = module_result(b"junk\r\n{\"a\": 1}\r\n", b"").unwrap();
+        assert_eq!(r["a"], 1);
+    }
+
+    #[test]
+    fn output_without_json_says_why() {
+        assert_eq!(
+            module_result(b"", b"").unwrap_err().0,
+            "No start of json char found"
+        );
+        assert_eq!(
+            module_result(b"Traceback\n  boom\n", b"").unwrap_err().0,
+            "No start of json char found"
+        );
+        assert_eq!(
+            module_result(b"{ \"a\": 1\n", b"").unwrap_err().0,
+            "No end of json char found"
+        );
+        let e = module_result(b"{\"a\": }\n", b"").unwrap_err().0;
+        assert!(e.starts_with("module output is not valid JSON: "), "{e}");
+    }
+
+    #[test]
+    fn non_utf8_output_does_not_break_parsing() {
+        let r = module_result(b"\xff\xfe junk\n{\"a\": \"x\"}\n", b"\xff").unwrap();
+        assert_eq!(r["a"], "x");
+        assert_eq!(r["stderr"], "\u{fffd}");
+    }
+}
