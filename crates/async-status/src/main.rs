@@ -1,1 +1,315 @@
-fn main() {}
+//! `async_status` as a native binary module: ansible runs `async_status ARGS_FILE`, where
+//! the args file is one JSON object (`jid`, `mode`, `_async_dir` and ansible's own
+//! `_ansible_*` keys), and reads one JSON object from stdout.
+//!
+//! `mode: status` reports the job file (running, or the module's result once it ended);
+//! `mode: cleanup` removes it. Results match ansible-core's own module key for key.
+
+use std::path::Path;
+
+use async_core::{reply, JobDir, JobFile, JobId};
+use serde_json::{json, Map, Value};
+
+const USAGE: &str =
+    "async_status is an ansible module: ansible runs it as `async_status ARGS_FILE`";
+
+#[derive(Debug, PartialEq)]
+enum Mode {
+    Status,
+    Cleanup,
+}
+
+#[derive(Debug)]
+struct Args {
+    jid: String,
+    mode: Mode,
+    async_dir: JobDir,
+}
+
+fn main() {
+    let Some(args_file) = std::env::args_os().nth(1) else {
+        reply::exit(&reply::failure(USAGE), 1);
+    };
+    let args = match read_args(Path::new(&args_file)) {
+        Ok(args) => args,
+        Err(msg) => reply::exit(&reply::failure(msg), 1),
+    };
+    let (result, code) = run(&args);
+    reply::exit(&result, code)
+}
+
+fn read_args(path: &Path) -> Result<Args, String> {
+    let text = std::fs::read(path).map_err(|e| {
+        format!(
+            "could not read the module arguments file {}: {e}",
+            path.display()
+        )
+    })?;
+    let value: Value = serde_json::from_slice(&text).map_err(|e| {
+        format!(
+            "the module arguments file {} is not valid JSON: {e}",
+            path.display()
+        )
+    })?;
+    let Value::Object(map) = value else {
+        return Err("the module arguments must be a JSON object".into());
+    };
+    parse_args(map)
+}
+
+fn parse_args(map: Map<String, Value>) -> Result<Args, String> {
+    let unsupported: Vec<&str> = map
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !k.starts_with("_ansible_") && !matches!(*k, "jid" | "mode" | "_async_dir"))
+        .collect();
+    if !unsupported.is_empty() {
+        return Err(format!(
+            "Unsupported parameters for (async_status) module: {}. Supported parameters include: jid, mode.",
+            unsupported.join(", ")
+        ));
+    }
+    let text = |key: &str| -> Result<Option<String>, String> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            // ansible's 'str' type turns numbers into strings; so do we.
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(other) => Err(format!("argument '{key}' must be a string, not {other}")),
+        }
+    };
+    let jid = text("jid")?.ok_or("missing required arguments: jid")?;
+    let mode = match text("mode")?.as_deref() {
+        None | Some("status") => Mode::Status,
+        Some("cleanup") => Mode::Cleanup,
+        Some(other) => {
+            return Err(format!(
+                "value of mode must be one of: cleanup, status, got: {other}"
+            ));
+        }
+    };
+    let async_dir = match text("_async_dir")? {
+        Some(dir) if !dir.is_empty() => JobDir::new(&dir),
+        _ => JobDir::from_env(),
+    };
+    Ok(Args {
+        jid,
+        mode,
+        async_dir,
+    })
+}
+
+/// The answer for `args` and the exit code: 0 when the module itself succeeded (a finished
+/// job's own failure is reported with 0, as ansible-core does), 1 when it failed.
+fn run(args: &Args) -> (Value, i32) {
+    let fail = |mut extra: Value, msg: String| {
+        extra["failed"] = json!(true);
+        extra["msg"] = json!(msg);
+        (extra, 1)
+    };
+    let id = match JobId::new(&args.jid) {
+        Ok(id) => id,
+        Err(e) => return fail(json!({"ansible_job_id": args.jid}), e.to_string()),
+    };
+    let dir = &args.async_dir;
+    let path = dir.job_path(&id).display().to_string();
+    let not_found = || {
+        let extra = json!({"ansible_job_id": id.as_str(), "started": true, "finished": true});
+        fail(extra, "could not find job".into())
+    };
+    if !dir.exists() {
+        return not_found();
+    }
+    if let Err(e) = dir.check() {
+        return fail(json!({"ansible_job_id": id.as_str()}), e.to_string());
+    }
+
+    if args.mode == Mode::Cleanup {
+        return match dir.remove(&id) {
+            Ok(true) => (json!({"ansible_job_id": id.as_str(), "erased": path}), 0),
+            Ok(false) => not_found(),
+            Err(e) => fail(
+                json!({"ansible_job_id": id.as_str()}),
+                format!("could not remove job file: {e}"),
+            ),
+        };
+    }
+
+    match dir.read(&id) {
+        Ok(JobFile::Missing) => not_found(),
+        Ok(JobFile::Empty) => (
+            json!({"results_file": path, "ansible_job_id": id.as_str(), "started": true, "finished": false}),
+            0,
+        ),
+        Ok(JobFile::Garbage(data)) => fail(
+            json!({"ansible_job_id": id.as_str(), "results_file": path, "started": true, "finished": true}),
+            format!("Could not parse job output: {data}"),
+        ),
+        Ok(JobFile::Object(mut data)) => {
+            if !data.contains_key("started") {
+                data.insert("finished".into(), json!(true));
+                data.insert("ansible_job_id".into(), json!(id.as_str()));
+            } else if !data.contains_key("finished") {
+                data.insert("finished".into(), json!(false));
+            }
+            (Value::Object(data), 0)
+        }
+        Err(e) => fail(
+            json!({"ansible_job_id": id.as_str(), "results_file": path, "started": true, "finished": false}),
+            format!("could not read job file: {e}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn args(dir: &Path, value: Value) -> Args {
+        let Value::Object(mut map) = value else {
+            panic!()
+        };
+        map.insert("_async_dir".into(), json!(dir.to_str().unwrap()));
+        parse_args(map).unwrap()
+    }
+
+    fn private_dir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    #[test]
+    fn unknown_job_is_failed_and_finished() {
+        let dir = private_dir();
+        let (r, code) = run(&args(dir.path(), json!({"jid": "j1.1"})));
+        assert_eq!(code, 1);
+        assert_eq!(
+            r,
+            json!({"failed": true, "msg": "could not find job", "ansible_job_id": "j1.1",
+                   "started": true, "finished": true})
+        );
+        // A missing async dir is an unknown job too, and is not created.
+        let gone = dir.path().join("nope");
+        let (r, _) = run(&args(&gone, json!({"jid": "j1.1"})));
+        assert_eq!(r["msg"], "could not find job");
+        assert!(!gone.exists());
+    }
+
+    #[test]
+    fn running_job_gets_finished_false() {
+        let dir = private_dir();
+        fs::write(
+            dir.path().join("j1.1"),
+            r#"{"started": true, "finished": false, "ansible_job_id": "j1.1"}"#,
+        )
+        .unwrap();
+        let (r, code) = run(&args(dir.path(), json!({"jid": "j1.1"})));
+        assert_eq!(
+            (code, &r["started"], &r["finished"]),
+            (0, &json!(true), &json!(false))
+        );
+        fs::write(dir.path().join("j1.1"), r#"{"started": true}"#).unwrap();
+        let (r, _) = run(&args(dir.path(), json!({"jid": "j1.1"})));
+        assert_eq!(r["finished"], false);
+    }
+
+    #[test]
+    fn empty_file_is_still_running() {
+        let dir = private_dir();
+        fs::write(dir.path().join("j1.1"), "").unwrap();
+        let (r, code) = run(&args(dir.path(), json!({"jid": "j1.1"})));
+        assert_eq!(code, 0);
+        assert_eq!(r["started"], true);
+        assert_eq!(r["finished"], false);
+        assert_eq!(r["results_file"], dir.path().join("j1.1").to_str().unwrap());
+    }
+
+    #[test]
+    fn finished_result_is_the_module_result_plus_finished() {
+        let dir = private_dir();
+        fs::write(
+            dir.path().join("j1.1"),
+            r#"{"rc": 3, "failed": true, "msg": "boom"}"#,
+        )
+        .unwrap();
+        let (r, code) = run(&args(
+            dir.path(),
+            json!({"jid": "j1.1", "_ansible_check_mode": true}),
+        ));
+        assert_eq!(code, 0);
+        assert_eq!(
+            r,
+            json!({"rc": 3, "failed": true, "msg": "boom", "finished": true, "ansible_job_id": "j1.1"})
+        );
+    }
+
+    #[test]
+    fn garbage_is_failed_not_running() {
+        let dir = private_dir();
+        fs::write(dir.path().join("j1.1"), "{\"started\": tr").unwrap();
+        let (r, code) = run(&args(dir.path(), json!({"jid": "j1.1"})));
+        assert_eq!(code, 1);
+        assert_eq!(r["finished"], true);
+        assert_eq!(r["msg"], "Could not parse job output: {\"started\": tr");
+    }
+
+    #[test]
+    fn cleanup_erases_the_file() {
+        let dir = private_dir();
+        let file = dir.path().join("j1.1");
+        fs::write(&file, "{}").unwrap();
+        let (r, code) = run(&args(dir.path(), json!({"jid": "j1.1", "mode": "cleanup"})));
+        assert_eq!(code, 0);
+        assert_eq!(
+            r,
+            json!({"ansible_job_id": "j1.1", "erased": file.to_str().unwrap()})
+        );
+        assert!(!file.exists());
+    }
+
+    #[test]
+    fn a_job_id_outside_the_dir_touches_nothing() {
+        let dir = private_dir();
+        let async_dir = dir.path().join("async");
+        fs::create_dir(&async_dir).unwrap();
+        let victim = dir.path().join("x");
+        fs::write(&victim, "{}").unwrap();
+        let (r, code) = run(&args(&async_dir, json!({"jid": "../x", "mode": "cleanup"})));
+        assert_eq!(code, 1);
+        assert!(
+            r["msg"].as_str().unwrap().starts_with("invalid job id"),
+            "{r}"
+        );
+        assert!(victim.exists());
+    }
+
+    #[test]
+    fn bad_arguments_are_refused_clearly() {
+        let err = |v: Value| {
+            let Value::Object(map) = v else { panic!() };
+            parse_args(map).unwrap_err()
+        };
+        assert_eq!(err(json!({})), "missing required arguments: jid");
+        assert_eq!(
+            err(json!({"jid": "j1", "mode": "kill"})),
+            "value of mode must be one of: cleanup, status, got: kill"
+        );
+        assert!(err(json!({"jid": "j1", "bogus": 1})).contains("Unsupported parameters"));
+        assert!(err(json!({"jid": ["j1"]})).contains("must be a string"));
+        let ok = parse_args(json!({"jid": 17}).as_object().unwrap().clone()).unwrap();
+        assert_eq!(ok.jid, "17");
+    }
+
+    #[test]
+    fn unreadable_args_file_is_a_clear_failure() {
+        let dir = private_dir();
+        let missing = dir.path().join("args");
+        assert!(read_args(&missing)
+            .unwrap_err()
+            .contains("could not read the module arguments file"));
+        fs::write(&missing, "jid=1 mode=status").unwrap();
+        assert!(read_args(&missing)
+            .unwrap_err()
+            .contains("is not valid JSON"));
+    }
+}

@@ -1,0 +1,282 @@
+//! The wrapper's command line, in both shapes ansible-core has used.
+//!
+//! - ansible-core ≤ 2.20: `JID TIME_LIMIT MODULE_PATH ARGS_FILE [-preserve_tmp]`; the wrapper
+//!   runs `MODULE_PATH [ARGS_FILE]`, prefixed by the interpreter of the module's `#!` line.
+//! - ansible-core ≥ 2.21: `JID TIME_LIMIT true|false MODULE_PATH CMD...`; `CMD...` is the
+//!   whole command, built by the controller.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const USAGE: &str =
+    "usage: async_wrapper <jid> <time_limit> <modulescript> <argsfile> [-preserve_tmp]  \
+or: async_wrapper <jid> <time_limit> <preserve_tmp> <module_path> <command>...  \
+Humans, do not call directly!";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// ansible-core ≤ 2.20.
+    Legacy { args_file: Option<OsString> },
+    /// ansible-core ≥ 2.21: the command to run, as given.
+    Command { command: Vec<OsString> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    /// ansible's part of the job id; the wrapper adds `.PID`.
+    pub jid: String,
+    pub time_limit: Duration,
+    /// Keep ansible's tmp dir (the module's folder) when the job is over.
+    pub preserve_tmp: bool,
+    pub module_path: PathBuf,
+    pub protocol: Protocol,
+}
+
+impl Invocation {
+    pub fn parse(args: &[OsString]) -> Result<Invocation, String> {
+        if args.len() < 4 {
+            return Err(USAGE.into());
+        }
+        let jid = args[0]
+            .to_str()
+            .ok_or_else(|| format!("the job id {:?} is not valid UTF-8", args[0]))?
+            .to_string();
+        let time_limit = parse_time_limit(&args[1])?;
+        let third = args[2].to_string_lossy().to_ascii_lowercase();
+        if args.len() >= 5 && (third == "true" || third == "false") {
+            return Ok(Invocation {
+                jid,
+                time_limit,
+                preserve_tmp: third == "true",
+                module_path: PathBuf::from(&args[3]),
+                protocol: Protocol::Command {
+                    command: args[4..].to_vec(),
+                },
+            });
+        }
+        let module_path = PathBuf::from(&args[2]);
+        let args_file = (args[3] != "_").then(|| args[3].clone());
+        let preserve_tmp = args.get(4).is_some_and(|a| a == "-preserve_tmp");
+        Ok(Invocation {
+            jid,
+            time_limit,
+            // Only a folder ansible made for this task may be removed afterwards.
+            preserve_tmp: preserve_tmp || !is_ansible_tmp_dir(&module_path),
+            module_path,
+            protocol: Protocol::Legacy { args_file },
+        })
+    }
+
+    /// The command that runs the module. In the legacy protocol the module's `#!`
+    /// interpreter is run explicitly, so a module in a `noexec` tmp dir still runs.
+    pub fn command(&self) -> io::Result<Vec<OsString>> {
+        match &self.protocol {
+            Protocol::Command { command } => Ok(command.clone()),
+            Protocol::Legacy { args_file } => {
+                let mut command = interpreter_of(&self.module_path)?;
+                command.push(self.module_path.clone().into_os_string());
+                command.extend(args_file.iter().cloned());
+                Ok(command)
+            }
+        }
+    }
+
+    /// The command as ansible-core reports it in a failed result's `cmd`.
+    pub fn display_command(&self) -> String {
+        match &self.protocol {
+            Protocol::Legacy { args_file } => {
+                let mut cmd = self.module_path.to_string_lossy().into_owned();
+                if let Some(args_file) = args_file {
+                    cmd.push(' ');
+                    cmd.push_str(&args_file.to_string_lossy());
+                }
+                cmd
+            }
+            Protocol::Command { command } => command
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+
+    /// The folder to remove when the job is over, if any: the module's folder, when it is
+    /// an ansible tmp dir and ansible did not ask to keep it.
+    pub fn tmp_dir_to_remove(&self) -> Option<&Path> {
+        if self.preserve_tmp || !is_ansible_tmp_dir(&self.module_path) {
+            return None;
+        }
+        self.module_path.parent()
+    }
+}
+
+fn parse_time_limit(arg: &OsStr) -> Result<Duration, String> {
+    let text = arg.to_string_lossy();
+    text.trim()
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("the time limit must be a whole number of seconds, got: {text:?}"))
+}
+
+/// ansible names its per-task folders `ansible-tmp-<time>-<pid>-<random>`.
+fn is_ansible_tmp_dir(module_path: &Path) -> bool {
+    module_path
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|name| name.as_bytes().windows(5).any(|w| w == b"-tmp-"))
+}
+
+/// The interpreter and its arguments from a `#!` line in the first 1 KiB of `path`;
+/// nothing for a file without one (a binary module runs directly).
+fn interpreter_of(path: &Path) -> io::Result<Vec<OsString>> {
+    let mut head = Vec::with_capacity(1024);
+    File::open(path)?.take(1024).read_to_end(&mut head)?;
+    let Some(line) = head.strip_prefix(b"#!") else {
+        return Ok(Vec::new());
+    };
+    let end = line.iter().position(|&b| b == b'\n').ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: the #! line is longer than 1 KiB", path.display()),
+        )
+    })?;
+    Ok(line[..end]
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|word| !word.is_empty())
+        .map(|word| OsString::from_vec(word.to_vec()))
+        .collect())
+}
+
+/// Python's `shlex.quote`.
+fn shell_quote(arg: &OsStr) -> String {
+    let text = arg.to_string_lossy();
+    let safe = |c: char| c.is_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\"'\"'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn legacy_protocol() {
+        let inv = Invocation::parse(&args(&[
+            "j1",
+            "30",
+            "/h/.ansible/tmp/ansible-tmp-1-2-3/AnsiballZ_command.py",
+            "/h/.ansible/tmp/ansible-tmp-1-2-3/args",
+        ]))
+        .unwrap();
+        assert_eq!(inv.jid, "j1");
+        assert_eq!(inv.time_limit, Duration::from_secs(30));
+        assert!(!inv.preserve_tmp);
+        assert_eq!(
+            inv.tmp_dir_to_remove(),
+            Some(Path::new("/h/.ansible/tmp/ansible-tmp-1-2-3"))
+        );
+        assert_eq!(
+            inv.display_command(),
+            "/h/.ansible/tmp/ansible-tmp-1-2-3/AnsiballZ_command.py /h/.ansible/tmp/ansible-tmp-1-2-3/args"
+        );
+    }
+
+    #[test]
+    fn legacy_preserve_flags() {
+        let tmp = "/h/.ansible/tmp/ansible-tmp-1-2-3/m";
+        let inv = Invocation::parse(&args(&["j1", "5", tmp, "_", "-preserve_tmp"])).unwrap();
+        assert!(inv.preserve_tmp);
+        assert_eq!(inv.protocol, Protocol::Legacy { args_file: None });
+        // A module outside an ansible tmp dir: its folder is never removed.
+        let inv = Invocation::parse(&args(&["j1", "5", "/usr/local/bin/m", "_"])).unwrap();
+        assert!(inv.preserve_tmp);
+        assert_eq!(inv.tmp_dir_to_remove(), None);
+    }
+
+    #[test]
+    fn command_protocol() {
+        let inv = Invocation::parse(&args(&[
+            "j2",
+            "7",
+            "false",
+            "/t/ansible-tmp-1/AnsiballZ_x.py",
+            "/usr/bin/python3",
+            "/t/ansible-tmp-1/AnsiballZ_x.py",
+        ]))
+        .unwrap();
+        assert!(!inv.preserve_tmp);
+        assert_eq!(
+            inv.command().unwrap(),
+            args(&["/usr/bin/python3", "/t/ansible-tmp-1/AnsiballZ_x.py"])
+        );
+        assert_eq!(
+            inv.display_command(),
+            "/usr/bin/python3 /t/ansible-tmp-1/AnsiballZ_x.py"
+        );
+        let inv = Invocation::parse(&args(&[
+            "j2",
+            "7",
+            "True",
+            "/t/ansible-tmp-1/m",
+            "/t/m",
+            "it's",
+        ]))
+        .unwrap();
+        assert!(inv.preserve_tmp);
+        assert_eq!(inv.tmp_dir_to_remove(), None);
+        assert_eq!(inv.display_command(), "/t/m 'it'\"'\"'s'");
+    }
+
+    #[test]
+    fn bad_command_lines() {
+        assert_eq!(
+            Invocation::parse(&args(&["j1", "5", "/m"])).unwrap_err(),
+            USAGE
+        );
+        let err = Invocation::parse(&args(&["j1", "soon", "/m", "_"])).unwrap_err();
+        assert_eq!(
+            err,
+            "the time limit must be a whole number of seconds, got: \"soon\""
+        );
+        assert!(Invocation::parse(&args(&["j1", "-3", "/m", "_"])).is_err());
+    }
+
+    #[test]
+    fn legacy_prefixes_the_shebang_interpreter() {
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("m");
+        fs::write(&module, "#!/usr/bin/env  python3 -u\nprint()\n").unwrap();
+        let inv = Invocation::parse(&[
+            "j".into(),
+            "1".into(),
+            module.clone().into_os_string(),
+            "/a r g s".into(),
+        ])
+        .unwrap();
+        let mut expected = args(&["/usr/bin/env", "python3", "-u"]);
+        expected.push(module.clone().into_os_string());
+        expected.push("/a r g s".into());
+        assert_eq!(inv.command().unwrap(), expected);
+
+        fs::write(&module, b"\x7fELF\x02\x01").unwrap();
+        assert_eq!(
+            inv.command().unwrap(),
+            vec![module.clone().into_os_string(), "/a r g s".into()]
+        );
+
+        fs::remove_file(&module).unwrap();
+        assert_eq!(inv.command().unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+}
