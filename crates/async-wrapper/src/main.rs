@@ -29,12 +29,12 @@ fn main() {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     let invocation =
         Invocation::parse(&args).unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
+    let id = JobId::for_wrapper(&invocation.jid, std::process::id())
+        .unwrap_or_else(|e| reply::exit(&reply::failure(e.to_string()), 1));
     let dir = JobDir::from_env();
     if let Err(e) = dir.create() {
         reply::exit(&reply::failure(e.to_string()), 1);
     }
-    let id = JobId::for_wrapper(&invocation.jid, std::process::id())
-        .unwrap_or_else(|e| reply::exit(&reply::failure(e.to_string()), 1));
     let results_file = dir.job_path(&id).display().to_string();
     let suppress_tmpdir_delete = !invocation.preserve_tmp;
     let supervisor = Supervisor {

@@ -1,0 +1,351 @@
+//! The wrapper as ansible runs it: real processes, real job files, both protocols.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const WRAPPER: &str = env!("CARGO_BIN_EXE_async_wrapper");
+
+/// A sandbox: an async dir and an ansible-like tmp dir holding test modules.
+struct Host {
+    root: tempfile::TempDir,
+}
+
+impl Host {
+    fn new() -> Host {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir(root.path().join("ansible-tmp-1-2-3")).unwrap();
+        Host { root }
+    }
+
+    fn async_dir(&self) -> PathBuf {
+        self.root.path().join("async")
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.path().join("ansible-tmp-1-2-3")
+    }
+
+    /// Writes an executable `#!/bin/sh` module into the tmp dir.
+    fn module(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.tmp_dir().join(name);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(WRAPPER)
+            .args(args)
+            .env("ANSIBLE_ASYNC_DIR", self.async_dir())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the wrapper, expects ansible's "started" reply, returns it.
+    fn start(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(out.status.success(), "wrapper failed: {out:?}");
+        assert!(out.stderr.is_empty(), "wrapper wrote to stderr: {out:?}");
+        let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(reply["started"], true);
+        assert_eq!(reply["finished"], false);
+        assert_eq!(reply["failed"], false);
+        reply
+    }
+
+    /// Waits (with a deadline) until the job file no longer says "started", returns it.
+    fn result(&self, reply: &Value) -> Value {
+        let path = Path::new(reply["results_file"].as_str().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let value: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+            if value.get("started").is_none() {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "job never finished: {value}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn legacy_protocol_runs_module_with_args_file_and_reports_its_json() {
+    let host = Host::new();
+    let args = host.tmp_dir().join("args");
+    fs::write(&args, r#"{"x": 1}"#).unwrap();
+    let module = host.module(
+        "m",
+        r#"echo "{\"changed\": true, \"args\": \"$(cat "$1")\"}" | sed 's/"{"x": 1}"/{"x": 1}/'"#,
+    );
+    let reply = host.start(&["j1", "10", s(&module), s(&args), "-preserve_tmp"]);
+    let id = reply["ansible_job_id"].as_str().unwrap();
+    assert!(id.starts_with("j1."), "{id}");
+    assert_eq!(reply["results_file"], s(&host.async_dir().join(id)));
+    assert_eq!(reply["_ansible_suppress_tmpdir_delete"], false);
+    assert_eq!(
+        host.result(&reply),
+        json!({"changed": true, "args": {"x": 1}})
+    );
+    assert!(
+        host.tmp_dir().exists(),
+        "-preserve_tmp must keep the tmp dir"
+    );
+}
+
+#[test]
+fn command_protocol_runs_the_given_command() {
+    let host = Host::new();
+    let module = host.module("m", "echo \"{\\\"argv\\\": \\\"$*\\\"}\"");
+    let reply = host.start(&[
+        "j2",
+        "10",
+        "true",
+        s(&module),
+        "/bin/sh",
+        s(&module),
+        "a b",
+        "c",
+    ]);
+    assert_eq!(host.result(&reply), json!({"argv": "a b c"}));
+}
+
+#[test]
+fn running_job_file_then_result_and_private_modes() {
+    let host = Host::new();
+    let gate = host.root.path().join("gate");
+    let module = host.module(
+        "m",
+        &format!(
+            "while [ ! -e {} ]; do sleep 0.01; done; echo '{{\"rc\": 0}}'",
+            s(&gate)
+        ),
+    );
+    let reply = host.start(&["j3", "10", s(&module), "_", "-preserve_tmp"]);
+    let path = PathBuf::from(reply["results_file"].as_str().unwrap());
+    let running: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    assert_eq!(
+        running,
+        json!({"started": true, "finished": false, "ansible_job_id": reply["ansible_job_id"]})
+    );
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        fs::metadata(host.async_dir()).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    fs::write(&gate, "").unwrap();
+    assert_eq!(host.result(&reply), json!({"rc": 0}));
+}
+
+#[test]
+fn junk_and_stderr_are_handled_as_upstream() {
+    let host = Host::new();
+    let module = host.module("m", "echo motd; echo '{\"a\": 1}'; echo bye; echo oops >&2");
+    let reply = host.start(&["j4", "10", s(&module), "_"]);
+    assert_eq!(
+        host.result(&reply),
+        json!({"a": 1, "stderr": "oops\n", "warnings": ["Module invocation had junk after the JSON data: bye"]})
+    );
+}
+
+#[test]
+fn module_without_json_is_a_failed_result_with_its_output() {
+    let host = Host::new();
+    let module = host.module("m", "echo 'Traceback: boom'; echo 'ValueError' >&2; exit 3");
+    let reply = host.start(&["j5", "10", s(&module), "_"]);
+    let result = host.result(&reply);
+    assert_eq!(result["failed"], true);
+    assert_eq!(result["data"], "Traceback: boom\n");
+    assert_eq!(result["stderr"], "ValueError\n");
+    assert_eq!(result["cmd"], s(&module));
+    assert_eq!(result["ansible_job_id"], reply["ansible_job_id"]);
+    let msg = result["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("No start of json char found") && msg.contains("status 3"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn module_that_cannot_start_is_a_failed_result() {
+    let host = Host::new();
+    let missing = host.tmp_dir().join("missing");
+    let reply = host.start(&["j6", "10", "false", s(&missing), s(&missing)]);
+    let result = host.result(&reply);
+    assert_eq!(result["failed"], true);
+    assert_eq!(
+        result["msg"],
+        format!("[Errno 2] No such file or directory: '{}'", s(&missing))
+    );
+}
+
+#[test]
+fn time_limit_kills_the_whole_process_group() {
+    let host = Host::new();
+    let pids = host.root.path().join("pids");
+    // The module starts a grandchild and both would run for a minute.
+    let module = host.module("m", &format!("sleep 60 & echo $! > {}; sleep 60", s(&pids)));
+    let started = Instant::now();
+    let reply = host.start(&["j7", "1", s(&module), "_"]);
+    let result = host.result(&reply);
+    assert_eq!(result["msg"], "Timeout exceeded");
+    assert_eq!(result["failed"], true);
+    assert!(result["child_pid"].as_u64().is_some());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let grandchild: i32 = fs::read_to_string(&pids).unwrap().trim().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{grandchild}")).exists() && !is_zombie(grandchild) {
+        assert!(
+            Instant::now() < deadline,
+            "grandchild {grandchild} survived the time limit"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !host.tmp_dir().exists(),
+        "the ansible tmp dir is removed when not preserved"
+    );
+}
+
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .unwrap()
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+#[test]
+fn module_gets_an_empty_stdin_and_no_extra_descriptors() {
+    let host = Host::new();
+    let module = host.module(
+        "m",
+        "input=$(cat); fds=$(ls /proc/self/fd | tr '\\n' ' '); echo \"{\\\"stdin\\\": \\\"$input\\\", \\\"fds\\\": \\\"$fds\\\"}\"",
+    );
+    // The wrapper inherits descriptors 7 and 8 from its caller, as from an ssh session.
+    let out = Command::new("/bin/sh")
+        .args([
+            "-c",
+            "exec 7</dev/null 8>/dev/null; exec \"$0\" \"$@\"",
+            WRAPPER,
+            "j8",
+            "10",
+            s(&module),
+            "_",
+        ])
+        .env("ANSIBLE_ASYNC_DIR", host.async_dir())
+        .output()
+        .unwrap();
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let result = host.result(&reply);
+    assert_eq!(result["stdin"], "");
+    // 0, 1, 2 and the one `ls` opens to list the directory.
+    let fds: Vec<u32> = result["fds"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    assert!(fds.iter().filter(|&&fd| fd > 3).count() == 0, "{fds:?}");
+}
+
+#[test]
+fn tmp_dir_outside_ansible_tmp_is_never_removed() {
+    let host = Host::new();
+    let plain = host.root.path().join("plain");
+    fs::create_dir(&plain).unwrap();
+    let module = plain.join("m");
+    fs::write(&module, "#!/bin/sh\necho '{}'\n").unwrap();
+    let reply = host.start(&["j9", "10", s(&module), "_"]);
+    assert_eq!(reply["_ansible_suppress_tmpdir_delete"], false);
+    host.result(&reply);
+    assert!(plain.exists());
+}
+
+#[test]
+fn legacy_protocol_runs_a_non_executable_script_through_its_interpreter() {
+    let host = Host::new();
+    let module = host.tmp_dir().join("m");
+    fs::write(&module, "#!/bin/sh\necho '{\"ok\": true}'\n").unwrap(); // mode 0644
+    let reply = host.start(&["j10", "10", s(&module), "_", "-preserve_tmp"]);
+    assert_eq!(host.result(&reply), json!({"ok": true}));
+}
+
+#[test]
+fn bad_command_lines_get_a_failed_reply_and_exit_1() {
+    let host = Host::new();
+    for (args, msg) in [
+        (&["j1", "5", "/m"][..], "usage: async_wrapper"),
+        (
+            &["j1", "soon", "/m", "_"][..],
+            "the time limit must be a whole number of seconds",
+        ),
+        (&["../x", "5", "/m", "_"][..], "invalid job id"),
+    ] {
+        let out = host.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(reply["failed"], true);
+        assert!(reply["msg"].as_str().unwrap().starts_with(msg), "{reply}");
+    }
+    assert!(
+        !host.async_dir().exists(),
+        "nothing is created for a bad command line"
+    );
+}
+
+#[test]
+fn async_dir_that_cannot_be_created_is_reported() {
+    let host = Host::new();
+    let file = host.root.path().join("file");
+    fs::write(&file, "keep me").unwrap();
+    let out = Command::new(WRAPPER)
+        .args(["j1", "5", "/m", "_"])
+        .env("ANSIBLE_ASYNC_DIR", file.join("async"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let msg = reply["msg"].as_str().unwrap();
+    assert!(
+        msg.starts_with(&format!(
+            "could not create directory: {}",
+            s(&file.join("async"))
+        )),
+        "{msg}"
+    );
+    assert_eq!(fs::read_to_string(&file).unwrap(), "keep me");
+}
+
+#[test]
+fn other_jobs_files_are_left_alone() {
+    let host = Host::new();
+    fs::create_dir(host.async_dir()).unwrap();
+    fs::set_permissions(host.async_dir(), fs::Permissions::from_mode(0o700)).unwrap();
+    let other = host.async_dir().join("j0.1");
+    fs::write(&other, r#"{"rc": 0}"#).unwrap();
+    let module = host.module("m", "echo '{}'");
+    let reply = host.start(&["j11", "10", s(&module), "_"]);
+    host.result(&reply);
+    assert_eq!(fs::read_to_string(&other).unwrap(), r#"{"rc": 0}"#);
+    // No temp or capture files are left in the async dir.
+    let mut names: Vec<_> = fs::read_dir(host.async_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
