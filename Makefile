@@ -24,7 +24,7 @@ unit:
 	cargo test --workspace --locked
 
 e2e: build venvs
-	.venv/core-2.19/bin/python -m pytest -v tests/e2e
+	.venv/core-2.19/bin/python -m pytest -v tests/launcher tests/e2e
 
 test: unit e2e
 
