@@ -26,9 +26,10 @@
 
 mod error;
 mod jobdir;
-mod jobfile;
+pub mod jobfile;
 mod jobid;
 pub mod output;
+mod process;
 pub mod reply;
 mod user;
 
@@ -36,4 +37,5 @@ pub use error::Error;
 pub use jobdir::{JobDir, DEFAULT_ASYNC_DIR};
 pub use jobfile::JobFile;
 pub use jobid::JobId;
+pub use process::ProcessStamp;
 pub use user::expand_user;

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use async_core::{reply, JobDir, JobFile, JobId};
+use async_core::{jobfile, reply, JobDir, JobFile, JobId};
 use serde_json::{json, Map, Value};
 
 const USAGE: &str =
@@ -102,68 +102,95 @@ fn parse_args(map: Map<String, Value>) -> Result<Args, String> {
 /// The answer for `args` and the exit code: 0 when the module itself succeeded (a finished
 /// job's own failure is reported with 0, as ansible-core does), 1 when it failed.
 fn run(args: &Args) -> (Value, i32) {
-    let fail = |mut extra: Value, msg: String| {
-        extra["failed"] = json!(true);
-        extra["msg"] = json!(msg);
-        (extra, 1)
-    };
     let id = match JobId::new(&args.jid) {
         Ok(id) => id,
-        Err(e) => return fail(json!({"ansible_job_id": args.jid}), e.to_string()),
+        Err(e) => return failed(json!({"ansible_job_id": args.jid}), e.to_string()),
     };
     let dir = &args.async_dir;
-    let path = dir.job_path(&id).display().to_string();
-    let not_found = || {
-        let extra = json!({"ansible_job_id": id.as_str(), "started": true, "finished": true});
-        fail(extra, "could not find job".into())
-    };
     if !dir.exists() {
-        return not_found();
+        return not_found(&id);
     }
     if let Err(e) = dir.check() {
-        return fail(json!({"ansible_job_id": id.as_str()}), e.to_string());
+        return failed(json!({"ansible_job_id": id.as_str()}), e.to_string());
     }
-
-    if args.mode == Mode::Cleanup {
-        return match dir.remove(&id) {
+    let path = dir.job_path(&id).display().to_string();
+    match args.mode {
+        Mode::Cleanup => match dir.remove(&id) {
             Ok(true) => (json!({"ansible_job_id": id.as_str(), "erased": path}), 0),
-            Ok(false) => not_found(),
-            Err(e) => fail(
+            Ok(false) => not_found(&id),
+            Err(e) => failed(
                 json!({"ansible_job_id": id.as_str()}),
                 format!("could not remove job file: {e}"),
             ),
-        };
+        },
+        Mode::Status => report(dir, &id, path),
     }
+}
 
-    match dir.read(&id) {
-        Ok(JobFile::Missing) => not_found(),
-        Ok(JobFile::Empty) => (
-            json!({"results_file": path, "ansible_job_id": id.as_str(), "started": true, "finished": false}),
-            0,
-        ),
-        Ok(JobFile::Garbage(data)) => fail(
-            json!({"ansible_job_id": id.as_str(), "results_file": path, "started": true, "finished": true}),
-            format!("Could not parse job output: {data}"),
-        ),
-        Ok(JobFile::Object(mut data)) => {
-            if !data.contains_key("started") {
-                data.insert("finished".into(), json!(true));
-                data.insert("ansible_job_id".into(), json!(id.as_str()));
-            } else if !data.contains_key("finished") {
-                data.insert("finished".into(), json!(false));
+/// The status of a job from its file. A running job whose supervisor is gone is lost:
+/// its result will never come, so it is reported finished and failed.
+fn report(dir: &JobDir, id: &JobId, path: String) -> (Value, i32) {
+    let over = json!({"ansible_job_id": id.as_str(), "results_file": path, "started": true, "finished": true});
+    let mut lost = None;
+    // Read again when the supervisor is gone: it writes the result just before exiting.
+    for _ in 0..2 {
+        let mut job = match dir.read(id) {
+            Ok(JobFile::Missing) => return not_found(id),
+            Ok(JobFile::Empty) => {
+                let running = json!({"results_file": path, "ansible_job_id": id.as_str(),
+                                     "started": true, "finished": false});
+                return (running, 0);
             }
-            (Value::Object(data), 0)
+            Ok(JobFile::Garbage(data)) => {
+                return failed(over, format!("Could not parse job output: {data}"))
+            }
+            Ok(JobFile::Object(job)) => job,
+            Err(e) => return failed(over, format!("could not read job file: {e}")),
+        };
+        if !jobfile::is_running(&job) {
+            job.insert("finished".into(), json!(true));
+            job.insert("ansible_job_id".into(), json!(id.as_str()));
+            return (Value::Object(job), 0);
         }
-        Err(e) => fail(
-            json!({"ansible_job_id": id.as_str(), "results_file": path, "started": true, "finished": false}),
-            format!("could not read job file: {e}"),
-        ),
+        match jobfile::supervisor(&job) {
+            Some(supervisor) if !supervisor.is_alive() => lost = Some(supervisor.pid),
+            _ => {
+                job.entry("finished").or_insert(json!(false));
+                if let Some(elapsed) = jobfile::elapsed(&job) {
+                    job.insert("elapsed".into(), json!(elapsed));
+                }
+                return (Value::Object(job), 0);
+            }
+        }
     }
+    let pid = lost.unwrap_or_default();
+    failed(
+        over,
+        format!(
+            "the job was lost: its supervisor (async_wrapper, pid {pid}) is no longer running and \
+             left no result; the host may have rebooted or the process was killed"
+        ),
+    )
+}
+
+/// `extra` with `failed` and `msg`, and exit code 1.
+fn failed(mut extra: Value, msg: String) -> (Value, i32) {
+    extra["failed"] = json!(true);
+    extra["msg"] = json!(msg);
+    (extra, 1)
+}
+
+fn not_found(id: &JobId) -> (Value, i32) {
+    failed(
+        json!({"ansible_job_id": id.as_str(), "started": true, "finished": true}),
+        "could not find job".into(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use async_core::ProcessStamp;
     use std::fs;
 
     fn args(dir: &Path, value: Value) -> Args {
@@ -211,6 +238,50 @@ mod tests {
         fs::write(dir.path().join("j1.1"), r#"{"started": true}"#).unwrap();
         let (r, _) = run(&args(dir.path(), json!({"jid": "j1.1"})));
         assert_eq!(r["finished"], false);
+    }
+
+    #[test]
+    fn running_job_with_a_live_supervisor_reports_elapsed_time() {
+        let dir = private_dir();
+        let me = ProcessStamp::current().unwrap();
+        let marker = json!({"started": true, "finished": false, "ansible_job_id": "j1.1",
+                            "started_at": 1.0, "time_limit": 30, "supervisor": me.to_json()});
+        fs::write(dir.path().join("j1.1"), marker.to_string()).unwrap();
+        let (r, code) = run(&args(dir.path(), json!({"jid": "j1.1"})));
+        assert_eq!(code, 0);
+        assert_eq!(r["finished"], false);
+        assert_eq!(r["time_limit"], 30);
+        assert!(r["elapsed"].as_f64().unwrap() > 1e9, "{r}");
+    }
+
+    #[test]
+    fn running_job_whose_supervisor_is_gone_is_lost() {
+        let dir = private_dir();
+        let me = ProcessStamp::current().unwrap();
+        // The same pid, started at another time: the supervisor died and the pid was reused.
+        let gone = ProcessStamp {
+            start_time: me.start_time + 1,
+            ..me
+        };
+        let marker = json!({"started": true, "finished": false, "ansible_job_id": "j1.1",
+                            "supervisor": gone.to_json()});
+        fs::write(dir.path().join("j1.1"), marker.to_string()).unwrap();
+        let (r, code) = run(&args(dir.path(), json!({"jid": "j1.1"})));
+        assert_eq!(code, 1);
+        assert_eq!(
+            (&r["failed"], &r["started"], &r["finished"]),
+            (&json!(true), &json!(true), &json!(true))
+        );
+        let msg = r["msg"].as_str().unwrap();
+        assert!(
+            msg.starts_with("the job was lost: its supervisor (async_wrapper, pid "),
+            "{msg}"
+        );
+        // Reporting changes nothing on disk.
+        assert_eq!(
+            fs::read_to_string(dir.path().join("j1.1")).unwrap(),
+            marker.to_string()
+        );
     }
 
     #[test]

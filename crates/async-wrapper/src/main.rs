@@ -37,10 +37,13 @@ fn main() {
     }
     let results_file = dir.job_path(&id).display().to_string();
     let suppress_tmpdir_delete = !invocation.preserve_tmp;
+    let grace =
+        supervisor::grace_from_env().unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
     let supervisor = Supervisor {
         id: id.clone(),
         dir,
         invocation,
+        grace,
     };
 
     match launch(supervisor) {
@@ -114,10 +117,10 @@ fn detach(ready: OwnedFd, supervisor: Supervisor) -> ! {
         exit_now(1);
     }
     match supervisor.start_module() {
-        Ok((child, capture)) => {
+        Ok(module) => {
             let _ = ready.write_all(STARTED);
             drop(ready);
-            let result = supervisor.supervise(child, capture);
+            let result = supervisor.supervise(module);
             supervisor.finish(&result);
         }
         Err(failed) => {

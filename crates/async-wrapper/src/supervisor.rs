@@ -1,22 +1,25 @@
 //! One supervisor per job: it runs the module in a process group of its own, waits for it
-//! without polling (the time limit is a `sigtimedwait` timeout), and writes the result.
+//! without polling (the time limit is a `sigtimedwait` timeout), ends it when asked or when
+//! time is up (SIGTERM to the group, a grace period, then SIGKILL), and writes the result.
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::mem::MaybeUninit;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use async_core::{output, JobDir, JobId};
+use async_core::{output, JobDir, JobId, ProcessStamp};
+use nix::errno::Errno;
 use nix::sys::signal::{killpg, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use serde_json::{json, Map, Value};
 
 use crate::invocation::Invocation;
 
-/// Signals the supervisor handles itself: the module's exit, and being asked to stop.
+/// Signals the supervisor handles itself: its children's exits, and being asked to stop.
 const HANDLED: [Signal; 4] = [
     Signal::SIGCHLD,
     Signal::SIGTERM,
@@ -24,15 +27,31 @@ const HANDLED: [Signal; 4] = [
     Signal::SIGHUP,
 ];
 
+/// How long the module's group gets between SIGTERM and SIGKILL, unless the
+/// environment variable [`GRACE_ENV`] says otherwise.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
+/// Seconds (decimals allowed) between SIGTERM and SIGKILL when a job is ended.
+pub const GRACE_ENV: &str = "ASYNC_WRAPPER_KILL_GRACE";
+
+/// How often the group is checked for survivors during the grace period only.
+const GRACE_CHECK: Duration = Duration::from_millis(10);
+
 pub struct Supervisor {
     pub id: JobId,
     pub dir: JobDir,
     pub invocation: Invocation,
+    pub grace: Duration,
 }
 
-/// How waiting for the module ended.
+/// A running module: the leader of its own process group.
+pub(crate) struct Module {
+    pid: Pid,
+    capture: Capture,
+}
+
+/// How the module's run ended.
 enum Outcome {
-    Exited(ExitStatus),
+    Exited(WaitStatus),
     TimedOut,
     Stopped(Signal),
 }
@@ -40,30 +59,58 @@ enum Outcome {
 /// The module's stdout and stderr: unlinked files in the job dir rather than pipes, so
 /// output costs no memory while the job runs and a background child that keeps them
 /// open cannot hold the job "running".
-pub(crate) struct Capture {
+struct Capture {
     stdout: File,
     stderr: File,
 }
 
 impl Supervisor {
-    /// Writes the "started" job file; the job exists from here on.
+    /// Writes the "started" job file; the job exists from here on. Besides ansible's three
+    /// keys it records who supervises the job (so a lost job can be told from a running
+    /// one), when it started and its time limit.
     pub fn record_start(&self) -> Result<(), async_core::Error> {
-        self.dir.write(
-            &self.id,
-            &json!({"started": true, "finished": false, "ansible_job_id": self.id.as_str()}),
-        )
+        let started_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let mut marker = json!({
+            "started": true,
+            "finished": false,
+            "ansible_job_id": self.id.as_str(),
+            "started_at": (started_at * 1000.0).round() / 1000.0,
+            "time_limit": self.invocation.time_limit.as_secs(),
+            "module": self.invocation.module_path.to_string_lossy(),
+        });
+        if let Some(stamp) = ProcessStamp::current() {
+            marker["supervisor"] = stamp.to_json();
+        }
+        self.dir.write(&self.id, &marker)
     }
 
     /// Starts the module; `Err` is a finished job's failed result (the module never ran).
-    pub fn start_module(&self) -> Result<(Child, Capture), Value> {
+    pub(crate) fn start_module(&self) -> Result<Module, Value> {
         block(&HANDLED);
+        // Descendants the module leaves behind are reparented to us and reaped, not left
+        // as zombies to a PID 1 that may never reap them.
+        // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes a plain integer argument.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         let capture = Capture::new(&self.dir)
             .map_err(|e| self.failure(format!("could not capture the module's output: {e}")))?;
         let command = self.invocation.command().map_err(|e| self.os_failure(&e))?;
         let (program, args) = command
             .split_first()
             .ok_or_else(|| self.failure("the module command is empty".into()))?;
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        // SAFETY: only async-signal-safe calls between fork and exec. The module must start
+        // with no blocked signals; std leaves the mask as the parent has it.
+        unsafe {
+            command.pre_exec(|| {
+                let empty = SigSet::empty();
+                nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&empty), None)?;
+                Ok(())
+            })
+        };
+        let child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(
@@ -78,28 +125,33 @@ impl Supervisor {
                     .try_clone()
                     .map_err(|e| self.os_failure(&e))?,
             )
-            // A group of its own, so the time limit ends the module's children too.
+            // A group of its own, so ending the job ends the module's children too.
             .process_group(0)
             .spawn()
             .map_err(|e| self.spawn_failure(program, &e))?;
-        Ok((child, capture))
+        Ok(Module {
+            pid: Pid::from_raw(child.id() as i32),
+            capture,
+        })
     }
 
-    /// Waits for the module, ends it at the time limit, and returns the job's result.
-    pub fn supervise(&self, mut child: Child, capture: Capture) -> Value {
-        let pid = child.id();
-        match wait(&mut child, Instant::now() + self.invocation.time_limit) {
-            Outcome::Exited(status) => self.finished(status, capture),
+    /// Waits for the module, ends it at the time limit or when the supervisor is told to
+    /// stop, and returns the job's result.
+    pub(crate) fn supervise(&self, module: Module) -> Value {
+        let pid = module.pid.as_raw();
+        match wait(module.pid, Instant::now() + self.invocation.time_limit) {
+            Outcome::Exited(status) => self.finished(status, module.capture),
             Outcome::TimedOut => {
-                end_group(&mut child);
+                end_group(module.pid, self.grace);
                 json!({"msg": "Timeout exceeded", "failed": true, "child_pid": pid})
             }
             Outcome::Stopped(signal) => {
-                end_group(&mut child);
+                end_group(module.pid, self.grace);
                 json!({
                     "failed": true,
-                    "msg": format!("the job was ended because its async_wrapper received {signal}"),
+                    "msg": format!("the job was ended before its module finished: async_wrapper received {signal}"),
                     "child_pid": pid,
+                    "ansible_job_id": self.id.as_str(),
                 })
             }
         }
@@ -107,8 +159,16 @@ impl Supervisor {
 
     /// Writes the final result and removes ansible's tmp dir when that is ours to do.
     pub fn finish(&self, result: &Value) {
-        // Nobody is left to tell when this fails: the job file keeps saying "running".
-        let _ = self.dir.write(&self.id, result);
+        if let Err(e) = self.dir.write(&self.id, result) {
+            // Most likely a full disk or a size limit: a short failure may still fit, and
+            // the "running" file stays whole if not.
+            let failure = json!({
+                "failed": true,
+                "msg": format!("could not write the module's result: {e}"),
+                "ansible_job_id": self.id.as_str(),
+            });
+            let _ = self.dir.write(&self.id, &failure);
+        }
         if let Some(tmp) = self.invocation.tmp_dir_to_remove() {
             let is_real_dir = std::fs::symlink_metadata(tmp).is_ok_and(|m| m.is_dir());
             if is_real_dir {
@@ -117,7 +177,7 @@ impl Supervisor {
         }
     }
 
-    fn finished(&self, status: ExitStatus, mut capture: Capture) -> Value {
+    fn finished(&self, status: WaitStatus, mut capture: Capture) -> Value {
         let (stdout, stderr) = match capture.read() {
             Ok(output) => output,
             Err(e) => return self.failure(format!("could not read the module's output: {e}")),
@@ -126,13 +186,15 @@ impl Supervisor {
             Ok(result) => Value::Object(result),
             Err(output::NotJson(why)) => {
                 let mut msg = format!("The module did not return a JSON result: {why}");
-                if let Some(signal) = status.signal() {
-                    let name = Signal::try_from(signal)
-                        .map(|s| s.as_str())
-                        .unwrap_or("unknown signal");
-                    msg.push_str(&format!(" (it was killed by signal {signal}, {name})"));
-                } else if let Some(code) = status.code().filter(|&c| c != 0) {
-                    msg.push_str(&format!(" (it exited with status {code})"));
+                match status {
+                    WaitStatus::Signaled(_, signal, _) => msg.push_str(&format!(
+                        " (it was killed by signal {}, {signal})",
+                        signal as i32
+                    )),
+                    WaitStatus::Exited(_, code) if code != 0 => {
+                        msg.push_str(&format!(" (it exited with status {code})"))
+                    }
+                    _ => {}
                 }
                 let mut result = self.failure_map(msg);
                 result.insert("data".into(), json!(String::from_utf8_lossy(&stdout)));
@@ -143,16 +205,12 @@ impl Supervisor {
     }
 
     fn failure_map(&self, msg: String) -> Map<String, Value> {
-        let value = json!({
-            "failed": true,
-            "cmd": self.invocation.display_command(),
-            "msg": msg,
-            "ansible_job_id": self.id.as_str(),
-        });
-        match value {
-            Value::Object(map) => map,
-            _ => unreachable!(),
-        }
+        let mut map = Map::new();
+        map.insert("failed".into(), json!(true));
+        map.insert("cmd".into(), json!(self.invocation.display_command()));
+        map.insert("msg".into(), json!(msg));
+        map.insert("ansible_job_id".into(), json!(self.id.as_str()));
+        map
     }
 
     fn failure(&self, msg: String) -> Value {
@@ -178,10 +236,26 @@ impl Supervisor {
                 program.to_string_lossy()
             )),
             None => self.failure(format!(
-                "could not start {:?}: {e}",
+                "could not start '{}': {e}",
                 program.to_string_lossy()
             )),
         }
+    }
+}
+
+/// The grace period from [`GRACE_ENV`], or the default; `Err` names a bad value.
+pub fn grace_from_env() -> Result<Duration, String> {
+    match std::env::var(GRACE_ENV) {
+        Err(_) => Ok(DEFAULT_GRACE),
+        Ok(text) => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && (0.0..=3600.0).contains(s))
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                format!("{GRACE_ENV} must be a number of seconds from 0 to 3600, got: {text:?}")
+            }),
     }
 }
 
@@ -204,24 +278,34 @@ impl Capture {
     }
 }
 
+/// Blocks `signals` and SIGXFSZ (so that a result write over a size limit fails with
+/// EFBIG instead of killing the supervisor). The module gets an empty mask back.
 fn block(signals: &[Signal]) {
-    let mut set = SigSet::empty();
-    for &signal in signals {
-        set.add(signal);
-    }
-    // Cannot fail with a valid set; the child gets an empty mask back from std.
+    let mut set: SigSet = signals.iter().copied().collect();
+    set.add(Signal::SIGXFSZ);
+    // Cannot fail with a valid set.
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
 }
 
-/// Waits for the module to exit, for the deadline, or for a stop signal, whichever first.
-fn wait(child: &mut Child, deadline: Instant) -> Outcome {
-    let mut set = SigSet::empty();
-    for signal in HANDLED {
-        set.add(signal);
-    }
+/// Reaps every child that has exited (the module and any orphans reparented to us);
+/// returns the module's status once it is among them.
+fn reap(module: Pid) -> Option<WaitStatus> {
+    let mut module_status = None;
     loop {
-        // SIGCHLD may have come before we got here, or for an earlier event: ask first.
-        if let Ok(Some(status)) = child.try_wait() {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return module_status,
+            Ok(status) if status.pid() == Some(module) => module_status = Some(status),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Waits for the module to exit, for the deadline, or for a stop signal, whichever first.
+fn wait(module: Pid, deadline: Instant) -> Outcome {
+    let set: SigSet = HANDLED.into_iter().collect();
+    loop {
+        // SIGCHLD may have come before we got here, or for another child: ask first.
+        if let Some(status) = reap(module) {
             return Outcome::Exited(status);
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -247,10 +331,33 @@ fn sigtimedwait(set: &SigSet, timeout: Duration) -> Option<Signal> {
     Signal::try_from(signal).ok()
 }
 
-/// Kills the module's whole process group and reaps the module.
-fn end_group(child: &mut Child) {
-    let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-    let _ = child.wait();
+/// Ends the module's process group: SIGTERM, up to `grace` for it to go, then SIGKILL for
+/// whatever is left. Returns once the module is reaped and the group is empty.
+fn end_group(module: Pid, grace: Duration) {
+    let group_gone = || matches!(killpg(module, None), Err(Errno::ESRCH));
+    let deadline = Instant::now() + grace;
+    let _ = killpg(module, Signal::SIGTERM);
+    let mut reaped = false;
+    loop {
+        reaped |= reap(module).is_some();
+        if reaped && group_gone() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(GRACE_CHECK);
+    }
+    let _ = killpg(module, Signal::SIGKILL);
+    if !reaped {
+        let _ = waitpid(module, None);
+    }
+    // Killed members are reparented to us as the subreaper; reap them so the group empties.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !group_gone() && Instant::now() < deadline {
+        reap(module);
+        std::thread::sleep(GRACE_CHECK);
+    }
 }
 
 fn strerror(errno: i32) -> String {

@@ -132,10 +132,16 @@ fn running_job_file_then_result_and_private_modes() {
     let reply = host.start(&["j3", "10", s(&module), "_", "-preserve_tmp"]);
     let path = PathBuf::from(reply["results_file"].as_str().unwrap());
     let running: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-    assert_eq!(
-        running,
-        json!({"started": true, "finished": false, "ansible_job_id": reply["ansible_job_id"]})
-    );
+    assert_eq!(running["started"], true);
+    assert_eq!(running["finished"], false);
+    assert_eq!(running["ansible_job_id"], reply["ansible_job_id"]);
+    assert_eq!(running["time_limit"], 10);
+    assert_eq!(running["module"], s(&module));
+    assert!(running["started_at"].as_f64().unwrap() > 1.6e9);
+    // The supervisor is recorded so that async_status can tell a lost job from a running one.
+    let supervisor = running["supervisor"]["pid"].as_u64().unwrap();
+    let cmdline = fs::read(format!("/proc/{supervisor}/cmdline")).unwrap();
+    assert!(String::from_utf8_lossy(&cmdline).contains("async_wrapper"));
     assert_eq!(
         fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
@@ -348,4 +354,22 @@ fn other_jobs_files_are_left_alone() {
         .collect();
     names.sort();
     assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn module_starts_with_no_blocked_or_ignored_signals() {
+    let host = Host::new();
+    // Not JSON: the lines come back in the failed result's `data`.
+    let module = host.module("m", "exec grep -E '^Sig(Blk|Ign)' /proc/self/status");
+    let reply = host.start(&["j12", "10", s(&module), "_"]);
+    let result = host.result(&reply);
+    let masks: Vec<u64> = result["data"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|line| u64::from_str_radix(line.split('\t').nth(1).unwrap(), 16).unwrap())
+        .collect();
+    assert_eq!(masks[0], 0, "blocked signals: {result}");
+    // Signals 1 to 31 only: 32 and 33 belong to the C library.
+    assert_eq!(masks[1] & 0x7fff_ffff, 0, "ignored signals: {result}");
 }
