@@ -31,14 +31,14 @@ fn main() {
         Invocation::parse(&args).unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
     let id = JobId::for_wrapper(&invocation.jid, std::process::id())
         .unwrap_or_else(|e| reply::exit(&reply::failure(e.to_string()), 1));
+    let grace =
+        supervisor::grace_from_env().unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
     let dir = JobDir::from_env();
     if let Err(e) = dir.create() {
         reply::exit(&reply::failure(e.to_string()), 1);
     }
     let results_file = dir.job_path(&id).display().to_string();
     let suppress_tmpdir_delete = !invocation.preserve_tmp;
-    let grace =
-        supervisor::grace_from_env().unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
     let supervisor = Supervisor {
         id: id.clone(),
         dir,

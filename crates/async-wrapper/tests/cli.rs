@@ -1,81 +1,15 @@
 //! The wrapper as ansible runs it: real processes, real job files, both protocols.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{is_zombie, s, Host, WRAPPER};
 use serde_json::{json, Value};
-
-const WRAPPER: &str = env!("CARGO_BIN_EXE_async_wrapper");
-
-/// A sandbox: an async dir and an ansible-like tmp dir holding test modules.
-struct Host {
-    root: tempfile::TempDir,
-}
-
-impl Host {
-    fn new() -> Host {
-        let root = tempfile::tempdir().unwrap();
-        fs::create_dir(root.path().join("ansible-tmp-1-2-3")).unwrap();
-        Host { root }
-    }
-
-    fn async_dir(&self) -> PathBuf {
-        self.root.path().join("async")
-    }
-
-    fn tmp_dir(&self) -> PathBuf {
-        self.root.path().join("ansible-tmp-1-2-3")
-    }
-
-    /// Writes an executable `#!/bin/sh` module into the tmp dir.
-    fn module(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.tmp_dir().join(name);
-        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-        path
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(WRAPPER)
-            .args(args)
-            .env("ANSIBLE_ASYNC_DIR", self.async_dir())
-            .output()
-            .unwrap()
-    }
-
-    /// Runs the wrapper, expects ansible's "started" reply, returns it.
-    fn start(&self, args: &[&str]) -> Value {
-        let out = self.run(args);
-        assert!(out.status.success(), "wrapper failed: {out:?}");
-        assert!(out.stderr.is_empty(), "wrapper wrote to stderr: {out:?}");
-        let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(reply["started"], true);
-        assert_eq!(reply["finished"], false);
-        assert_eq!(reply["failed"], false);
-        reply
-    }
-
-    /// Waits (with a deadline) until the job file no longer says "started", returns it.
-    fn result(&self, reply: &Value) -> Value {
-        let path = Path::new(reply["results_file"].as_str().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let value: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
-            if value.get("started").is_none() {
-                return value;
-            }
-            assert!(Instant::now() < deadline, "job never finished: {value}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 #[test]
 fn legacy_protocol_runs_module_with_args_file_and_reports_its_json() {
@@ -222,16 +156,6 @@ fn time_limit_kills_the_whole_process_group() {
         !host.tmp_dir().exists(),
         "the ansible tmp dir is removed when not preserved"
     );
-}
-
-fn is_zombie(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit(')')
-            .next()
-            .unwrap()
-            .trim_start()
-            .starts_with('Z')
-    })
 }
 
 #[test]

@@ -1,0 +1,132 @@
+//! Ending jobs: at the time limit, on a stop signal, with a grace period; and not ending
+//! them late because a background child holds the module's output open.
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use common::{is_alive, mtime, results_file, s, wait_for, Host};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+#[test]
+fn time_limit_ends_the_job_when_it_is_due_not_seconds_later() {
+    let host = Host::new();
+    let module = host.module("m", "exec sleep 60");
+    let reply = host.start(&["j1", "1", s(&module), "_"]);
+    let started_at = host.marker(&reply)["started_at"].as_f64().unwrap();
+    let result = host.result(&reply);
+    assert_eq!(result["msg"], "Timeout exceeded");
+    // A module that goes on SIGTERM is gone at once; the stock wrapper polls every 5 s.
+    let late = mtime(&results_file(&reply)) - started_at - 1.0;
+    assert!(late < 0.5, "the job ended {late:.3} s after its limit");
+}
+
+#[test]
+fn module_gets_sigterm_and_time_to_clean_up_before_sigkill() {
+    let host = Host::new();
+    let cleaned = host.root.path().join("cleaned");
+    let module = host.module(
+        "m",
+        &format!(
+            "trap 'echo cleaned > {}; exit 0' TERM\nwhile :; do sleep 0.05; done",
+            s(&cleaned)
+        ),
+    );
+    let reply = host.start(&["j2", "1", s(&module), "_"]);
+    let result = host.result(&reply);
+    assert_eq!(result["msg"], "Timeout exceeded");
+    assert_eq!(fs::read_to_string(&cleaned).unwrap(), "cleaned\n");
+}
+
+#[test]
+fn a_module_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let host = Host::new();
+    let module = host.module("m", "trap '' TERM\nwhile :; do sleep 0.05; done");
+    let reply = host.start_with(
+        &["j3", "1", s(&module), "_"],
+        &[("ASYNC_WRAPPER_KILL_GRACE", "0.3")],
+    );
+    let started_at = host.marker(&reply)["started_at"].as_f64().unwrap();
+    let result = host.result(&reply);
+    assert_eq!(result["msg"], "Timeout exceeded");
+    let pid = result["child_pid"].as_u64().unwrap() as u32;
+    assert!(!is_alive(pid), "the module survived SIGKILL");
+    let after_limit = mtime(&results_file(&reply)) - started_at - 1.0;
+    assert!(
+        (0.3..1.3).contains(&after_limit),
+        "ended {after_limit:.3} s after the limit, grace 0.3 s"
+    );
+}
+
+#[test]
+fn a_bad_grace_period_is_refused() {
+    let host = Host::new();
+    let out = std::process::Command::new(common::WRAPPER)
+        .args(["j4", "5", "/m", "_"])
+        .env("ANSIBLE_ASYNC_DIR", host.async_dir())
+        .env("ASYNC_WRAPPER_KILL_GRACE", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["failed"], true);
+    assert!(
+        reply["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("ASYNC_WRAPPER_KILL_GRACE must be"),
+        "{reply}"
+    );
+    assert!(
+        !host.async_dir().exists(),
+        "nothing is created for a bad setting"
+    );
+}
+
+#[test]
+fn stopping_the_supervisor_ends_the_job_and_says_so() {
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        let host = Host::new();
+        let module = host.module("m", "exec sleep 60");
+        let reply = host.start(&["j5", "60", s(&module), "_"]);
+        let supervisor = host.marker(&reply)["supervisor"]["pid"].as_u64().unwrap();
+        kill(Pid::from_raw(supervisor as i32), signal).unwrap();
+        let result = host.result(&reply);
+        assert_eq!(result["failed"], true);
+        let msg = result["msg"].as_str().unwrap();
+        assert!(
+            msg.contains(&format!("async_wrapper received {signal}")),
+            "{msg}"
+        );
+        assert!(!is_alive(result["child_pid"].as_u64().unwrap() as u32));
+    }
+}
+
+#[test]
+fn job_finishes_when_the_module_exits_though_a_child_keeps_its_output_open() {
+    let host = Host::new();
+    let pid_file = host.root.path().join("pid");
+    let module = host.module(
+        "m",
+        &format!(
+            "sleep 30 & echo $! > {}; echo '{{\"done\": true}}'",
+            s(&pid_file)
+        ),
+    );
+    let reply = host.start(&["j6", "60", s(&module), "_"]);
+    let result = host.result(&reply);
+    assert_eq!(result, serde_json::json!({"done": true}));
+    // The background child is left alone, as it would be without async.
+    let child: u32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(is_alive(child));
+    kill(Pid::from_raw(child as i32), Signal::SIGKILL).unwrap();
+    wait_for("the background child to go", Duration::from_secs(5), || {
+        !is_alive(child)
+    });
+}
