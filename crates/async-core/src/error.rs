@@ -21,20 +21,10 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidJobId { id, why } => write!(f, "invalid job id {id:?}: {why}"),
             Error::CreateDir { path, source } => {
-                write!(
-                    f,
-                    "could not create directory: {} - {}",
-                    path.display(),
-                    source
-                )
+                write!(f, "could not create directory: {} - {}", path.display(), source)
             }
             Error::UnsafeDir { path, why } => {
-                write!(
-                    f,
-                    "refusing to use async directory {}: {}",
-                    path.display(),
-                    why
-                )
+                write!(f, "refusing to use async directory {}: {}", path.display(), why)
             }
             Error::Io { path, source } => write!(f, "{}: {}", path.display(), source),
         }

@@ -20,9 +20,7 @@ pub struct JobDir {
 impl JobDir {
     /// A job dir at `path`, with a leading `~` expanded.
     pub fn new(path: &str) -> JobDir {
-        JobDir {
-            path: expand_user(path),
-        }
+        JobDir { path: expand_user(path) }
     }
 
     /// The job dir ansible asks for: `ANSIBLE_ASYNC_DIR`, else `~/.ansible_async`.
@@ -49,10 +47,7 @@ impl JobDir {
                 .recursive(true)
                 .mode(0o700)
                 .create(&self.path)
-                .map_err(|source| Error::CreateDir {
-                    path: self.path.clone(),
-                    source,
-                })?;
+                .map_err(|source| Error::CreateDir { path: self.path.clone(), source })?;
         }
         self.check()
     }
@@ -65,14 +60,9 @@ impl JobDir {
     /// Refuses a directory another user could tamper with: it must be a real directory
     /// (not a symlink), owned by the running user, and writable by nobody else.
     pub fn check(&self) -> Result<(), Error> {
-        let unsafe_dir = |why: String| Error::UnsafeDir {
-            path: self.path.clone(),
-            why,
-        };
-        let meta = fs::symlink_metadata(&self.path).map_err(|source| Error::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        let unsafe_dir = |why: String| Error::UnsafeDir { path: self.path.clone(), why };
+        let meta = fs::symlink_metadata(&self.path)
+            .map_err(|source| Error::Io { path: self.path.clone(), source })?;
         if meta.file_type().is_symlink() {
             return Err(unsafe_dir("it is a symbolic link".into()));
         }
@@ -100,10 +90,7 @@ impl JobDir {
     /// old file or the new one, never a part, and a crash right after leaves the new one.
     pub fn write(&self, id: &JobId, value: &Value) -> Result<(), Error> {
         let path = self.job_path(id);
-        let io_err = |source| Error::Io {
-            path: path.clone(),
-            source,
-        };
+        let io_err = |source| Error::Io { path: path.clone(), source };
         // Temp files start with '.', which no job id does: they never pass for a job.
         let mut tmp = tempfile::Builder::new()
             .prefix(&format!(".{id}."))
@@ -115,37 +102,60 @@ impl JobDir {
         tmp.write_all(&text).map_err(io_err)?;
         tmp.as_file().sync_all().map_err(io_err)?;
         tmp.persist(&path).map_err(|e| io_err(e.error))?;
-        File::open(&self.path)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io_err)
+        File::open(&self.path).and_then(|dir| dir.sync_all()).map_err(io_err)
     }
 
     /// Reads the job file of `id` without following a symlink in its place.
     pub fn read(&self, id: &JobId) -> Result<JobFile, Error> {
         let path = self.job_path(id);
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path);
+        let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&path);
         let mut file = match file {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(JobFile::Missing),
             Err(source) => return Err(Error::Io { path, source }),
         };
         let mut text = Vec::new();
-        file.read_to_end(&mut text)
-            .map_err(|source| Error::Io { path, source })?;
+        file.read_to_end(&mut text).map_err(|source| Error::Io { path, source })?;
         Ok(JobFile::parse(&text))
     }
 
-    /// Removes the job file of `id`; `Ok(false)` when there was none.
+    /// Removes the job file of `id` and its log; `Ok(false)` when there was no job file.
     pub fn remove(&self, id: &JobId) -> Result<bool, Error> {
         let path = self.job_path(id);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(source) => Err(Error::Io { path, source }),
-        }
+        let removed = match fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(source) => return Err(Error::Io { path, source }),
+        };
+        let _ = fs::remove_file(self.log_path(id));
+        Ok(removed)
+    }
+
+    /// The per-job log beside the job file (see [`crate::log`]).
+    pub fn log_path(&self, id: &JobId) -> PathBuf {
+        self.path.join(format!("{id}.log"))
+    }
+
+    /// Appends an event to the job's log. The log is for people: failing to write it must
+    /// not fail the job, so errors are dropped.
+    pub fn log(&self, id: &JobId, event: &str) {
+        let _ = crate::log::append(&self.log_path(id), event);
+    }
+
+    /// The ids of the jobs in the directory, sorted: every regular file named like a job id
+    /// (temp files start with '.', logs end with '.log').
+    pub fn job_ids(&self) -> Result<Vec<JobId>, Error> {
+        let entries =
+            fs::read_dir(&self.path).map_err(|source| Error::Io { path: self.path.clone(), source })?;
+        let mut ids: Vec<JobId> = entries
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| !name.ends_with(".log"))
+            .filter_map(|name| JobId::new(&name).ok())
+            .collect();
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(ids)
     }
 }
 
@@ -186,17 +196,11 @@ mod tests {
         fs::create_dir(&real).unwrap();
         let link = tmp.path().join("link");
         symlink(&real, &link).unwrap();
-        let msg = JobDir::new(link.to_str().unwrap())
-            .create()
-            .unwrap_err()
-            .to_string();
+        let msg = JobDir::new(link.to_str().unwrap()).create().unwrap_err().to_string();
         assert!(msg.contains("symbolic link"), "{msg}");
 
         fs::set_permissions(&real, fs::Permissions::from_mode(0o777)).unwrap();
-        let msg = JobDir::new(real.to_str().unwrap())
-            .check()
-            .unwrap_err()
-            .to_string();
+        let msg = JobDir::new(real.to_str().unwrap()).check().unwrap_err().to_string();
         assert!(msg.contains("other users can write"), "{msg}");
     }
 
@@ -204,21 +208,20 @@ mod tests {
     fn writes_private_files_atomically_and_reads_them_back() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = JobDir::new(tmp.path().to_str().unwrap());
-        dir.write(&id("j1.2"), &json!({"started": true, "finished": false}))
-            .unwrap();
+        dir.write(&id("j1.2"), &json!({"started": true, "finished": false})).unwrap();
         dir.write(&id("j1.2"), &json!({"rc": 0})).unwrap();
         let path = dir.job_path(&id("j1.2"));
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         match dir.read(&id("j1.2")).unwrap() {
             JobFile::Object(map) => assert_eq!(map["rc"], 0),
             other => panic!("{other:?}"),
         }
         // No temp file is left behind.
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+        dir.log(&id("j1.2"), "invoked time_limit=5");
+        assert_eq!(dir.job_ids().unwrap(), vec![id("j1.2")]);
         assert!(dir.remove(&id("j1.2")).unwrap());
+        assert!(!dir.log_path(&id("j1.2")).exists(), "the log goes with the job file");
         assert!(!dir.remove(&id("j1.2")).unwrap());
         assert!(matches!(dir.read(&id("j1.2")).unwrap(), JobFile::Missing));
     }

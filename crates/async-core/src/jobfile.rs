@@ -3,7 +3,7 @@ use serde_json::{Map, Value};
 use crate::ProcessStamp;
 
 /// A job file as read back from the job directory.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum JobFile {
     /// No such file: ansible never started this job, or it was cleaned up.
     Missing,
@@ -41,10 +41,7 @@ pub fn supervisor(job: &Map<String, Value>) -> Option<ProcessStamp> {
 /// Seconds since the job started, when its file says when that was.
 pub fn elapsed(job: &Map<String, Value>) -> Option<f64> {
     let started_at = job.get("started_at")?.as_f64()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs_f64();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64();
     Some(((now - started_at).max(0.0) * 10.0).round() / 10.0)
 }
 
@@ -56,14 +53,8 @@ mod tests {
     fn tells_the_kinds_of_content_apart() {
         assert!(matches!(JobFile::parse(b""), JobFile::Empty));
         assert!(matches!(JobFile::parse(b" \n"), JobFile::Empty));
-        assert!(matches!(
-            JobFile::parse(b"{\"started\": true}"),
-            JobFile::Object(_)
-        ));
-        assert!(matches!(
-            JobFile::parse(b"{\"started\": tr"),
-            JobFile::Garbage(_)
-        ));
+        assert!(matches!(JobFile::parse(b"{\"started\": true}"), JobFile::Object(_)));
+        assert!(matches!(JobFile::parse(b"{\"started\": tr"), JobFile::Garbage(_)));
         assert!(matches!(JobFile::parse(b"[1, 2]"), JobFile::Garbage(_)));
         assert!(matches!(JobFile::parse(b"\xff\xfe"), JobFile::Garbage(_)));
     }
@@ -81,9 +72,7 @@ mod tests {
         assert!(is_running(&job));
         assert_eq!(supervisor(&job), Some(me));
         assert!(elapsed(&job).unwrap() > 1e9);
-        let JobFile::Object(stock) = JobFile::parse(b"{\"started\": 1, \"finished\": 0}") else {
-            panic!()
-        };
+        let JobFile::Object(stock) = JobFile::parse(b"{\"started\": 1, \"finished\": 0}") else { panic!() };
         assert!(is_running(&stock));
         assert_eq!(supervisor(&stock), None);
         assert_eq!(elapsed(&stock), None);

@@ -14,12 +14,7 @@ const MAX_LEN: usize = 128;
 
 impl JobId {
     pub fn new(id: &str) -> Result<JobId, Error> {
-        let bad = |why| {
-            Err(Error::InvalidJobId {
-                id: id.to_string(),
-                why,
-            })
-        };
+        let bad = |why| Err(Error::InvalidJobId { id: id.to_string(), why });
         if id.is_empty() {
             return bad("it is empty");
         }
@@ -32,10 +27,7 @@ impl JobId {
         if id.contains('/') {
             return bad("it contains '/'");
         }
-        if !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        {
+        if !id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
             return bad("only letters, digits, '.', '_' and '-' are allowed");
         }
         Ok(JobId(id.to_string()))
@@ -71,18 +63,7 @@ mod tests {
 
     #[test]
     fn refuses_ids_that_leave_the_directory_or_hide() {
-        for id in [
-            "",
-            "../x",
-            "..",
-            ".",
-            "a/b",
-            "/etc/passwd",
-            ".hidden",
-            "a b",
-            "x\0y",
-            "é",
-        ] {
+        for id in ["", "../x", "..", ".", "a/b", "/etc/passwd", ".hidden", "a b", "x\0y", "é"] {
             assert!(JobId::new(id).is_err(), "{id:?} was accepted");
         }
         assert!(JobId::new(&"x".repeat(129)).is_err());

@@ -28,9 +28,11 @@ mod error;
 mod jobdir;
 pub mod jobfile;
 mod jobid;
+pub mod log;
 pub mod output;
 mod process;
 pub mod reply;
+mod state;
 mod user;
 
 pub use error::Error;
@@ -38,4 +40,5 @@ pub use jobdir::{JobDir, DEFAULT_ASYNC_DIR};
 pub use jobfile::JobFile;
 pub use jobid::JobId;
 pub use process::ProcessStamp;
+pub use state::{JobInfo, JobState, TIMEOUT_MSG};
 pub use user::expand_user;

@@ -19,15 +19,7 @@ fn split_lines(data: &str) -> Vec<&str> {
     while let Some((i, c)) = chars.next() {
         let is_break = matches!(
             c,
-            '\n' | '\r'
-                | '\x0b'
-                | '\x0c'
-                | '\x1c'
-                | '\x1d'
-                | '\x1e'
-                | '\u{85}'
-                | '\u{2028}'
-                | '\u{2029}'
+            '\n' | '\r' | '\x0b' | '\x0c' | '\x1c' | '\x1d' | '\x1e' | '\u{85}' | '\u{2028}' | '\u{2029}'
         );
         if is_break {
             lines.push(&data[start..i]);
@@ -83,16 +75,11 @@ pub fn module_result(stdout: &[u8], stderr: &[u8]) -> Result<Map<String, Value>,
             Some(Value::Null) | None => Vec::new(),
             Some(other) => vec![other],
         };
-        let warnings = warnings
-            .into_iter()
-            .chain(junk.into_iter().map(Value::String));
+        let warnings = warnings.into_iter().chain(junk.into_iter().map(Value::String));
         result.insert("warnings".into(), Value::Array(warnings.collect()));
     }
     if !stderr.is_empty() {
-        result.insert(
-            "stderr".into(),
-            Value::String(String::from_utf8_lossy(stderr).into_owned()),
-        );
+        result.insert("stderr".into(), Value::String(String::from_utf8_lossy(stderr).into_owned()));
     }
     Ok(result)
 }
@@ -117,18 +104,9 @@ mod tests {
     #[test]
     fn trailing_junk_is_dropped_with_a_warning() {
         let r = module_result(b"{\"a\": 1,\n \"warnings\": [\"w\"]}\nbye\nnow\n", b"").unwrap();
-        assert_eq!(
-            r["warnings"],
-            json!([
-                "w",
-                "Module invocation had junk after the JSON data: bye\nnow"
-            ])
-        );
+        assert_eq!(r["warnings"], json!(["w", "Module invocation had junk after the JSON data: bye\nnow"]));
         let r = module_result(b"{\"a\": 1, \"warnings\": \"w\"}\nbye", b"").unwrap();
-        assert_eq!(
-            r["warnings"],
-            json!(["w", "Module invocation had junk after the JSON data: bye"])
-        );
+        assert_eq!(r["warnings"], json!(["w", "Module invocation had junk after the JSON data: bye"]));
     }
 
     #[test]
@@ -154,18 +132,9 @@ mod tests {
 
     #[test]
     fn output_without_json_says_why() {
-        assert_eq!(
-            module_result(b"", b"").unwrap_err().0,
-            "No start of json char found"
-        );
-        assert_eq!(
-            module_result(b"Traceback\n  boom\n", b"").unwrap_err().0,
-            "No start of json char found"
-        );
-        assert_eq!(
-            module_result(b"{ \"a\": 1\n", b"").unwrap_err().0,
-            "No end of json char found"
-        );
+        assert_eq!(module_result(b"", b"").unwrap_err().0, "No start of json char found");
+        assert_eq!(module_result(b"Traceback\n  boom\n", b"").unwrap_err().0, "No start of json char found");
+        assert_eq!(module_result(b"{ \"a\": 1\n", b"").unwrap_err().0, "No end of json char found");
         let e = module_result(b"{\"a\": }\n", b"").unwrap_err().0;
         assert!(e.starts_with("module output is not valid JSON: "), "{e}");
     }

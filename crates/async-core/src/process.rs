@@ -18,11 +18,7 @@ pub struct ProcessStamp {
 impl ProcessStamp {
     /// The stamp of process `pid` now, if it exists.
     pub fn of(pid: u32) -> Option<ProcessStamp> {
-        Some(ProcessStamp {
-            pid,
-            start_time: start_time(pid)?,
-            boot_id: boot_id()?,
-        })
+        Some(ProcessStamp { pid, start_time: start_time(pid)?, boot_id: boot_id()? })
     }
 
     /// The stamp of the calling process.
@@ -65,18 +61,11 @@ fn start_time(pid: u32) -> Option<u64> {
 }
 
 fn is_zombie(pid: u32) -> bool {
-    stat_fields(pid)
-        .and_then(|f| f.first().cloned())
-        .is_some_and(|state| state == "Z" || state == "X")
+    stat_fields(pid).and_then(|f| f.first().cloned()).is_some_and(|state| state == "Z" || state == "X")
 }
 
 fn boot_id() -> Option<String> {
-    Some(
-        fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .ok()?
-            .trim()
-            .to_string(),
-    )
+    Some(fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?.trim().to_string())
 }
 
 #[cfg(test)]
@@ -94,15 +83,9 @@ mod tests {
     #[test]
     fn a_reused_pid_or_another_boot_is_not_the_same_process() {
         let me = ProcessStamp::current().unwrap();
-        let earlier = ProcessStamp {
-            start_time: me.start_time.saturating_sub(1),
-            ..me.clone()
-        };
+        let earlier = ProcessStamp { start_time: me.start_time.saturating_sub(1), ..me.clone() };
         assert!(!earlier.is_alive());
-        let other_boot = ProcessStamp {
-            boot_id: "another-boot".into(),
-            ..me
-        };
+        let other_boot = ProcessStamp { boot_id: "another-boot".into(), ..me };
         assert!(!other_boot.is_alive());
     }
 

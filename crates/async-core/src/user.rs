@@ -26,11 +26,7 @@ pub fn expand_user(path: &str) -> PathBuf {
     match home {
         Some(home) => {
             let home = home.trim_end_matches('/');
-            let home = if home.is_empty() && tail.is_empty() {
-                "/"
-            } else {
-                home
-            };
+            let home = if home.is_empty() && tail.is_empty() { "/" } else { home };
             PathBuf::from(format!("{home}{tail}"))
         }
         None => PathBuf::from(path),
@@ -61,18 +57,12 @@ mod tests {
         let home = std::env::var("HOME").unwrap();
         let home = home.trim_end_matches('/');
         assert_eq!(expand_user("~"), PathBuf::from(home));
-        assert_eq!(
-            expand_user("~/.ansible_async"),
-            PathBuf::from(format!("{home}/.ansible_async"))
-        );
+        assert_eq!(expand_user("~/.ansible_async"), PathBuf::from(format!("{home}/.ansible_async")));
     }
 
     #[test]
     fn expands_named_users_from_passwd() {
         assert_eq!(expand_user("~root/x"), PathBuf::from("/root/x"));
-        assert_eq!(
-            expand_user("~no-such-user-here/x"),
-            PathBuf::from("~no-such-user-here/x")
-        );
+        assert_eq!(expand_user("~no-such-user-here/x"), PathBuf::from("~no-such-user-here/x"));
     }
 }

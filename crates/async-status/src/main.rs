@@ -10,8 +10,7 @@ use std::path::Path;
 use async_core::{jobfile, reply, JobDir, JobFile, JobId};
 use serde_json::{json, Map, Value};
 
-const USAGE: &str =
-    "async_status is an ansible module: ansible runs it as `async_status ARGS_FILE`";
+const USAGE: &str = "async_status is an ansible module: ansible runs it as `async_status ARGS_FILE`";
 
 #[derive(Debug, PartialEq)]
 enum Mode {
@@ -39,18 +38,10 @@ fn main() {
 }
 
 fn read_args(path: &Path) -> Result<Args, String> {
-    let text = std::fs::read(path).map_err(|e| {
-        format!(
-            "could not read the module arguments file {}: {e}",
-            path.display()
-        )
-    })?;
-    let value: Value = serde_json::from_slice(&text).map_err(|e| {
-        format!(
-            "the module arguments file {} is not valid JSON: {e}",
-            path.display()
-        )
-    })?;
+    let text = std::fs::read(path)
+        .map_err(|e| format!("could not read the module arguments file {}: {e}", path.display()))?;
+    let value: Value = serde_json::from_slice(&text)
+        .map_err(|e| format!("the module arguments file {} is not valid JSON: {e}", path.display()))?;
     let Value::Object(map) = value else {
         return Err("the module arguments must be a JSON object".into());
     };
@@ -83,20 +74,14 @@ fn parse_args(map: Map<String, Value>) -> Result<Args, String> {
         None | Some("status") => Mode::Status,
         Some("cleanup") => Mode::Cleanup,
         Some(other) => {
-            return Err(format!(
-                "value of mode must be one of: cleanup, status, got: {other}"
-            ));
+            return Err(format!("value of mode must be one of: cleanup, status, got: {other}"));
         }
     };
     let async_dir = match text("_async_dir")? {
         Some(dir) if !dir.is_empty() => JobDir::new(&dir),
         _ => JobDir::from_env(),
     };
-    Ok(Args {
-        jid,
-        mode,
-        async_dir,
-    })
+    Ok(Args { jid, mode, async_dir })
 }
 
 /// The answer for `args` and the exit code: 0 when the module itself succeeded (a finished
@@ -118,10 +103,9 @@ fn run(args: &Args) -> (Value, i32) {
         Mode::Cleanup => match dir.remove(&id) {
             Ok(true) => (json!({"ansible_job_id": id.as_str(), "erased": path}), 0),
             Ok(false) => not_found(&id),
-            Err(e) => failed(
-                json!({"ansible_job_id": id.as_str()}),
-                format!("could not remove job file: {e}"),
-            ),
+            Err(e) => {
+                failed(json!({"ansible_job_id": id.as_str()}), format!("could not remove job file: {e}"))
+            }
         },
         Mode::Status => report(dir, &id, path),
     }
@@ -130,7 +114,8 @@ fn run(args: &Args) -> (Value, i32) {
 /// The status of a job from its file. A running job whose supervisor is gone is lost:
 /// its result will never come, so it is reported finished and failed.
 fn report(dir: &JobDir, id: &JobId, path: String) -> (Value, i32) {
-    let over = json!({"ansible_job_id": id.as_str(), "results_file": path, "started": true, "finished": true});
+    let over =
+        json!({"ansible_job_id": id.as_str(), "results_file": path, "started": true, "finished": true});
     let mut lost = None;
     // Read again when the supervisor is gone: it writes the result just before exiting.
     for _ in 0..2 {
@@ -141,9 +126,7 @@ fn report(dir: &JobDir, id: &JobId, path: String) -> (Value, i32) {
                                      "started": true, "finished": false});
                 return (running, 0);
             }
-            Ok(JobFile::Garbage(data)) => {
-                return failed(over, format!("Could not parse job output: {data}"))
-            }
+            Ok(JobFile::Garbage(data)) => return failed(over, format!("Could not parse job output: {data}")),
             Ok(JobFile::Object(job)) => job,
             Err(e) => return failed(over, format!("could not read job file: {e}")),
         };
@@ -194,9 +177,7 @@ mod tests {
     use std::fs;
 
     fn args(dir: &Path, value: Value) -> Args {
-        let Value::Object(mut map) = value else {
-            panic!()
-        };
+        let Value::Object(mut map) = value else { panic!() };
         map.insert("_async_dir".into(), json!(dir.to_str().unwrap()));
         parse_args(map).unwrap()
     }
@@ -231,10 +212,7 @@ mod tests {
         )
         .unwrap();
         let (r, code) = run(&args(dir.path(), json!({"jid": "j1.1"})));
-        assert_eq!(
-            (code, &r["started"], &r["finished"]),
-            (0, &json!(true), &json!(false))
-        );
+        assert_eq!((code, &r["started"], &r["finished"]), (0, &json!(true), &json!(false)));
         fs::write(dir.path().join("j1.1"), r#"{"started": true}"#).unwrap();
         let (r, _) = run(&args(dir.path(), json!({"jid": "j1.1"})));
         assert_eq!(r["finished"], false);
@@ -259,29 +237,17 @@ mod tests {
         let dir = private_dir();
         let me = ProcessStamp::current().unwrap();
         // The same pid, started at another time: the supervisor died and the pid was reused.
-        let gone = ProcessStamp {
-            start_time: me.start_time + 1,
-            ..me
-        };
+        let gone = ProcessStamp { start_time: me.start_time + 1, ..me };
         let marker = json!({"started": true, "finished": false, "ansible_job_id": "j1.1",
                             "supervisor": gone.to_json()});
         fs::write(dir.path().join("j1.1"), marker.to_string()).unwrap();
         let (r, code) = run(&args(dir.path(), json!({"jid": "j1.1"})));
         assert_eq!(code, 1);
-        assert_eq!(
-            (&r["failed"], &r["started"], &r["finished"]),
-            (&json!(true), &json!(true), &json!(true))
-        );
+        assert_eq!((&r["failed"], &r["started"], &r["finished"]), (&json!(true), &json!(true), &json!(true)));
         let msg = r["msg"].as_str().unwrap();
-        assert!(
-            msg.starts_with("the job was lost: its supervisor (async_wrapper, pid "),
-            "{msg}"
-        );
+        assert!(msg.starts_with("the job was lost: its supervisor (async_wrapper, pid "), "{msg}");
         // Reporting changes nothing on disk.
-        assert_eq!(
-            fs::read_to_string(dir.path().join("j1.1")).unwrap(),
-            marker.to_string()
-        );
+        assert_eq!(fs::read_to_string(dir.path().join("j1.1")).unwrap(), marker.to_string());
     }
 
     #[test]
@@ -298,15 +264,8 @@ mod tests {
     #[test]
     fn finished_result_is_the_module_result_plus_finished() {
         let dir = private_dir();
-        fs::write(
-            dir.path().join("j1.1"),
-            r#"{"rc": 3, "failed": true, "msg": "boom"}"#,
-        )
-        .unwrap();
-        let (r, code) = run(&args(
-            dir.path(),
-            json!({"jid": "j1.1", "_ansible_check_mode": true}),
-        ));
+        fs::write(dir.path().join("j1.1"), r#"{"rc": 3, "failed": true, "msg": "boom"}"#).unwrap();
+        let (r, code) = run(&args(dir.path(), json!({"jid": "j1.1", "_ansible_check_mode": true})));
         assert_eq!(code, 0);
         assert_eq!(
             r,
@@ -329,13 +288,12 @@ mod tests {
         let dir = private_dir();
         let file = dir.path().join("j1.1");
         fs::write(&file, "{}").unwrap();
+        fs::write(dir.path().join("j1.1.log"), "t invoked\n").unwrap();
         let (r, code) = run(&args(dir.path(), json!({"jid": "j1.1", "mode": "cleanup"})));
         assert_eq!(code, 0);
-        assert_eq!(
-            r,
-            json!({"ansible_job_id": "j1.1", "erased": file.to_str().unwrap()})
-        );
+        assert_eq!(r, json!({"ansible_job_id": "j1.1", "erased": file.to_str().unwrap()}));
         assert!(!file.exists());
+        assert!(!dir.path().join("j1.1.log").exists(), "the job's log goes too");
     }
 
     #[test]
@@ -347,10 +305,7 @@ mod tests {
         fs::write(&victim, "{}").unwrap();
         let (r, code) = run(&args(&async_dir, json!({"jid": "../x", "mode": "cleanup"})));
         assert_eq!(code, 1);
-        assert!(
-            r["msg"].as_str().unwrap().starts_with("invalid job id"),
-            "{r}"
-        );
+        assert!(r["msg"].as_str().unwrap().starts_with("invalid job id"), "{r}");
         assert!(victim.exists());
     }
 
@@ -375,12 +330,8 @@ mod tests {
     fn unreadable_args_file_is_a_clear_failure() {
         let dir = private_dir();
         let missing = dir.path().join("args");
-        assert!(read_args(&missing)
-            .unwrap_err()
-            .contains("could not read the module arguments file"));
+        assert!(read_args(&missing).unwrap_err().contains("could not read the module arguments file"));
         fs::write(&missing, "jid=1 mode=status").unwrap();
-        assert!(read_args(&missing)
-            .unwrap_err()
-            .contains("is not valid JSON"));
+        assert!(read_args(&missing).unwrap_err().contains("is not valid JSON"));
     }
 }

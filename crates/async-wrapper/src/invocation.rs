@@ -12,8 +12,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const USAGE: &str =
-    "usage: async_wrapper <jid> <time_limit> <modulescript> <argsfile> [-preserve_tmp]  \
+pub const USAGE: &str = "usage: async_wrapper <jid> <time_limit> <modulescript> <argsfile> [-preserve_tmp]  \
 or: async_wrapper <jid> <time_limit> <preserve_tmp> <module_path> <command>...  \
 Humans, do not call directly!";
 
@@ -23,6 +22,16 @@ pub enum Protocol {
     Legacy { args_file: Option<OsString> },
     /// ansible-core ≥ 2.21: the command to run, as given.
     Command { command: Vec<OsString> },
+}
+
+impl Protocol {
+    /// How the job log names the protocol.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Protocol::Legacy { .. } => "legacy",
+            Protocol::Command { .. } => "command",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,9 +62,7 @@ impl Invocation {
                 time_limit,
                 preserve_tmp: third == "true",
                 module_path: PathBuf::from(&args[3]),
-                protocol: Protocol::Command {
-                    command: args[4..].to_vec(),
-                },
+                protocol: Protocol::Command { command: args[4..].to_vec() },
             });
         }
         let module_path = PathBuf::from(&args[2]);
@@ -96,11 +103,9 @@ impl Invocation {
                 }
                 cmd
             }
-            Protocol::Command { command } => command
-                .iter()
-                .map(|a| shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" "),
+            Protocol::Command { command } => {
+                command.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+            }
         }
     }
 
@@ -183,10 +188,7 @@ mod tests {
         assert_eq!(inv.jid, "j1");
         assert_eq!(inv.time_limit, Duration::from_secs(30));
         assert!(!inv.preserve_tmp);
-        assert_eq!(
-            inv.tmp_dir_to_remove(),
-            Some(Path::new("/h/.ansible/tmp/ansible-tmp-1-2-3"))
-        );
+        assert_eq!(inv.tmp_dir_to_remove(), Some(Path::new("/h/.ansible/tmp/ansible-tmp-1-2-3")));
         assert_eq!(
             inv.display_command(),
             "/h/.ansible/tmp/ansible-tmp-1-2-3/AnsiballZ_command.py /h/.ansible/tmp/ansible-tmp-1-2-3/args"
@@ -217,23 +219,11 @@ mod tests {
         ]))
         .unwrap();
         assert!(!inv.preserve_tmp);
-        assert_eq!(
-            inv.command().unwrap(),
-            args(&["/usr/bin/python3", "/t/ansible-tmp-1/AnsiballZ_x.py"])
-        );
-        assert_eq!(
-            inv.display_command(),
-            "/usr/bin/python3 /t/ansible-tmp-1/AnsiballZ_x.py"
-        );
-        let inv = Invocation::parse(&args(&[
-            "j2",
-            "7",
-            "True",
-            "/t/ansible-tmp-1/m",
-            "/t/m",
-            "it's",
-        ]))
-        .unwrap();
+        assert_eq!(inv.protocol.name(), "command");
+        assert_eq!(inv.command().unwrap(), args(&["/usr/bin/python3", "/t/ansible-tmp-1/AnsiballZ_x.py"]));
+        assert_eq!(inv.display_command(), "/usr/bin/python3 /t/ansible-tmp-1/AnsiballZ_x.py");
+        let inv =
+            Invocation::parse(&args(&["j2", "7", "True", "/t/ansible-tmp-1/m", "/t/m", "it's"])).unwrap();
         assert!(inv.preserve_tmp);
         assert_eq!(inv.tmp_dir_to_remove(), None);
         assert_eq!(inv.display_command(), "/t/m 'it'\"'\"'s'");
@@ -241,15 +231,9 @@ mod tests {
 
     #[test]
     fn bad_command_lines() {
-        assert_eq!(
-            Invocation::parse(&args(&["j1", "5", "/m"])).unwrap_err(),
-            USAGE
-        );
+        assert_eq!(Invocation::parse(&args(&["j1", "5", "/m"])).unwrap_err(), USAGE);
         let err = Invocation::parse(&args(&["j1", "soon", "/m", "_"])).unwrap_err();
-        assert_eq!(
-            err,
-            "the time limit must be a whole number of seconds, got: \"soon\""
-        );
+        assert_eq!(err, "the time limit must be a whole number of seconds, got: \"soon\"");
         assert!(Invocation::parse(&args(&["j1", "-3", "/m", "_"])).is_err());
     }
 
@@ -258,23 +242,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let module = dir.path().join("m");
         fs::write(&module, "#!/usr/bin/env  python3 -u\nprint()\n").unwrap();
-        let inv = Invocation::parse(&[
-            "j".into(),
-            "1".into(),
-            module.clone().into_os_string(),
-            "/a r g s".into(),
-        ])
-        .unwrap();
+        let inv =
+            Invocation::parse(&["j".into(), "1".into(), module.clone().into_os_string(), "/a r g s".into()])
+                .unwrap();
         let mut expected = args(&["/usr/bin/env", "python3", "-u"]);
         expected.push(module.clone().into_os_string());
         expected.push("/a r g s".into());
         assert_eq!(inv.command().unwrap(), expected);
 
         fs::write(&module, b"\x7fELF\x02\x01").unwrap();
-        assert_eq!(
-            inv.command().unwrap(),
-            vec![module.clone().into_os_string(), "/a r g s".into()]
-        );
+        assert_eq!(inv.command().unwrap(), vec![module.clone().into_os_string(), "/a r g s".into()]);
 
         fs::remove_file(&module).unwrap();
         assert_eq!(inv.command().unwrap_err().kind(), io::ErrorKind::NotFound);

@@ -7,6 +7,7 @@
 
 mod invocation;
 mod supervisor;
+mod syslog;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -27,24 +28,20 @@ const STARTED: &[u8] = b"started";
 
 fn main() {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
-    let invocation =
-        Invocation::parse(&args).unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
+    let shown: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+    syslog::notice(&format!("Invoked with {}", shown.join(" ")));
+    let invocation = Invocation::parse(&args).unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
     let id = JobId::for_wrapper(&invocation.jid, std::process::id())
         .unwrap_or_else(|e| reply::exit(&reply::failure(e.to_string()), 1));
-    let grace =
-        supervisor::grace_from_env().unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
+    let grace = supervisor::grace_from_env().unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
     let dir = JobDir::from_env();
     if let Err(e) = dir.create() {
         reply::exit(&reply::failure(e.to_string()), 1);
     }
     let results_file = dir.job_path(&id).display().to_string();
     let suppress_tmpdir_delete = !invocation.preserve_tmp;
-    let supervisor = Supervisor {
-        id: id.clone(),
-        dir,
-        invocation,
-        grace,
-    };
+    let started_at = async_core::log::now();
+    let supervisor = Supervisor { id: id.clone(), dir, invocation, grace, started_at };
 
     match launch(supervisor) {
         Ok(()) => reply::exit(
@@ -58,17 +55,14 @@ fn main() {
             }),
             0,
         ),
-        Err(msg) => reply::exit(
-            &json!({"failed": true, "msg": msg, "ansible_job_id": id.as_str()}),
-            1,
-        ),
+        Err(msg) => reply::exit(&json!({"failed": true, "msg": msg, "ansible_job_id": id.as_str()}), 1),
     }
 }
 
 /// Starts the detached supervisor and returns once the job runs.
 fn launch(supervisor: Supervisor) -> Result<(), String> {
-    let (ready_read, ready_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| format!("could not create a pipe: {e}"))?;
+    let (ready_read, ready_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("could not create a pipe: {e}"))?;
     // SAFETY: the program is single-threaded here, so the child may do anything.
     match unsafe { fork() }.map_err(|e| format!("fork #1 failed: {e}"))? {
         ForkResult::Parent { child } => {
@@ -104,8 +98,7 @@ fn detach(ready: OwnedFd, supervisor: Supervisor) -> ! {
     }
     // The supervisor must not hold ansible's stdout open, or ansible would wait for it.
     if let Err(e) = to_dev_null() {
-        let _ = File::from(ready)
-            .write_all(format!("could not redirect stdio to /dev/null: {e}").as_bytes());
+        let _ = File::from(ready).write_all(format!("could not redirect stdio to /dev/null: {e}").as_bytes());
         exit_now(1);
     }
     close_inherited_fds(ready.as_raw_fd());
@@ -148,9 +141,7 @@ fn close_inherited_fds(keep: RawFd) {
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
         return;
     };
-    let fds: Vec<RawFd> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
+    let fds: Vec<RawFd> = entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     for fd in fds.into_iter().filter(|&fd| fd > 2 && fd != keep) {
         let _ = nix::unistd::close(fd);
     }

@@ -8,9 +8,11 @@ use std::io::{self, Read, Seek};
 use std::mem::MaybeUninit;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use async_core::{output, JobDir, JobId, ProcessStamp};
+use async_core::{output, JobDir, JobId, ProcessStamp, TIMEOUT_MSG};
+
+use crate::syslog;
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -19,13 +21,13 @@ use serde_json::{json, Map, Value};
 
 use crate::invocation::Invocation;
 
-/// Signals the supervisor handles itself: its children's exits, and being asked to stop.
-const HANDLED: [Signal; 4] = [
-    Signal::SIGCHLD,
-    Signal::SIGTERM,
-    Signal::SIGINT,
-    Signal::SIGHUP,
-];
+/// Signals the supervisor handles itself: its children's exits, being asked to stop
+/// (shutdown, an operator), and SIGUSR1, which is how `async_job terminate` asks.
+const HANDLED: [Signal; 5] =
+    [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1];
+
+/// The signal `async_job terminate` sends the supervisor.
+pub const TERMINATE: Signal = Signal::SIGUSR1;
 
 /// How long the module's group gets between SIGTERM and SIGKILL, unless the
 /// environment variable [`GRACE_ENV`] says otherwise.
@@ -41,6 +43,8 @@ pub struct Supervisor {
     pub dir: JobDir,
     pub invocation: Invocation,
     pub grace: Duration,
+    /// Seconds since the epoch at which ansible invoked the wrapper.
+    pub started_at: f64,
 }
 
 /// A running module: the leader of its own process group.
@@ -67,24 +71,41 @@ struct Capture {
 impl Supervisor {
     /// Writes the "started" job file; the job exists from here on. Besides ansible's three
     /// keys it records who supervises the job (so a lost job can be told from a running
-    /// one), when it started and its time limit.
+    /// one), when it started, its time limit and, once it runs, the module's process.
     pub fn record_start(&self) -> Result<(), async_core::Error> {
-        let started_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
+        let inv = &self.invocation;
+        self.event(&format!(
+            "invoked protocol={} time_limit={} grace={} module={}",
+            inv.protocol.name(),
+            inv.time_limit.as_secs(),
+            self.grace.as_secs_f64(),
+            inv.module_path.display()
+        ));
+        self.dir.write(&self.id, &self.marker(None))
+    }
+
+    fn marker(&self, module: Option<&ProcessStamp>) -> Value {
         let mut marker = json!({
             "started": true,
             "finished": false,
             "ansible_job_id": self.id.as_str(),
-            "started_at": (started_at * 1000.0).round() / 1000.0,
+            "started_at": (self.started_at * 1000.0).round() / 1000.0,
             "time_limit": self.invocation.time_limit.as_secs(),
             "module": self.invocation.module_path.to_string_lossy(),
         });
         if let Some(stamp) = ProcessStamp::current() {
             marker["supervisor"] = stamp.to_json();
         }
-        self.dir.write(&self.id, &marker)
+        if let Some(module) = module {
+            marker["module_process"] = module.to_json();
+        }
+        marker
+    }
+
+    /// Records an event in the job's log and in syslog, as the stock wrapper does.
+    pub fn event(&self, event: &str) {
+        self.dir.log(&self.id, event);
+        syslog::notice(&format!("{} {event}", self.id));
     }
 
     /// Starts the module; `Err` is a finished job's failed result (the module never ran).
@@ -97,9 +118,8 @@ impl Supervisor {
         let capture = Capture::new(&self.dir)
             .map_err(|e| self.failure(format!("could not capture the module's output: {e}")))?;
         let command = self.invocation.command().map_err(|e| self.os_failure(&e))?;
-        let (program, args) = command
-            .split_first()
-            .ok_or_else(|| self.failure("the module command is empty".into()))?;
+        let (program, args) =
+            command.split_first().ok_or_else(|| self.failure("the module command is empty".into()))?;
         let mut command = Command::new(program);
         // SAFETY: only async-signal-safe calls between fork and exec. The module must start
         // with no blocked signals; std leaves the mask as the parent has it.
@@ -113,26 +133,19 @@ impl Supervisor {
         let child = command
             .args(args)
             .stdin(Stdio::null())
-            .stdout(
-                capture
-                    .stdout
-                    .try_clone()
-                    .map_err(|e| self.os_failure(&e))?,
-            )
-            .stderr(
-                capture
-                    .stderr
-                    .try_clone()
-                    .map_err(|e| self.os_failure(&e))?,
-            )
+            .stdout(capture.stdout.try_clone().map_err(|e| self.os_failure(&e))?)
+            .stderr(capture.stderr.try_clone().map_err(|e| self.os_failure(&e))?)
             // A group of its own, so ending the job ends the module's children too.
             .process_group(0)
             .spawn()
             .map_err(|e| self.spawn_failure(program, &e))?;
-        Ok(Module {
-            pid: Pid::from_raw(child.id() as i32),
-            capture,
-        })
+        let pid = child.id();
+        self.event(&format!("started pid={pid}"));
+        // Who to end if the supervisor itself is lost; the job runs without it otherwise.
+        if let Some(stamp) = ProcessStamp::of(pid) {
+            let _ = self.dir.write(&self.id, &self.marker(Some(&stamp)));
+        }
+        Ok(Module { pid: Pid::from_raw(pid as i32), capture })
     }
 
     /// Waits for the module, ends it at the time limit or when the supervisor is told to
@@ -140,16 +153,33 @@ impl Supervisor {
     pub(crate) fn supervise(&self, module: Module) -> Value {
         let pid = module.pid.as_raw();
         match wait(module.pid, Instant::now() + self.invocation.time_limit) {
-            Outcome::Exited(status) => self.finished(status, module.capture),
+            Outcome::Exited(status) => {
+                self.event(&match status {
+                    WaitStatus::Exited(_, code) => format!("exited status={code}"),
+                    WaitStatus::Signaled(_, signal, _) => format!("killed signal={signal}"),
+                    other => format!("ended {other:?}"),
+                });
+                self.finished(status, module.capture)
+            }
             Outcome::TimedOut => {
-                end_group(module.pid, self.grace);
-                json!({"msg": "Timeout exceeded", "failed": true, "child_pid": pid})
+                self.event(&format!("timeout time_limit={}", self.invocation.time_limit.as_secs()));
+                self.end(module.pid);
+                json!({"msg": TIMEOUT_MSG, "failed": true, "child_pid": pid})
             }
             Outcome::Stopped(signal) => {
-                end_group(module.pid, self.grace);
+                let msg = if signal == TERMINATE {
+                    self.event("terminate requested");
+                    "the job was terminated on request (async_job terminate) before its module finished"
+                        .to_string()
+                } else {
+                    self.event(&format!("stopped signal={signal}"));
+                    format!("the job was ended before its module finished: async_wrapper received {signal}")
+                };
+                self.end(module.pid);
                 json!({
                     "failed": true,
-                    "msg": format!("the job was ended before its module finished: async_wrapper received {signal}"),
+                    "terminated": true,
+                    "msg": msg,
                     "child_pid": pid,
                     "ansible_job_id": self.id.as_str(),
                 })
@@ -157,9 +187,15 @@ impl Supervisor {
         }
     }
 
+    fn end(&self, module: Pid) {
+        let killed = end_group(module, self.grace);
+        self.event(if killed { "ended signal=SIGKILL" } else { "ended signal=SIGTERM" });
+    }
+
     /// Writes the final result and removes ansible's tmp dir when that is ours to do.
     pub fn finish(&self, result: &Value) {
         if let Err(e) = self.dir.write(&self.id, result) {
+            self.event(&format!("result not written error={e}"));
             // Most likely a full disk or a size limit: a short failure may still fit, and
             // the "running" file stays whole if not.
             let failure = json!({
@@ -168,11 +204,13 @@ impl Supervisor {
                 "ansible_job_id": self.id.as_str(),
             });
             let _ = self.dir.write(&self.id, &failure);
+        } else {
+            self.event("result written");
         }
         if let Some(tmp) = self.invocation.tmp_dir_to_remove() {
             let is_real_dir = std::fs::symlink_metadata(tmp).is_ok_and(|m| m.is_dir());
-            if is_real_dir {
-                let _ = std::fs::remove_dir_all(tmp);
+            if is_real_dir && std::fs::remove_dir_all(tmp).is_ok() {
+                self.event(&format!("tmp_removed dir={}", tmp.display()));
             }
         }
     }
@@ -187,10 +225,9 @@ impl Supervisor {
             Err(output::NotJson(why)) => {
                 let mut msg = format!("The module did not return a JSON result: {why}");
                 match status {
-                    WaitStatus::Signaled(_, signal, _) => msg.push_str(&format!(
-                        " (it was killed by signal {}, {signal})",
-                        signal as i32
-                    )),
+                    WaitStatus::Signaled(_, signal, _) => {
+                        msg.push_str(&format!(" (it was killed by signal {}, {signal})", signal as i32))
+                    }
                     WaitStatus::Exited(_, code) if code != 0 => {
                         msg.push_str(&format!(" (it exited with status {code})"))
                     }
@@ -230,15 +267,10 @@ impl Supervisor {
 
     fn spawn_failure(&self, program: &OsString, e: &io::Error) -> Value {
         match e.raw_os_error() {
-            Some(errno) => self.failure(format!(
-                "[Errno {errno}] {}: '{}'",
-                strerror(errno),
-                program.to_string_lossy()
-            )),
-            None => self.failure(format!(
-                "could not start '{}': {e}",
-                program.to_string_lossy()
-            )),
+            Some(errno) => {
+                self.failure(format!("[Errno {errno}] {}: '{}'", strerror(errno), program.to_string_lossy()))
+            }
+            None => self.failure(format!("could not start '{}': {e}", program.to_string_lossy())),
         }
     }
 }
@@ -253,18 +285,13 @@ pub fn grace_from_env() -> Result<Duration, String> {
             .ok()
             .filter(|s| s.is_finite() && (0.0..=3600.0).contains(s))
             .map(Duration::from_secs_f64)
-            .ok_or_else(|| {
-                format!("{GRACE_ENV} must be a number of seconds from 0 to 3600, got: {text:?}")
-            }),
+            .ok_or_else(|| format!("{GRACE_ENV} must be a number of seconds from 0 to 3600, got: {text:?}")),
     }
 }
 
 impl Capture {
     fn new(dir: &JobDir) -> io::Result<Capture> {
-        Ok(Capture {
-            stdout: tempfile::tempfile_in(dir.path())?,
-            stderr: tempfile::tempfile_in(dir.path())?,
-        })
+        Ok(Capture { stdout: tempfile::tempfile_in(dir.path())?, stderr: tempfile::tempfile_in(dir.path())? })
     }
 
     fn read(&mut self) -> io::Result<(Vec<u8>, Vec<u8>)> {
@@ -332,8 +359,9 @@ fn sigtimedwait(set: &SigSet, timeout: Duration) -> Option<Signal> {
 }
 
 /// Ends the module's process group: SIGTERM, up to `grace` for it to go, then SIGKILL for
-/// whatever is left. Returns once the module is reaped and the group is empty.
-fn end_group(module: Pid, grace: Duration) {
+/// whatever is left. Returns once the module is reaped and the group is empty; `true` when
+/// SIGKILL was needed.
+fn end_group(module: Pid, grace: Duration) -> bool {
     let group_gone = || matches!(killpg(module, None), Err(Errno::ESRCH));
     let deadline = Instant::now() + grace;
     let _ = killpg(module, Signal::SIGTERM);
@@ -341,7 +369,7 @@ fn end_group(module: Pid, grace: Duration) {
     loop {
         reaped |= reap(module).is_some();
         if reaped && group_gone() {
-            return;
+            return false;
         }
         if Instant::now() >= deadline {
             break;
@@ -358,6 +386,7 @@ fn end_group(module: Pid, grace: Duration) {
         reap(module);
         std::thread::sleep(GRACE_CHECK);
     }
+    true
 }
 
 fn strerror(errno: i32) -> String {

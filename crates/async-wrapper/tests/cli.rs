@@ -25,30 +25,15 @@ fn legacy_protocol_runs_module_with_args_file_and_reports_its_json() {
     assert!(id.starts_with("j1."), "{id}");
     assert_eq!(reply["results_file"], s(&host.async_dir().join(id)));
     assert_eq!(reply["_ansible_suppress_tmpdir_delete"], false);
-    assert_eq!(
-        host.result(&reply),
-        json!({"changed": true, "args": {"x": 1}})
-    );
-    assert!(
-        host.tmp_dir().exists(),
-        "-preserve_tmp must keep the tmp dir"
-    );
+    assert_eq!(host.result(&reply), json!({"changed": true, "args": {"x": 1}}));
+    assert!(host.tmp_dir().exists(), "-preserve_tmp must keep the tmp dir");
 }
 
 #[test]
 fn command_protocol_runs_the_given_command() {
     let host = Host::new();
     let module = host.module("m", "echo \"{\\\"argv\\\": \\\"$*\\\"}\"");
-    let reply = host.start(&[
-        "j2",
-        "10",
-        "true",
-        s(&module),
-        "/bin/sh",
-        s(&module),
-        "a b",
-        "c",
-    ]);
+    let reply = host.start(&["j2", "10", "true", s(&module), "/bin/sh", s(&module), "a b", "c"]);
     assert_eq!(host.result(&reply), json!({"argv": "a b c"}));
 }
 
@@ -56,13 +41,8 @@ fn command_protocol_runs_the_given_command() {
 fn running_job_file_then_result_and_private_modes() {
     let host = Host::new();
     let gate = host.root.path().join("gate");
-    let module = host.module(
-        "m",
-        &format!(
-            "while [ ! -e {} ]; do sleep 0.01; done; echo '{{\"rc\": 0}}'",
-            s(&gate)
-        ),
-    );
+    let module =
+        host.module("m", &format!("while [ ! -e {} ]; do sleep 0.01; done; echo '{{\"rc\": 0}}'", s(&gate)));
     let reply = host.start(&["j3", "10", s(&module), "_", "-preserve_tmp"]);
     let path = PathBuf::from(reply["results_file"].as_str().unwrap());
     let running: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
@@ -76,14 +56,8 @@ fn running_job_file_then_result_and_private_modes() {
     let supervisor = running["supervisor"]["pid"].as_u64().unwrap();
     let cmdline = fs::read(format!("/proc/{supervisor}/cmdline")).unwrap();
     assert!(String::from_utf8_lossy(&cmdline).contains("async_wrapper"));
-    assert_eq!(
-        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    assert_eq!(
-        fs::metadata(host.async_dir()).unwrap().permissions().mode() & 0o777,
-        0o700
-    );
+    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(fs::metadata(host.async_dir()).unwrap().permissions().mode() & 0o777, 0o700);
     fs::write(&gate, "").unwrap();
     assert_eq!(host.result(&reply), json!({"rc": 0}));
 }
@@ -111,10 +85,7 @@ fn module_without_json_is_a_failed_result_with_its_output() {
     assert_eq!(result["cmd"], s(&module));
     assert_eq!(result["ansible_job_id"], reply["ansible_job_id"]);
     let msg = result["msg"].as_str().unwrap();
-    assert!(
-        msg.contains("No start of json char found") && msg.contains("status 3"),
-        "{msg}"
-    );
+    assert!(msg.contains("No start of json char found") && msg.contains("status 3"), "{msg}");
 }
 
 #[test]
@@ -124,10 +95,7 @@ fn module_that_cannot_start_is_a_failed_result() {
     let reply = host.start(&["j6", "10", "false", s(&missing), s(&missing)]);
     let result = host.result(&reply);
     assert_eq!(result["failed"], true);
-    assert_eq!(
-        result["msg"],
-        format!("[Errno 2] No such file or directory: '{}'", s(&missing))
-    );
+    assert_eq!(result["msg"], format!("[Errno 2] No such file or directory: '{}'", s(&missing)));
 }
 
 #[test]
@@ -146,16 +114,10 @@ fn time_limit_kills_the_whole_process_group() {
     let grandchild: i32 = fs::read_to_string(&pids).unwrap().trim().parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while Path::new(&format!("/proc/{grandchild}")).exists() && !is_zombie(grandchild) {
-        assert!(
-            Instant::now() < deadline,
-            "grandchild {grandchild} survived the time limit"
-        );
+        assert!(Instant::now() < deadline, "grandchild {grandchild} survived the time limit");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(
-        !host.tmp_dir().exists(),
-        "the ansible tmp dir is removed when not preserved"
-    );
+    assert!(!host.tmp_dir().exists(), "the ansible tmp dir is removed when not preserved");
 }
 
 #[test]
@@ -183,12 +145,8 @@ fn module_gets_an_empty_stdin_and_no_extra_descriptors() {
     let result = host.result(&reply);
     assert_eq!(result["stdin"], "");
     // 0, 1, 2 and the one `ls` opens to list the directory.
-    let fds: Vec<u32> = result["fds"]
-        .as_str()
-        .unwrap()
-        .split_whitespace()
-        .map(|f| f.parse().unwrap())
-        .collect();
+    let fds: Vec<u32> =
+        result["fds"].as_str().unwrap().split_whitespace().map(|f| f.parse().unwrap()).collect();
     assert!(fds.iter().filter(|&&fd| fd > 3).count() == 0, "{fds:?}");
 }
 
@@ -219,10 +177,7 @@ fn bad_command_lines_get_a_failed_reply_and_exit_1() {
     let host = Host::new();
     for (args, msg) in [
         (&["j1", "5", "/m"][..], "usage: async_wrapper"),
-        (
-            &["j1", "soon", "/m", "_"][..],
-            "the time limit must be a whole number of seconds",
-        ),
+        (&["j1", "soon", "/m", "_"][..], "the time limit must be a whole number of seconds"),
         (&["../x", "5", "/m", "_"][..], "invalid job id"),
     ] {
         let out = host.run(args);
@@ -231,10 +186,7 @@ fn bad_command_lines_get_a_failed_reply_and_exit_1() {
         assert_eq!(reply["failed"], true);
         assert!(reply["msg"].as_str().unwrap().starts_with(msg), "{reply}");
     }
-    assert!(
-        !host.async_dir().exists(),
-        "nothing is created for a bad command line"
-    );
+    assert!(!host.async_dir().exists(), "nothing is created for a bad command line");
 }
 
 #[test]
@@ -250,13 +202,7 @@ fn async_dir_that_cannot_be_created_is_reported() {
     assert_eq!(out.status.code(), Some(1));
     let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
     let msg = reply["msg"].as_str().unwrap();
-    assert!(
-        msg.starts_with(&format!(
-            "could not create directory: {}",
-            s(&file.join("async"))
-        )),
-        "{msg}"
-    );
+    assert!(msg.starts_with(&format!("could not create directory: {}", s(&file.join("async")))), "{msg}");
     assert_eq!(fs::read_to_string(&file).unwrap(), "keep me");
 }
 
@@ -271,13 +217,14 @@ fn other_jobs_files_are_left_alone() {
     let reply = host.start(&["j11", "10", s(&module), "_"]);
     host.result(&reply);
     assert_eq!(fs::read_to_string(&other).unwrap(), r#"{"rc": 0}"#);
-    // No temp or capture files are left in the async dir.
+    // No temp or capture files are left in the async dir: the job file and its log only.
     let mut names: Vec<_> = fs::read_dir(host.async_dir())
         .unwrap()
-        .map(|e| e.unwrap().file_name())
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 2, "{names:?}");
+    let id = reply["ansible_job_id"].as_str().unwrap();
+    assert_eq!(names, ["j0.1".to_string(), id.to_string(), format!("{id}.log")]);
 }
 
 #[test]
@@ -296,4 +243,22 @@ fn module_starts_with_no_blocked_or_ignored_signals() {
     assert_eq!(masks[0], 0, "blocked signals: {result}");
     // Signals 1 to 31 only: 32 and 33 belong to the C library.
     assert_eq!(masks[1] & 0x7fff_ffff, 0, "ignored signals: {result}");
+}
+
+#[test]
+fn the_job_log_tells_what_happened() {
+    let host = Host::new();
+    let module = host.module("m", "echo '{}'; exit 3");
+    let reply = host.start(&["j13", "10", s(&module), "_"]);
+    host.result(&reply);
+    let log = host.async_dir().join(format!("{}.log", reply["ansible_job_id"].as_str().unwrap()));
+    common::wait_for("the last log line", Duration::from_secs(5), || {
+        fs::read_to_string(&log).is_ok_and(|text| text.contains("tmp_removed"))
+    });
+    let text = fs::read_to_string(&log).unwrap();
+    let events: Vec<&str> = text.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(events, ["invoked", "started", "exited", "result", "tmp_removed"], "{text}");
+    assert!(text.contains(&format!(" invoked protocol=legacy time_limit=10 grace=2 module={}\n", s(&module))));
+    assert!(text.contains(" exited status=3\n"), "{text}");
+    assert_eq!(fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
 }

@@ -29,10 +29,7 @@ fn module_gets_sigterm_and_time_to_clean_up_before_sigkill() {
     let cleaned = host.root.path().join("cleaned");
     let module = host.module(
         "m",
-        &format!(
-            "trap 'echo cleaned > {}; exit 0' TERM\nwhile :; do sleep 0.05; done",
-            s(&cleaned)
-        ),
+        &format!("trap 'echo cleaned > {}; exit 0' TERM\nwhile :; do sleep 0.05; done", s(&cleaned)),
     );
     let reply = host.start(&["j2", "1", s(&module), "_"]);
     let result = host.result(&reply);
@@ -44,20 +41,14 @@ fn module_gets_sigterm_and_time_to_clean_up_before_sigkill() {
 fn a_module_ignoring_sigterm_is_killed_after_the_grace_period() {
     let host = Host::new();
     let module = host.module("m", "trap '' TERM\nwhile :; do sleep 0.05; done");
-    let reply = host.start_with(
-        &["j3", "1", s(&module), "_"],
-        &[("ASYNC_WRAPPER_KILL_GRACE", "0.3")],
-    );
+    let reply = host.start_with(&["j3", "1", s(&module), "_"], &[("ASYNC_WRAPPER_KILL_GRACE", "0.3")]);
     let started_at = host.marker(&reply)["started_at"].as_f64().unwrap();
     let result = host.result(&reply);
     assert_eq!(result["msg"], "Timeout exceeded");
     let pid = result["child_pid"].as_u64().unwrap() as u32;
     assert!(!is_alive(pid), "the module survived SIGKILL");
     let after_limit = mtime(&results_file(&reply)) - started_at - 1.0;
-    assert!(
-        (0.3..1.3).contains(&after_limit),
-        "ended {after_limit:.3} s after the limit, grace 0.3 s"
-    );
+    assert!((0.3..1.3).contains(&after_limit), "ended {after_limit:.3} s after the limit, grace 0.3 s");
 }
 
 #[test]
@@ -72,17 +63,8 @@ fn a_bad_grace_period_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(reply["failed"], true);
-    assert!(
-        reply["msg"]
-            .as_str()
-            .unwrap()
-            .starts_with("ASYNC_WRAPPER_KILL_GRACE must be"),
-        "{reply}"
-    );
-    assert!(
-        !host.async_dir().exists(),
-        "nothing is created for a bad setting"
-    );
+    assert!(reply["msg"].as_str().unwrap().starts_with("ASYNC_WRAPPER_KILL_GRACE must be"), "{reply}");
+    assert!(!host.async_dir().exists(), "nothing is created for a bad setting");
 }
 
 #[test]
@@ -96,10 +78,7 @@ fn stopping_the_supervisor_ends_the_job_and_says_so() {
         let result = host.result(&reply);
         assert_eq!(result["failed"], true);
         let msg = result["msg"].as_str().unwrap();
-        assert!(
-            msg.contains(&format!("async_wrapper received {signal}")),
-            "{msg}"
-        );
+        assert!(msg.contains(&format!("async_wrapper received {signal}")), "{msg}");
         assert!(!is_alive(result["child_pid"].as_u64().unwrap() as u32));
     }
 }
@@ -108,25 +87,14 @@ fn stopping_the_supervisor_ends_the_job_and_says_so() {
 fn job_finishes_when_the_module_exits_though_a_child_keeps_its_output_open() {
     let host = Host::new();
     let pid_file = host.root.path().join("pid");
-    let module = host.module(
-        "m",
-        &format!(
-            "sleep 30 & echo $! > {}; echo '{{\"done\": true}}'",
-            s(&pid_file)
-        ),
-    );
+    let module =
+        host.module("m", &format!("sleep 30 & echo $! > {}; echo '{{\"done\": true}}'", s(&pid_file)));
     let reply = host.start(&["j6", "60", s(&module), "_"]);
     let result = host.result(&reply);
     assert_eq!(result, serde_json::json!({"done": true}));
     // The background child is left alone, as it would be without async.
-    let child: u32 = fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let child: u32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     assert!(is_alive(child));
     kill(Pid::from_raw(child as i32), Signal::SIGKILL).unwrap();
-    wait_for("the background child to go", Duration::from_secs(5), || {
-        !is_alive(child)
-    });
+    wait_for("the background child to go", Duration::from_secs(5), || !is_alive(child));
 }

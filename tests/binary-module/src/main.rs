@@ -14,34 +14,18 @@ fn main() {
         .and_then(|path| std::fs::read(path).ok())
         .and_then(|text| serde_json::from_slice(&text).ok())
         .unwrap_or_else(|| {
-            answer(
-                json!({"failed": true, "msg": "binary_sleep: no readable JSON args file"}),
-                1,
-            )
+            answer(json!({"failed": true, "msg": "binary_sleep: no readable JSON args file"}), 1)
         });
     let seconds = args.get("seconds").and_then(Value::as_f64).unwrap_or(0.0);
-    let msg = args
-        .get("msg")
-        .and_then(Value::as_str)
-        .unwrap_or("slept")
-        .to_string();
+    let msg = args.get("msg").and_then(Value::as_str).unwrap_or("slept").to_string();
     if !(0.0..=3600.0).contains(&seconds) {
-        answer(
-            json!({"failed": true, "msg": format!("seconds must be within 0..3600, got {seconds}")}),
-            1,
-        );
+        answer(json!({"failed": true, "msg": format!("seconds must be within 0..3600, got {seconds}")}), 1);
     }
     std::thread::sleep(Duration::from_secs_f64(seconds));
     if args.get("fail").and_then(Value::as_bool).unwrap_or(false) {
-        answer(
-            json!({"failed": true, "changed": false, "msg": msg, "slept": seconds}),
-            1,
-        );
+        answer(json!({"failed": true, "changed": false, "msg": msg, "slept": seconds}), 1);
     }
-    answer(
-        json!({"changed": true, "msg": msg, "slept": seconds, "pid": std::process::id()}),
-        0,
-    )
+    answer(json!({"changed": true, "msg": msg, "slept": seconds, "pid": std::process::id()}), 0)
 }
 
 fn answer(result: Value, code: i32) -> ! {

@@ -40,11 +40,7 @@ impl Host {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(WRAPPER)
-            .args(args)
-            .env("ANSIBLE_ASYNC_DIR", self.async_dir())
-            .output()
-            .unwrap()
+        Command::new(WRAPPER).args(args).env("ANSIBLE_ASYNC_DIR", self.async_dir()).output().unwrap()
     }
 
     /// Runs the wrapper, expects ansible's "started" reply, returns it.
@@ -79,13 +75,8 @@ pub fn s(path: &Path) -> &str {
 }
 
 pub fn is_zombie(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit(')')
-            .next()
-            .unwrap()
-            .trim_start()
-            .starts_with('Z')
-    })
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().unwrap().trim_start().starts_with('Z'))
 }
 
 impl Host {
@@ -129,8 +120,5 @@ pub fn is_alive(pid: u32) -> bool {
 /// Seconds since the epoch at which `path` was last written.
 pub fn mtime(path: &Path) -> f64 {
     let modified = fs::metadata(path).unwrap().modified().unwrap();
-    modified
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
+    modified.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
 }

@@ -1,0 +1,237 @@
+//! What a job is doing, told from its job file and its log: what `async_job list` shows.
+
+use std::fmt;
+use std::time::UNIX_EPOCH;
+
+use serde_json::{json, Map, Value};
+
+use crate::{jobfile, log, Error, JobDir, JobFile, JobId};
+
+/// The `msg` ansible-core writes when the time limit ends a job; users match on it.
+pub const TIMEOUT_MSG: &str = "Timeout exceeded";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// The module runs (or the job file is being written).
+    Running,
+    /// The file says "running" but the supervisor is gone: no result will come.
+    Lost,
+    /// The module finished and did not fail.
+    Ok,
+    /// The module finished and failed, could not start, or printed no JSON.
+    Failed,
+    /// The time limit ended it.
+    TimedOut,
+    /// It was ended on request (`async_job terminate`) or because the supervisor was
+    /// told to stop.
+    Terminated,
+    /// The job file is not JSON.
+    Damaged,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Lost => "lost",
+            JobState::Ok => "finished",
+            JobState::Failed => "failed",
+            JobState::TimedOut => "timed_out",
+            JobState::Terminated => "terminated",
+            JobState::Damaged => "damaged",
+        }
+    }
+
+    /// Whether the job can still change (and so must not be removed or reported as over).
+    pub fn is_running(self) -> bool {
+        self == JobState::Running
+    }
+
+    /// The state a finished job's result stands for.
+    pub fn of_result(result: &Map<String, Value>) -> JobState {
+        let failed = matches!(result.get("failed"), Some(Value::Bool(true)))
+            || result.get("failed") == Some(&json!(1));
+        if result.get("terminated") == Some(&Value::Bool(true)) {
+            JobState::Terminated
+        } else if failed && result.get("msg").and_then(Value::as_str) == Some(TIMEOUT_MSG) {
+            JobState::TimedOut
+        } else if failed {
+            JobState::Failed
+        } else {
+            JobState::Ok
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One job as `async_job` reports it.
+#[derive(Clone, Debug)]
+pub struct JobInfo {
+    pub id: JobId,
+    pub state: JobState,
+    /// Seconds since the epoch.
+    pub started_at: Option<f64>,
+    /// When the job file was last written: for a finished job, when it finished.
+    pub updated_at: Option<f64>,
+    pub time_limit: Option<u64>,
+    pub module: Option<String>,
+    /// The job file's content.
+    pub file: JobFile,
+}
+
+impl JobInfo {
+    /// Seconds the job has run, or ran until it finished.
+    pub fn elapsed(&self) -> Option<f64> {
+        let end = if self.state.is_running() || self.state == JobState::Lost {
+            log::now()
+        } else {
+            self.updated_at?
+        };
+        Some(((end - self.started_at?).max(0.0) * 10.0).round() / 10.0)
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "jid": self.id.as_str(),
+            "state": self.state.as_str(),
+            "started": self.started_at.map(log::utc_timestamp),
+            "elapsed": self.elapsed(),
+            "time_limit": self.time_limit,
+            "module": self.module,
+        })
+    }
+}
+
+impl JobDir {
+    /// What is known of job `id`; `None` when it has no job file.
+    pub fn info(&self, id: &JobId) -> Result<Option<JobInfo>, Error> {
+        let file = self.read(id)?;
+        let updated_at = std::fs::symlink_metadata(self.job_path(id))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64());
+        let lines = log::read(&self.log_path(id));
+        let invoked = |key| log::field(&lines, "invoked", key);
+        let mut info = JobInfo {
+            id: id.clone(),
+            state: JobState::Running,
+            started_at: lines
+                .iter()
+                .find(|l| l.split(' ').nth(1) == Some("invoked"))
+                .and_then(|l| parse_time(l)),
+            updated_at,
+            time_limit: invoked("time_limit").and_then(|t| t.parse().ok()),
+            module: invoked("module"),
+            file,
+        };
+        match &info.file {
+            JobFile::Missing => return Ok(None),
+            JobFile::Empty => {}
+            JobFile::Garbage(_) => info.state = JobState::Damaged,
+            JobFile::Object(job) if jobfile::is_running(job) => {
+                info.started_at = job.get("started_at").and_then(Value::as_f64).or(info.started_at);
+                info.time_limit = job.get("time_limit").and_then(Value::as_u64).or(info.time_limit);
+                info.module = job.get("module").and_then(Value::as_str).map(str::to_string).or(info.module);
+                if jobfile::supervisor(job).is_some_and(|s| !s.is_alive()) {
+                    info.state = JobState::Lost;
+                }
+            }
+            JobFile::Object(result) => info.state = JobState::of_result(result),
+        }
+        Ok(Some(info))
+    }
+}
+
+/// The time at the start of a log line (`YYYY-MM-DDTHH:MM:SS.mmmZ`), as epoch seconds.
+fn parse_time(line: &str) -> Option<f64> {
+    let stamp = line.split(' ').next()?;
+    let num = |range: std::ops::Range<usize>| stamp.get(range)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
+    let days = days_from_civil(y, m, d);
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + ms as f64 / 1000.0)
+}
+
+/// Howard Hinnant's civil-date-to-days algorithm.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ProcessStamp;
+    use std::fs;
+
+    fn result(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn classifies_finished_results() {
+        assert_eq!(JobState::of_result(&result(json!({"rc": 0}))), JobState::Ok);
+        assert_eq!(JobState::of_result(&result(json!({"failed": false}))), JobState::Ok);
+        assert_eq!(JobState::of_result(&result(json!({"failed": true, "msg": "x"}))), JobState::Failed);
+        assert_eq!(JobState::of_result(&result(json!({"failed": 1}))), JobState::Failed);
+        let timeout = json!({"failed": true, "msg": "Timeout exceeded", "child_pid": 3});
+        assert_eq!(JobState::of_result(&result(timeout)), JobState::TimedOut);
+        let terminated = json!({"failed": true, "terminated": true, "msg": "terminated"});
+        assert_eq!(JobState::of_result(&result(terminated)), JobState::Terminated);
+    }
+
+    #[test]
+    fn log_times_read_back() {
+        for secs in [0.0, 951_782_400.5, 1_795_924_487.613] {
+            let line = format!("{} invoked time_limit=1", log::utc_timestamp(secs));
+            assert!((parse_time(&line).unwrap() - secs).abs() < 0.001, "{line}");
+        }
+        assert_eq!(parse_time("garbage invoked"), None);
+    }
+
+    #[test]
+    fn info_combines_the_job_file_and_the_log() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = JobDir::new(tmp.path().to_str().unwrap());
+        let id = JobId::new("j1.1").unwrap();
+        assert!(dir.info(&id).unwrap().is_none());
+
+        dir.log(&id, "invoked protocol=legacy time_limit=30 module=/tmp/ansible-tmp-1/m y.py");
+        let me = ProcessStamp::current().unwrap();
+        dir.write(
+            &id,
+            &json!({"started": true, "finished": false, "started_at": 5.0, "supervisor": me.to_json()}),
+        )
+        .unwrap();
+        let info = dir.info(&id).unwrap().unwrap();
+        assert_eq!(info.state, JobState::Running);
+        assert_eq!(info.started_at, Some(5.0));
+        assert_eq!(info.time_limit, Some(30));
+        assert_eq!(info.module.as_deref(), Some("/tmp/ansible-tmp-1/m y.py"));
+
+        let gone = ProcessStamp { start_time: me.start_time + 1, ..me };
+        dir.write(&id, &json!({"started": true, "supervisor": gone.to_json()})).unwrap();
+        assert_eq!(dir.info(&id).unwrap().unwrap().state, JobState::Lost);
+
+        dir.write(&id, &json!({"rc": 0})).unwrap();
+        let info = dir.info(&id).unwrap().unwrap();
+        assert_eq!(info.state, JobState::Ok);
+        assert!(info.started_at.unwrap() > 1e9, "from the log line's time");
+        assert!(info.elapsed().unwrap() >= 0.0);
+        assert_eq!(info.to_json()["state"], "finished");
+
+        fs::write(dir.job_path(&id), "{oops").unwrap();
+        assert_eq!(dir.info(&id).unwrap().unwrap().state, JobState::Damaged);
+    }
+}
