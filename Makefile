@@ -11,9 +11,10 @@ all: build
 
 build:
 	$(STATIC) cargo build --release --locked --target $(TARGET) \
-		-p async-wrapper -p async-status -p binary-module
+		-p async-wrapper -p async-status -p async-job -p binary-module
 	sh crates/async-wrapper/launcher/assemble.sh $(RELEASE)/async_wrapper library/async_wrapper
 	install -m 0755 $(RELEASE)/async_status library/async_status
+	install -m 0755 $(RELEASE)/async_job library/async_job
 	mkdir -p target/e2e-modules
 	install -m 0755 $(RELEASE)/binary_sleep target/e2e-modules/binary_sleep
 
@@ -24,7 +25,7 @@ unit:
 	cargo test --workspace --locked
 
 e2e: build venvs
-	.venv/core-2.19/bin/python -m pytest -v tests/launcher tests/e2e
+	.venv/core-2.19/bin/python -m pytest -v tests/launcher tests/jobctl tests/e2e
 
 test: unit e2e
 
@@ -33,4 +34,4 @@ demo: build venvs
 
 clean:
 	cargo clean
-	rm -f library/async_wrapper library/async_status
+	rm -f library/async_wrapper library/async_status library/async_job

@@ -1,0 +1,257 @@
+//! The operations, shared by the module and the command.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use async_core::{jobfile, log, JobDir, JobFile, JobId, JobInfo, JobState, ProcessStamp};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+
+/// The signal that asks a supervisor to terminate its job (see async_wrapper).
+const TERMINATE: Signal = Signal::SIGUSR1;
+/// Grace period when the job's log does not say which the supervisor uses.
+const DEFAULT_GRACE: f64 = 2.0;
+
+#[derive(Debug)]
+pub enum Error {
+    /// Bad input: an invalid job id, a bad duration, a missing argument.
+    Invalid(String),
+    /// No job file for this id.
+    NotFound(String),
+    /// The operation could not be done.
+    Failed(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Invalid(msg) | Error::Failed(msg) => f.write_str(msg),
+            Error::NotFound(jid) => write!(f, "could not find job {jid}"),
+        }
+    }
+}
+
+impl From<async_core::Error> for Error {
+    fn from(e: async_core::Error) -> Error {
+        match e {
+            async_core::Error::InvalidJobId { .. } => Error::Invalid(e.to_string()),
+            _ => Error::Failed(e.to_string()),
+        }
+    }
+}
+
+/// The job dir, checked: it must exist and be safe to act on.
+pub fn open(dir: &JobDir) -> Result<(), Error> {
+    if !dir.exists() {
+        return Err(Error::Failed(format!("the async directory {} does not exist", dir.path().display())));
+    }
+    Ok(dir.check()?)
+}
+
+pub fn list(dir: &JobDir) -> Result<Vec<JobInfo>, Error> {
+    open(dir)?;
+    let mut jobs = Vec::new();
+    for id in dir.job_ids()? {
+        // A job cleaned up while we list is simply not there any more.
+        if let Some(info) = dir.info(&id)? {
+            jobs.push(info);
+        }
+    }
+    Ok(jobs)
+}
+
+pub fn show(dir: &JobDir, jid: &str) -> Result<(JobInfo, Vec<String>), Error> {
+    open(dir)?;
+    let id = JobId::new(jid)?;
+    let info = dir.info(&id)?.ok_or_else(|| Error::NotFound(jid.into()))?;
+    Ok((info, log::read(&dir.log_path(&id))))
+}
+
+/// What `terminate` did.
+pub struct Terminated {
+    pub changed: bool,
+    /// The job's state before.
+    pub before: JobState,
+    /// The job file afterwards (unchanged in check mode or when there was nothing to do).
+    pub result: Value,
+    pub msg: String,
+}
+
+/// Ends a running job: its supervisor is asked to (SIGTERM to the module's group, grace
+/// period, SIGKILL, failed result), and this waits until the result is written. A lost
+/// job whose module still runs is ended here directly.
+pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Terminated, Error> {
+    open(dir)?;
+    let id = JobId::new(jid)?;
+    let info = dir.info(&id)?.ok_or_else(|| Error::NotFound(jid.into()))?;
+    let JobFile::Object(job) = &info.file else {
+        return Ok(unchanged(&info, "it is not running"));
+    };
+    let module = job.get("module_process").and_then(ProcessStamp::from_json).filter(ProcessStamp::is_alive);
+    match info.state {
+        JobState::Running => {}
+        JobState::Lost if module.is_some() => {}
+        state => return Ok(unchanged(&info, &format!("it is {state}"))),
+    }
+    let supervisor = jobfile::supervisor(job).filter(ProcessStamp::is_alive);
+    if supervisor.is_none() && module.is_none() {
+        return Err(Error::Failed(format!(
+            "job {jid} records no process to signal (was it started by ansible's own async_wrapper?)"
+        )));
+    }
+    if check_mode {
+        return Ok(Terminated {
+            changed: true,
+            before: info.state,
+            result: Value::Object(job.clone()),
+            msg: format!("job {jid} would be terminated"),
+        });
+    }
+    let grace = log::field(&log::read(&dir.log_path(&id)), "invoked", "grace")
+        .and_then(|g| g.parse::<f64>().ok())
+        .unwrap_or(DEFAULT_GRACE);
+    match supervisor {
+        Some(supervisor) => {
+            kill(Pid::from_raw(supervisor.pid as i32), TERMINATE)
+                .map_err(|e| Error::Failed(format!("could not signal the job's supervisor: {e}")))?;
+            await_result(dir, &id, Duration::from_secs_f64(grace + 10.0))?;
+        }
+        None => {
+            let module = module.expect("checked above");
+            end_group(&module, Duration::from_secs_f64(grace));
+            let result = json!({
+                "failed": true,
+                "terminated": true,
+                "msg": "the job was terminated on request (async_job terminate); its supervisor was already gone",
+                "child_pid": module.pid,
+                "ansible_job_id": id.as_str(),
+            });
+            dir.write(&id, &result)?;
+            dir.log(&id, "terminated by=async_job supervisor=gone");
+        }
+    }
+    let result = match dir.read(&id)? {
+        JobFile::Object(result) => Value::Object(result),
+        other => json!(format!("{other:?}")),
+    };
+    Ok(Terminated { changed: true, before: info.state, result, msg: format!("job {jid} was terminated") })
+}
+
+fn unchanged(info: &JobInfo, why: &str) -> Terminated {
+    let result = match &info.file {
+        JobFile::Object(job) => Value::Object(job.clone()),
+        _ => Value::Null,
+    };
+    Terminated {
+        changed: false,
+        before: info.state,
+        result,
+        msg: format!("job {} was not terminated: {why}", info.id),
+    }
+}
+
+/// Waits until the job file holds a result.
+fn await_result(dir: &JobDir, id: &JobId, limit: Duration) -> Result<(), Error> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match dir.read(id)? {
+            JobFile::Object(job) if !jobfile::is_running(&job) => return Ok(()),
+            JobFile::Missing => return Ok(()),
+            _ if Instant::now() >= deadline => {
+                return Err(Error::Failed(format!(
+                    "job {id} was signalled but has not written its result within {} s",
+                    limit.as_secs()
+                )));
+            }
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// SIGTERM to the group led by `module`, up to `grace` to go, then SIGKILL.
+fn end_group(module: &ProcessStamp, grace: Duration) {
+    let group = Pid::from_raw(module.pid as i32);
+    let _ = killpg(group, Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while module.is_alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = killpg(group, Signal::SIGKILL);
+}
+
+/// What `gc` removed, or would remove in check mode.
+pub struct Collected {
+    pub removed: Vec<String>,
+    pub kept_running: usize,
+}
+
+/// Removes the job files (and logs) of jobs that are over and whose file was last written
+/// at least `older_than` ago. Running jobs are never touched.
+pub fn gc(dir: &JobDir, older_than: Duration, check_mode: bool) -> Result<Collected, Error> {
+    let now = log::now();
+    let mut collected = Collected { removed: Vec::new(), kept_running: 0 };
+    for info in list(dir)? {
+        if info.state.is_running() {
+            collected.kept_running += 1;
+            continue;
+        }
+        let age = info.updated_at.map_or(0.0, |at| now - at);
+        if age < older_than.as_secs_f64() {
+            continue;
+        }
+        if !check_mode {
+            dir.remove(&info.id)?;
+        }
+        collected.removed.push(info.id.to_string());
+    }
+    Ok(collected)
+}
+
+/// `90`, `90s`, `15m`, `2h`, `1d`, `1w`.
+pub fn parse_duration(text: &str) -> Result<Duration, Error> {
+    let text = text.trim();
+    let bad = || {
+        Error::Invalid(format!("older_than must be a duration like 3600, 90s, 15m, 2h or 1d, got: {text:?}"))
+    };
+    if text.starts_with('-') {
+        return Err(Error::Invalid(format!("older_than must not be negative, got: {text:?}")));
+    }
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "w" => 604_800.0,
+        _ => return Err(bad()),
+    };
+    let secs = number * scale;
+    if !secs.is_finite() || secs > 1e12 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration(" 1d ").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert!(parse_duration("-1d").unwrap_err().to_string().contains("must not be negative"));
+        for bad in ["", "d", "1y", "1.2.3", "abc", "1e400"] {
+            assert!(matches!(parse_duration(bad), Err(Error::Invalid(_))), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,143 @@
+"""async_job as a command: every subcommand, its output and its exit codes."""
+
+import json
+import os
+import signal
+
+from conftest import alive, wait_for
+
+
+def test_help_and_usage_errors(host):
+    done = host.async_job("--help")
+    assert done.returncode == 0 and "async_job [options] list" in done.stdout
+    for args in [(), ("frobnicate",), ("show",), ("gc",), ("list", "extra"), ("--bogus", "list")]:
+        done = host.async_job(*args)
+        assert done.returncode == 2, (args, done)
+        assert done.stderr.startswith("async_job: "), done.stderr
+
+
+def test_missing_async_dir_is_an_error(host):
+    done = host.async_job("--async-dir", str(host.root / "nope"), "list")
+    assert done.returncode == 1
+    assert "does not exist" in done.stderr
+    assert not (host.root / "nope").exists()
+
+
+def test_list_shows_each_job_with_its_state(host):
+    ok = host.start("echo '{\"rc\": 0}'")
+    bad = host.start("echo '{\"failed\": true, \"msg\": \"no\"}'")
+    timed_out = host.start("exec sleep 30", limit=1)
+    running = host.start("exec sleep 30")
+    host.running_job(running)
+    for jid in (ok, bad, timed_out):
+        host.finished(jid)
+
+    listed = host.async_job("--json", "list")
+    assert listed.returncode == 0, listed
+    jobs = {job["jid"]: job for job in json.loads(listed.stdout)["jobs"]}
+    assert {jid: jobs[jid]["state"] for jid in jobs} == {
+        ok: "finished", bad: "failed", timed_out: "timed_out", running: "running",
+    }
+    assert jobs[running]["time_limit"] == 60
+    assert jobs[timed_out]["time_limit"] == 1
+    assert jobs[running]["module"].startswith(str(host.tmp))
+    assert jobs[running]["started"].endswith("Z")
+    assert 0 <= jobs[running]["elapsed"] < 60
+
+    table = host.async_job("list")
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["JID", "STATE", "STARTED", "ELAPSED", "LIMIT", "MODULE"]
+    assert any(line.startswith(running) and " running " in line for line in lines), table.stdout
+
+
+def test_show_prints_result_and_log(host):
+    jid = host.start("echo '{\"rc\": 0, \"hello\": \"world\"}'")
+    host.finished(jid)
+    shown = host.async_job("show", jid)
+    assert shown.returncode == 0
+    assert '"hello": "world"' in shown.stdout
+    assert " invoked protocol=legacy time_limit=60" in shown.stdout
+    as_json = json.loads(host.async_job("--json", "show", jid).stdout)
+    assert as_json["file"]["hello"] == "world"
+    assert [line.split()[1] for line in as_json["log"]][:3] == ["invoked", "started", "exited"]
+
+    missing = host.async_job("show", "j0.0")
+    assert missing.returncode == 3 and "could not find job j0.0" in missing.stderr
+    invalid = host.async_job("show", "../x")
+    assert invalid.returncode == 2 and "invalid job id" in invalid.stderr
+
+
+def test_terminate_a_running_job(host):
+    jid = host.start("exec sleep 60")
+    module = host.running_job(jid)["module_process"]["pid"]
+    done = host.async_job("terminate", jid)
+    assert done.returncode == 0, done
+    assert f"job {jid} was terminated" in done.stdout
+    result = host.job(jid)
+    assert result["failed"] is True and result["terminated"] is True
+    assert result["msg"].startswith("the job was terminated on request"), result
+    assert not alive(module)
+    log = (host.async_dir / f"{jid}.log").read_text()
+    assert " terminate requested\n" in log
+
+    again = host.async_job("--json", "terminate", jid)
+    assert again.returncode == 0
+    assert json.loads(again.stdout)["changed"] is False
+    assert json.loads(again.stdout)["msg"] == f"job {jid} was not terminated: it is terminated"
+
+
+def test_terminate_a_module_that_ignores_sigterm(host):
+    jid = host.start("trap '' TERM\nwhile :; do sleep 0.05; done", ASYNC_WRAPPER_KILL_GRACE="0.5")
+    module = host.running_job(jid)["module_process"]["pid"]
+    done = host.async_job("terminate", jid)
+    assert done.returncode == 0, done
+    assert not alive(module)
+    assert host.job(jid)["terminated"] is True
+    assert " ended signal=SIGKILL\n" in (host.async_dir / f"{jid}.log").read_text()
+
+
+def test_terminate_a_lost_job_whose_module_still_runs(host):
+    jid = host.start("exec sleep 60")
+    job = host.running_job(jid)
+    os.kill(job["supervisor"]["pid"], signal.SIGKILL)
+    wait_for("the supervisor to die", lambda: not alive(job["supervisor"]["pid"]))
+    listed = json.loads(host.async_job("--json", "list").stdout)["jobs"]
+    assert [j["state"] for j in listed] == ["lost"]
+
+    done = host.async_job("terminate", jid)
+    assert done.returncode == 0, done
+    assert not alive(job["module_process"]["pid"])
+    assert host.job(jid)["terminated"] is True
+
+
+def test_terminate_unknown_and_invalid_jobs_signal_nothing(host):
+    jid = host.start("exec sleep 60")
+    host.running_job(jid)
+    assert host.async_job("terminate", "j0.0").returncode == 3
+    assert host.async_job("terminate", "../" + jid).returncode == 2
+    assert host.job(jid)["started"] is True  # still running
+
+
+def test_gc_removes_old_finished_jobs_only(host):
+    done_jid = host.start("echo '{}'")
+    running = host.start("exec sleep 60")
+    host.finished(done_jid)
+    host.running_job(running)
+
+    dry = host.async_job("gc", "--older-than", "0", "--dry-run")
+    assert dry.returncode == 0 and f"would remove {done_jid}" in dry.stdout
+    assert (host.async_dir / done_jid).exists()
+
+    young = host.async_job("--json", "gc", "--older-than", "1h")
+    assert json.loads(young.stdout)["removed"] == []
+
+    gc = host.async_job("--json", "gc", "--older-than=0s")
+    assert gc.returncode == 0
+    assert json.loads(gc.stdout) == {"changed": True, "removed": [done_jid], "kept_running": 1, "dry_run": False}
+    assert not (host.async_dir / done_jid).exists()
+    assert not (host.async_dir / f"{done_jid}.log").exists()
+    assert (host.async_dir / running).exists()
+
+    negative = host.async_job("gc", "--older-than", "-1d")
+    assert negative.returncode == 2 and "must not be negative" in negative.stderr
