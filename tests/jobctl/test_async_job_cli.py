@@ -4,7 +4,7 @@ import json
 import os
 import signal
 
-from conftest import alive, wait_for
+from jobhost import alive, wait_for
 
 
 def test_help_and_usage_errors(host):
