@@ -25,7 +25,7 @@ unit:
 	cargo test --workspace --locked
 
 e2e: build venvs
-	.venv/core-2.19/bin/python -m pytest -v tests/launcher tests/jobctl tests/e2e
+	.venv/core-2.19/bin/python -m pytest -v tests/launcher tests/jobctl tests/reliability tests/e2e
 
 test: unit e2e
 
