@@ -3,18 +3,14 @@ TARGET  := x86_64-unknown-linux-gnu
 RELEASE := target/$(TARGET)/release
 # Static glibc: the programs must run on any x86_64 Linux host, whatever its libc.
 STATIC  := RUSTFLAGS="-C target-feature=+crt-static"
-VENVS   := .venv/core-2.19/.ready .venv/core-2.21/.ready
 
 .PHONY: all build venvs test unit e2e demo clean
 
 all: build
 
 build:
-	$(STATIC) cargo build --release --locked --target $(TARGET) \
-		-p async-wrapper -p async-status -p async-job -p binary-module
-	sh crates/async-wrapper/launcher/assemble.sh $(RELEASE)/async_wrapper library/async_wrapper
-	install -m 0755 $(RELEASE)/async_status library/async_status
-	install -m 0755 $(RELEASE)/async_job library/async_job
+	$(STATIC) cargo build --release --locked --target $(TARGET) -p ansible-async -p binary-module
+	sh crates/ansible-async/library/assemble.sh $(RELEASE)/ansible-async library
 	mkdir -p target/e2e-modules
 	install -m 0755 $(RELEASE)/binary_sleep target/e2e-modules/binary_sleep
 

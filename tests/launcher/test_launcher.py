@@ -1,9 +1,11 @@
-"""library/async_wrapper as a file: what ansible sees in it, and what it does on a host.
+"""library/async_wrapper and library/async_status as files: what ansible sees in them, and
+what they do on a host.
 
 Run after `make build`, with the python of a controller venv (it imports ansible to ask
 ansible itself how it classifies the file).
 """
 
+import gzip
 import json
 import os
 import pwd
@@ -18,8 +20,16 @@ from ansible.executor import module_common
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = REPO / "library" / "async_wrapper"
-PROGRAM = REPO / "target" / "x86_64-unknown-linux-gnu" / "release" / "async_wrapper"
+PROGRAM = REPO / "target" / "x86_64-unknown-linux-gnu" / "release" / "ansible-async"
 STATUS = REPO / "library" / "async_status"
+JOB = REPO / "library" / "async_job"
+
+
+def payload(launcher: Path) -> bytes:
+    """The program a launcher carries, unpacked."""
+    data = launcher.read_bytes()
+    size = int(next(line for line in data.split(b"\n") if line.startswith(b"payload_size=")).split(b"=")[1].split()[0])
+    return gzip.decompress(data[-size:])
 
 
 def run_launcher(launcher, env, *, user=None, args=("j1", "5", "/nonexistent/m", "_")):
@@ -54,7 +64,17 @@ def test_ansible_sees_an_old_style_script_with_a_sh_shebang():
     assert module_common.REPLACER_WINDOWS not in data
     assert b"WANT_JSON" not in data
     assert module_common.NEW_STYLE_PYTHON_MODULE_RE.search(data) is None
-    assert data.endswith(PROGRAM.read_bytes())
+    assert payload(LAUNCHER) == PROGRAM.read_bytes()
+
+
+def test_ansible_sees_async_status_as_a_small_json_args_script():
+    data = STATUS.read_bytes()
+    assert data.startswith(b"#!/bin/sh\n")
+    assert not module_common._is_binary(data)
+    assert b"WANT_JSON" in data  # ansible then passes the arguments as a JSON file
+    assert module_common.NEW_STYLE_PYTHON_MODULE_RE.search(data) is None
+    assert module_common.REPLACER_JSONARGS not in data
+    assert len(data) < 8192
 
 
 def test_keeps_one_private_copy_and_does_not_rewrite_it(tmp_path):
@@ -63,7 +83,7 @@ def test_keeps_one_private_copy_and_does_not_rewrite_it(tmp_path):
     rc, reply, _ = run_launcher(LAUNCHER, env)
     assert rc == 0 and reply["started"] is True, reply
     copies = list((async_dir / ".bin").iterdir())
-    assert len(copies) == 1 and copies[0].name.startswith("async_wrapper-")
+    assert len(copies) == 1 and copies[0].name.startswith("ansible-async-")
     assert copies[0].read_bytes() == PROGRAM.read_bytes()
     assert stat.S_IMODE(copies[0].stat().st_mode) == 0o700
     assert stat.S_IMODE((async_dir / ".bin").stat().st_mode) == 0o700
@@ -81,7 +101,7 @@ def test_replaces_a_copy_of_an_older_build(tmp_path):
     bin_dir = tmp_path / "async" / ".bin"
     bin_dir.mkdir(parents=True, mode=0o700)
     (tmp_path / "async").chmod(0o700)
-    old = bin_dir / "async_wrapper-0000000000000000"
+    old = bin_dir / "ansible-async-0000000000000000"
     old.write_bytes(b"old build")
     rc, reply, _ = run_launcher(LAUNCHER, base_env(ANSIBLE_ASYNC_DIR=str(tmp_path / "async")))
     assert rc == 0 and reply["started"] is True
@@ -142,7 +162,7 @@ def test_async_dir_of_another_user_is_refused(tmp_path):
     assert os.listdir(foreign) == []
 
 
-@pytest.mark.parametrize("program", [PROGRAM, STATUS], ids=["async_wrapper", "async_status"])
+@pytest.mark.parametrize("program", [PROGRAM, JOB], ids=["ansible-async", "async_job"])
 def test_programs_are_statically_linked(program):
     described = subprocess.run(["file", "-b", str(program)], capture_output=True, text=True).stdout
     assert "statically linked" in described or "static-pie linked" in described, described

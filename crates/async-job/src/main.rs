@@ -1,28 +1,3 @@
-//! `async_job`: job control for ansible async jobs on one host, which ansible-core lacks.
-//!
-//! The same program is an ansible module (`async_job: mode=list|terminate|gc`, run by
-//! ansible as `async_job ARGS_FILE`) and a command for a person on the host
-//! (`async_job list`, `show JID`, `terminate JID`, `gc --older-than 1d`). It reads the job
-//! files and logs `async_wrapper` writes; to terminate a job it asks the job's supervisor.
-
-mod cli;
-mod jobs;
-mod module;
-
-use std::path::Path;
-
-use async_core::reply;
-
 fn main() {
-    let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
-    // ansible passes one argument, the path of its args file; a person passes a command.
-    if let [only] = args.as_slice() {
-        let is_command =
-            matches!(only.as_str(), "list" | "show" | "terminate" | "gc" | "help") || only.starts_with('-');
-        if !is_command && Path::new(only).is_file() {
-            let (result, code) = module::run(Path::new(only));
-            reply::exit(&result, code);
-        }
-    }
-    std::process::exit(cli::run(&args))
+    async_job::run(std::env::args_os().skip(1).collect())
 }
