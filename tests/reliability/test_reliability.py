@@ -22,9 +22,9 @@ def test_time_limit_ends_the_group_when_it_is_due(playbook, tmp_path):
     for line in (markers / "job.log").read_text().splitlines():
         stamp, event = line.split(" ")[:2]
         events.setdefault(event, datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ"))
-    late = (events["timeout"] - events["invoked"]).total_seconds() - 2
+    late = (events["timeout"] - events["invoked"]).total_seconds() - 7
     ended = (events["ended"] - events["timeout"]).total_seconds()
-    # Precise figures are measured by the benchmark; this catches a polling watchdog,
-    # which is up to 5 s late.
-    assert late < 0.5, f"the time limit struck {late:.3f} s late"
-    assert ended < 0.5, f"the group took {ended:.3f} s to go after SIGTERM"
+    # The precise figures are the benchmark's; this catches a polling watchdog (the stock
+    # one checks every 5 s: about 3 s late at async: 7) with room for a loaded machine.
+    assert late < 1.5, f"the time limit struck {late:.3f} s late"
+    assert ended < 1.5, f"the group took {ended:.3f} s to go after SIGTERM"

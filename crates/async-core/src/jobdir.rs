@@ -89,6 +89,12 @@ impl JobDir {
     /// Replaces the job file of `id` with `value`, atomically and durably: a reader sees the
     /// old file or the new one, never a part, and a crash right after leaves the new one.
     pub fn write(&self, id: &JobId, value: &Value) -> Result<(), Error> {
+        self.write_unsynced(id, value)?.sync()
+    }
+
+    /// Replaces the job file atomically now and durably when [`Written::sync`] is called:
+    /// for the first write of a job, which ansible waits on.
+    pub fn write_unsynced(&self, id: &JobId, value: &Value) -> Result<Written, Error> {
         let path = self.job_path(id);
         let io_err = |source| Error::Io { path: path.clone(), source };
         // Temp files start with '.', which no job id does: they never pass for a job.
@@ -100,9 +106,8 @@ impl JobDir {
         let mut text = serde_json::to_vec(value).map_err(|e| io_err(io::Error::other(e)))?;
         text.push(b'\n');
         tmp.write_all(&text).map_err(io_err)?;
-        tmp.as_file().sync_all().map_err(io_err)?;
-        tmp.persist(&path).map_err(|e| io_err(e.error))?;
-        File::open(&self.path).and_then(|dir| dir.sync_all()).map_err(io_err)
+        let file = tmp.persist(&path).map_err(|e| io_err(e.error))?;
+        Ok(Written { file, path, dir: self.path.clone() })
     }
 
     /// Reads the job file of `id` without following a symlink in its place.
@@ -156,6 +161,24 @@ impl JobDir {
             .collect();
         ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         Ok(ids)
+    }
+}
+
+/// A job file in place but maybe not yet on disk.
+#[must_use = "call sync() to make the write durable"]
+pub struct Written {
+    file: File,
+    path: PathBuf,
+    dir: PathBuf,
+}
+
+impl Written {
+    /// Flushes the file and the directory entry that names it.
+    pub fn sync(self) -> Result<(), Error> {
+        self.file.sync_all().map_err(|source| Error::Io { path: self.path.clone(), source })?;
+        File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|source| Error::Io { path: self.dir, source })
     }
 }
 

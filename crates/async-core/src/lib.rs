@@ -36,7 +36,7 @@ mod state;
 mod user;
 
 pub use error::Error;
-pub use jobdir::{JobDir, DEFAULT_ASYNC_DIR};
+pub use jobdir::{JobDir, Written, DEFAULT_ASYNC_DIR};
 pub use jobfile::JobFile;
 pub use jobid::JobId;
 pub use process::ProcessStamp;

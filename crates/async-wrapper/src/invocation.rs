@@ -109,6 +109,17 @@ impl Invocation {
         }
     }
 
+    /// The wrapper's arguments, for the syslog notice the stock wrapper also sends.
+    pub fn display_args(&self) -> String {
+        let mut args = vec![self.jid.clone(), self.time_limit.as_secs().to_string()];
+        if let Protocol::Command { .. } = self.protocol {
+            args.push(self.preserve_tmp.to_string());
+        }
+        args.push(self.module_path.to_string_lossy().into_owned());
+        args.push(self.display_command());
+        args.join(" ")
+    }
+
     /// The folder to remove when the job is over, if any: the module's folder, when it is
     /// an ansible tmp dir and ansible did not ask to keep it.
     pub fn tmp_dir_to_remove(&self) -> Option<&Path> {

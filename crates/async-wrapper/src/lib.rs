@@ -29,8 +29,6 @@ const STARTED: &[u8] = b"started";
 
 /// Runs `async_wrapper` with `args` (without the program name) and exits.
 pub fn run(args: Vec<OsString>) -> ! {
-    let shown: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
-    syslog::notice(&format!("Invoked with {}", shown.join(" ")));
     let invocation = Invocation::parse(&args).unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
     let id = JobId::for_wrapper(&invocation.jid, std::process::id())
         .unwrap_or_else(|e| reply::exit(&reply::failure(e.to_string()), 1));
@@ -68,10 +66,10 @@ fn launch(supervisor: Supervisor) -> Result<(), String> {
     match unsafe { fork() }.map_err(|e| format!("fork #1 failed: {e}"))? {
         ForkResult::Parent { child } => {
             drop(ready_write);
-            // The first child exits at once, after the second fork.
-            let _ = nix::sys::wait::waitpid(child, None);
             let mut answer = Vec::new();
             let _ = File::from(ready_read).read_to_end(&mut answer);
+            // The first child exited right after the second fork; reap it.
+            let _ = nix::sys::wait::waitpid(child, None);
             match answer.as_slice() {
                 STARTED => Ok(()),
                 [] => Err("the job's supervisor exited before the job started".into()),
@@ -106,20 +104,26 @@ fn detach(ready: OwnedFd, supervisor: Supervisor) -> ! {
     nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
 
     let mut ready = File::from(ready);
-    if let Err(e) = supervisor.record_start() {
-        let _ = ready.write_all(format!("could not write the job file: {e}").as_bytes());
-        exit_now(1);
-    }
+    let first_write = match supervisor.record_start() {
+        Ok(written) => written,
+        Err(e) => {
+            let _ = ready.write_all(format!("could not write the job file: {e}").as_bytes());
+            exit_now(1);
+        }
+    };
     match supervisor.start_module() {
         Ok(module) => {
             let _ = ready.write_all(STARTED);
             drop(ready);
+            supervisor.record_running(first_write, Some(&module));
             let result = supervisor.supervise(module);
             supervisor.finish(&result);
         }
         Err(failed) => {
             supervisor.finish(&failed);
             let _ = ready.write_all(STARTED);
+            drop(ready);
+            supervisor.record_running(first_write, None);
         }
     }
     exit_now(0)

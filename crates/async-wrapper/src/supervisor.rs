@@ -10,7 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use async_core::{output, JobDir, JobId, ProcessStamp, TIMEOUT_MSG};
+use async_core::{output, JobDir, JobId, ProcessStamp, Written, TIMEOUT_MSG};
 
 use crate::syslog;
 use nix::errno::Errno;
@@ -72,16 +72,33 @@ impl Supervisor {
     /// Writes the "started" job file; the job exists from here on. Besides ansible's three
     /// keys it records who supervises the job (so a lost job can be told from a running
     /// one), when it started, its time limit and, once it runs, the module's process.
-    pub fn record_start(&self) -> Result<(), async_core::Error> {
+    pub fn record_start(&self) -> Result<Written, async_core::Error> {
         let inv = &self.invocation;
-        self.event(&format!(
-            "invoked protocol={} time_limit={} grace={} module={}",
-            inv.protocol.name(),
-            inv.time_limit.as_secs(),
-            self.grace.as_secs_f64(),
-            inv.module_path.display()
-        ));
-        self.dir.write(&self.id, &self.marker(None))
+        self.dir.log(
+            &self.id,
+            &format!(
+                "invoked protocol={} time_limit={} grace={} module={}",
+                inv.protocol.name(),
+                inv.time_limit.as_secs(),
+                self.grace.as_secs_f64(),
+                inv.module_path.display()
+            ),
+        );
+        self.dir.write_unsynced(&self.id, &self.marker(None))
+    }
+
+    /// Completes the start once ansible has its answer: makes the first job file durable,
+    /// records the module's process in it, and sends the syslog notices.
+    pub(crate) fn record_running(&self, first_write: Written, module: Option<&Module>) {
+        let _ = first_write.sync();
+        syslog::notice(&format!("{} Invoked with {}", self.id, self.invocation.display_args()));
+        let Some(module) = module else { return };
+        let pid = module.pid.as_raw() as u32;
+        syslog::notice(&format!("{} started pid={pid}", self.id));
+        // Who to end if the supervisor itself is lost; the job runs without it otherwise.
+        if let Some(stamp) = ProcessStamp::of(pid) {
+            let _ = self.dir.write(&self.id, &self.marker(Some(&stamp)));
+        }
     }
 
     fn marker(&self, module: Option<&ProcessStamp>) -> Value {
@@ -140,11 +157,7 @@ impl Supervisor {
             .spawn()
             .map_err(|e| self.spawn_failure(program, &e))?;
         let pid = child.id();
-        self.event(&format!("started pid={pid}"));
-        // Who to end if the supervisor itself is lost; the job runs without it otherwise.
-        if let Some(stamp) = ProcessStamp::of(pid) {
-            let _ = self.dir.write(&self.id, &self.marker(Some(&stamp)));
-        }
+        self.dir.log(&self.id, &format!("started pid={pid}"));
         Ok(Module { pid: Pid::from_raw(pid as i32), capture })
     }
 

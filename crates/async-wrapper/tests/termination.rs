@@ -20,7 +20,8 @@ fn time_limit_ends_the_job_when_it_is_due_not_seconds_later() {
     assert_eq!(result["msg"], "Timeout exceeded");
     // A module that goes on SIGTERM is gone at once; the stock wrapper polls every 5 s.
     let late = mtime(&results_file(&reply)) - started_at - 1.0;
-    assert!(late < 0.5, "the job ended {late:.3} s after its limit");
+    // Generous for a loaded machine; a polling watchdog would be seconds late.
+    assert!(late < 1.5, "the job ended {late:.3} s after its limit");
 }
 
 #[test]
@@ -48,7 +49,7 @@ fn a_module_ignoring_sigterm_is_killed_after_the_grace_period() {
     let pid = result["child_pid"].as_u64().unwrap() as u32;
     assert!(!is_alive(pid), "the module survived SIGKILL");
     let after_limit = mtime(&results_file(&reply)) - started_at - 1.0;
-    assert!((0.3..1.3).contains(&after_limit), "ended {after_limit:.3} s after the limit, grace 0.3 s");
+    assert!((0.3..2.0).contains(&after_limit), "ended {after_limit:.3} s after the limit, grace 0.3 s");
 }
 
 #[test]
