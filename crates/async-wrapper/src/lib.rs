@@ -143,10 +143,11 @@ fn to_dev_null() -> nix::Result<()> {
 /// Closes every descriptor but stdio and `keep`, so the module inherits nothing from the
 /// connection that started the job.
 fn close_inherited_fds(keep: RawFd) {
-    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
-        return;
+    let fds: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(entries) => entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect(),
+        // No /proc (a chroot, say): the usual range.
+        Err(_) => (3..1024).collect(),
     };
-    let fds: Vec<RawFd> = entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     for fd in fds.into_iter().filter(|&fd| fd > 2 && fd != keep) {
         let _ = nix::unistd::close(fd);
     }
