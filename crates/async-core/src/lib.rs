@@ -8,6 +8,7 @@
 //!   the atomic, private writes of job files into it;
 //! - [`JobFile`]: what a job file says when read back;
 //! - [`output`]: turning a module's raw stdout into its result, as ansible-core does;
+//! - [`ModuleArgs`]: the JSON arguments file ansible gives a module;
 //! - [`reply`]: printing one JSON object as a module's answer.
 //!
 //! # Job file format
@@ -24,6 +25,7 @@
 //!
 //! A file without `started` means the job is over, as in ansible-core.
 
+mod args;
 mod error;
 mod jobdir;
 pub mod jobfile;
@@ -35,6 +37,7 @@ pub mod reply;
 mod state;
 mod user;
 
+pub use args::ModuleArgs;
 pub use error::Error;
 pub use jobdir::{JobDir, Written, DEFAULT_ASYNC_DIR};
 pub use jobfile::JobFile;

@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use async_core::JobDir;
-use serde_json::{json, Map, Value};
+use async_core::ModuleArgs;
+use serde_json::{json, Value};
 
 use crate::jobs::{self, Error};
 
@@ -18,45 +18,16 @@ pub fn run(args_file: &Path) -> (Value, i32) {
     }
 }
 
-fn read_args(path: &Path) -> Result<Map<String, Value>, Error> {
-    let text = std::fs::read(path).map_err(|e| {
-        Error::Invalid(format!("could not read the module arguments file {}: {e}", path.display()))
-    })?;
-    match serde_json::from_slice(&text) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => {
-            Err(Error::Invalid(format!("the module arguments file {} is not a JSON object", path.display())))
-        }
-    }
+fn read_args(path: &Path) -> Result<ModuleArgs, Error> {
+    ModuleArgs::read(path).map_err(Error::Invalid)
 }
 
-fn execute(args: &Map<String, Value>) -> Result<Value, Error> {
+fn execute(args: &ModuleArgs) -> Result<Value, Error> {
     const KNOWN: [&str; 4] = ["mode", "jid", "older_than", "async_dir"];
-    let unsupported: Vec<&str> = args
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !k.starts_with("_ansible_") && !KNOWN.contains(k))
-        .collect();
-    if !unsupported.is_empty() {
-        return Err(Error::Invalid(format!(
-            "Unsupported parameters for (async_job) module: {}. Supported parameters include: {}.",
-            unsupported.join(", "),
-            KNOWN.join(", ")
-        )));
-    }
-    let text = |key: &str| -> Result<Option<String>, Error> {
-        match args.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => Err(Error::Invalid(format!("argument '{key}' must be a string, not {other}"))),
-        }
-    };
-    let check_mode = args.get("_ansible_check_mode") == Some(&Value::Bool(true));
-    let dir = match text("async_dir")? {
-        Some(dir) if !dir.is_empty() => JobDir::new(&dir),
-        _ => JobDir::from_env(),
-    };
+    args.only("async_job", &KNOWN, &KNOWN).map_err(Error::Invalid)?;
+    let text = |key: &str| args.string(key).map_err(Error::Invalid);
+    let check_mode = args.check_mode();
+    let dir = args.job_dir("async_dir").map_err(Error::Invalid)?;
     let async_dir = dir.path().display().to_string();
     match text("mode")?.as_deref() {
         Some("list") => {

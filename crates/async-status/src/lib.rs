@@ -8,8 +8,8 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use async_core::{jobfile, reply, JobDir, JobFile, JobId};
-use serde_json::{json, Map, Value};
+use async_core::{jobfile, reply, JobDir, JobFile, JobId, ModuleArgs};
+use serde_json::{json, Value};
 
 const USAGE: &str = "async_status is an ansible module: ansible runs it as `async_status ARGS_FILE`";
 
@@ -40,50 +40,18 @@ pub fn run(args: Vec<OsString>) -> ! {
 }
 
 fn read_args(path: &Path) -> Result<Args, String> {
-    let text = std::fs::read(path)
-        .map_err(|e| format!("could not read the module arguments file {}: {e}", path.display()))?;
-    let value: Value = serde_json::from_slice(&text)
-        .map_err(|e| format!("the module arguments file {} is not valid JSON: {e}", path.display()))?;
-    let Value::Object(map) = value else {
-        return Err("the module arguments must be a JSON object".into());
-    };
-    parse_args(map)
+    parse_args(&ModuleArgs::read(path)?)
 }
 
-fn parse_args(map: Map<String, Value>) -> Result<Args, String> {
-    let unsupported: Vec<&str> = map
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !k.starts_with("_ansible_") && !matches!(*k, "jid" | "mode" | "_async_dir"))
-        .collect();
-    if !unsupported.is_empty() {
-        return Err(format!(
-            "Unsupported parameters for (async_status) module: {}. Supported parameters include: jid, mode.",
-            unsupported.join(", ")
-        ));
-    }
-    let text = |key: &str| -> Result<Option<String>, String> {
-        match map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            // ansible's 'str' type turns numbers into strings; so do we.
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => Err(format!("argument '{key}' must be a string, not {other}")),
-        }
-    };
-    let jid = text("jid")?.ok_or("missing required arguments: jid")?;
-    let mode = match text("mode")?.as_deref() {
+fn parse_args(args: &ModuleArgs) -> Result<Args, String> {
+    args.only("async_status", &["jid", "mode", "_async_dir"], &["jid", "mode"])?;
+    let jid = args.string("jid")?.ok_or("missing required arguments: jid")?;
+    let mode = match args.string("mode")?.as_deref() {
         None | Some("status") => Mode::Status,
         Some("cleanup") => Mode::Cleanup,
-        Some(other) => {
-            return Err(format!("value of mode must be one of: cleanup, status, got: {other}"));
-        }
+        Some(other) => return Err(format!("value of mode must be one of: cleanup, status, got: {other}")),
     };
-    let async_dir = match text("_async_dir")? {
-        Some(dir) if !dir.is_empty() => JobDir::new(&dir),
-        _ => JobDir::from_env(),
-    };
-    Ok(Args { jid, mode, async_dir })
+    Ok(Args { jid, mode, async_dir: args.job_dir("_async_dir")? })
 }
 
 /// The answer for `args` and the exit code: 0 when the module itself succeeded (a finished
@@ -181,7 +149,7 @@ mod tests {
     fn args(dir: &Path, value: Value) -> Args {
         let Value::Object(mut map) = value else { panic!() };
         map.insert("_async_dir".into(), json!(dir.to_str().unwrap()));
-        parse_args(map).unwrap()
+        parse_args(&ModuleArgs::new(map)).unwrap()
     }
 
     fn private_dir() -> tempfile::TempDir {
@@ -315,7 +283,7 @@ mod tests {
     fn bad_arguments_are_refused_clearly() {
         let err = |v: Value| {
             let Value::Object(map) = v else { panic!() };
-            parse_args(map).unwrap_err()
+            parse_args(&ModuleArgs::new(map)).unwrap_err()
         };
         assert_eq!(err(json!({})), "missing required arguments: jid");
         assert_eq!(
@@ -324,7 +292,7 @@ mod tests {
         );
         assert!(err(json!({"jid": "j1", "bogus": 1})).contains("Unsupported parameters"));
         assert!(err(json!({"jid": ["j1"]})).contains("must be a string"));
-        let ok = parse_args(json!({"jid": 17}).as_object().unwrap().clone()).unwrap();
+        let ok = parse_args(&ModuleArgs::new(json!({"jid": 17}).as_object().unwrap().clone())).unwrap();
         assert_eq!(ok.jid, "17");
     }
 

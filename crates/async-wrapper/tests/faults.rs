@@ -36,7 +36,7 @@ fn output_of_a_hundred_megabytes() {
     let module =
         host.module("m", "printf '{\"big\": \"'; head -c 100000000 /dev/zero | tr '\\0' a; printf '\"}\\n'");
     let reply = host.start(&["j2", "120", s(&module), "_"]);
-    let result = host.result(&reply);
+    let result = host.result_within(&reply, Duration::from_secs(120));
     assert_eq!(result["big"].as_str().unwrap().len(), 100_000_000);
 }
 

@@ -57,8 +57,12 @@ impl Host {
 
     /// Waits (with a deadline) until the job file no longer says "started", returns it.
     pub fn result(&self, reply: &Value) -> Value {
+        self.result_within(reply, Duration::from_secs(30))
+    }
+
+    pub fn result_within(&self, reply: &Value, limit: Duration) -> Value {
         let path = Path::new(reply["results_file"].as_str().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + limit;
         loop {
             let value: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
             if value.get("started").is_none() {
