@@ -10,7 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use async_core::{output, JobDir, JobId, ProcessStamp, Written, TIMEOUT_MSG};
+use async_core::{output, JobDir, JobId, JobState, ProcessStamp, Written, TIMEOUT_MSG};
 
 use crate::syslog;
 use nix::errno::Errno;
@@ -205,8 +205,18 @@ impl Supervisor {
         self.event(if killed { "ended signal=SIGKILL" } else { "ended signal=SIGTERM" });
     }
 
-    /// Writes the final result and removes ansible's tmp dir when that is ours to do.
+    /// Removes ansible's tmp dir when that is ours to do, then writes the final result.
+    /// Everything the log says comes first: once the result is there, ansible may clean up
+    /// the job file and its log at any moment, and a later line would leave a stray log.
     pub fn finish(&self, result: &Value) {
+        if let Some(tmp) = self.invocation.tmp_dir_to_remove() {
+            let is_real_dir = std::fs::symlink_metadata(tmp).is_ok_and(|m| m.is_dir());
+            if is_real_dir && std::fs::remove_dir_all(tmp).is_ok() {
+                self.event(&format!("tmp_removed dir={}", tmp.display()));
+            }
+        }
+        let state = result.as_object().map_or(JobState::Failed, JobState::of_result);
+        self.event(&format!("result state={state}"));
         if let Err(e) = self.dir.write(&self.id, result) {
             self.event(&format!("result not written error={e}"));
             // Most likely a full disk or a size limit: a short failure may still fit, and
@@ -217,14 +227,6 @@ impl Supervisor {
                 "ansible_job_id": self.id.as_str(),
             });
             let _ = self.dir.write(&self.id, &failure);
-        } else {
-            self.event("result written");
-        }
-        if let Some(tmp) = self.invocation.tmp_dir_to_remove() {
-            let is_real_dir = std::fs::symlink_metadata(tmp).is_ok_and(|m| m.is_dir());
-            if is_real_dir && std::fs::remove_dir_all(tmp).is_ok() {
-                self.event(&format!("tmp_removed dir={}", tmp.display()));
-            }
         }
     }
 
