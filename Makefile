@@ -4,11 +4,12 @@ RELEASE := target/$(TARGET)/release
 # Static glibc: the programs must run on any x86_64 Linux host, whatever its libc.
 STATIC  := RUSTFLAGS="-C target-feature=+crt-static"
 
-.PHONY: all build venvs test unit e2e demo clean
+.PHONY: all build venvs test unit e2e demo bench clean
 
 all: build
 
 build:
+	mkdir -p library
 	$(STATIC) cargo build --release --locked --target $(TARGET) -p ansible-async -p binary-module
 	sh crates/ansible-async/library/assemble.sh $(RELEASE)/ansible-async library
 	mkdir -p target/e2e-modules
@@ -27,6 +28,10 @@ test: unit e2e
 
 demo: build venvs
 	sh playbooks/run-demo.sh
+
+# Stock ansible-core modules against ours, side by side; writes target/bench/.
+bench: build venvs
+	sh tests/bench/run.sh
 
 clean:
 	cargo clean
