@@ -206,3 +206,17 @@ fn children_of(pid: u32) -> Vec<u32> {
         .map(|p| p.parse().unwrap())
         .collect()
 }
+
+#[test]
+fn a_module_that_is_not_executable_is_a_failed_result() {
+    let host = Host::new();
+    let module = host.tmp_dir().join("m");
+    fs::write(&module, "#!/bin/sh\necho '{}'\n").unwrap();
+    fs::set_permissions(&module, fs::Permissions::from_mode(0o644)).unwrap();
+    // The 2.21 command line runs the given command as it is: no interpreter in front.
+    let reply = host.start(&["j8", "10", "false", s(&module), s(&module)]);
+    let result = host.result(&reply);
+    assert_eq!(result["failed"], true);
+    assert_eq!(result["msg"], format!("[Errno 13] Permission denied: '{}'", s(&module)));
+    assert_eq!(result["cmd"], s(&module));
+}
