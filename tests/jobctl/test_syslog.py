@@ -48,3 +48,18 @@ def test_notices_go_to_syslog(host, syslog):
     assert "ansible-async_wrapper[" in text
     assert f"{jid} Invoked with j1 60 " in text
     assert f"{jid} started pid=" in text
+
+
+def test_a_syslog_that_does_not_keep_up_does_not_hold_jobs(host, syslog):
+    # Fill the daemon's queue until it would block, and never read it.
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sender.setblocking(False)
+    try:
+        while True:
+            sender.sendto(b"<13>filler: x", str(DEV_LOG))
+    except BlockingIOError:
+        pass
+    finally:
+        sender.close()
+    jid = host.start("echo '{\"rc\": 0}'", limit=5)
+    assert host.finished(jid) == {"rc": 0}

@@ -1,16 +1,18 @@
 //! Notices to syslog, as the stock wrapper sends them, so `journalctl` shows async jobs.
+//!
+//! Sent by hand rather than with the C library's `syslog()`, which blocks when the syslog
+//! daemon does not keep up: a supervisor must never wait on logging to enforce a time
+//! limit. A notice that cannot go at once is dropped; the job's own log has it anyway.
 
-use std::ffi::CString;
+use std::os::unix::net::UnixDatagram;
 
-/// Sends `msg` to syslog as `ansible-async_wrapper[PID]: msg`. The connection is opened and
-/// closed around each message: the supervisor closes inherited descriptors, and a syslog
-/// socket kept open across that could end up writing into an unrelated file.
+/// `<user.notice>ansible-async_wrapper[PID]: msg` to `/dev/log`, without waiting.
 pub fn notice(msg: &str) {
-    let Ok(msg) = CString::new(msg.replace('\0', " ")) else { return };
-    // SAFETY: the ident is a static C string, the format a literal taking one C string.
-    unsafe {
-        libc::openlog(c"ansible-async_wrapper".as_ptr(), libc::LOG_PID, libc::LOG_USER);
-        libc::syslog(libc::LOG_NOTICE, c"%s".as_ptr(), msg.as_ptr());
-        libc::closelog();
+    const USER_NOTICE: u8 = 8 | 5;
+    let Ok(socket) = UnixDatagram::unbound() else { return };
+    if socket.set_nonblocking(true).is_err() {
+        return;
     }
+    let line = format!("<{USER_NOTICE}>ansible-async_wrapper[{}]: {msg}", std::process::id());
+    let _ = socket.send_to(line.as_bytes(), "/dev/log");
 }
