@@ -23,7 +23,16 @@ arg() {
     sed -n 's/.*"'"$1"'": *"\([^"\\]*\)".*/\1/p' "$args" | head -n 1
 }
 
-async_dir=$(arg _async_dir)
+# The async dir from the arguments without starting a process: ansible writes them as one
+# line of json.dumps output. (Anything unusual falls through to the slower path below.)
+IFS= read -r json <"$args" || :
+case $json in
+*'"_async_dir": "'*)
+    async_dir=${json#*\"_async_dir\": \"}
+    async_dir=${async_dir%%\"*}
+    ;;
+*) async_dir= ;;
+esac
 expand_dir "${async_dir:-${ANSIBLE_ASYNC_DIR:-"~/.ansible_async"}}"
 bin=$dir/.bin/ansible-async-$payload_id
 if [ -f "$bin" ] && [ -x "$bin" ] && [ -O "$bin" ] && [ ! -L "$dir/.bin" ]; then
@@ -31,6 +40,9 @@ if [ -f "$bin" ] && [ -x "$bin" ] && [ -O "$bin" ] && [ ! -L "$dir/.bin" ]; then
 fi
 
 # No native program on this host: the same answers, from the job file as it is.
+async_dir=$(arg _async_dir)
+expand_dir "${async_dir:-${ANSIBLE_ASYNC_DIR:-"~/.ansible_async"}}"
+job_dir=$dir
 jid=$(arg jid)
 mode=$(arg mode)
 case $jid in
@@ -42,7 +54,7 @@ case ${mode:=status} in
 status | cleanup) ;;
 *) fail "value of mode must be one of: cleanup, status, got: $mode" ;;
 esac
-job=$dir/$jid
+job=$job_dir/$jid
 if [ ! -e "$job" ] && [ ! -L "$job" ]; then
     printf '{"failed": true, "msg": "could not find job", "ansible_job_id": "%s", "started": true, "finished": true}\n' "$jid"
     exit 1
