@@ -31,6 +31,7 @@ demo: build venvs
 
 # Stock ansible-core modules against ours, side by side; writes target/bench/.
 bench: build venvs
+	@command -v /usr/bin/time >/dev/null || { apt-get update && apt-get install -y --no-install-recommends time; }
 	sh tests/bench/run.sh
 
 clean:
