@@ -4,7 +4,7 @@ RELEASE := target/$(TARGET)/release
 # Static glibc: the programs must run on any x86_64 Linux host, whatever its libc.
 STATIC  := RUSTFLAGS="-C target-feature=+crt-static"
 
-.PHONY: all build venvs test unit e2e demo bench clean
+.PHONY: all build venvs ssh-host test unit e2e demo bench clean
 
 all: build
 
@@ -18,11 +18,15 @@ build:
 venvs:
 	sh tests/setup-venvs.sh
 
+# openssh-server, sudo and the test users for tests/ssh (root; apt-get when missing).
+ssh-host:
+	bash tests/ssh/setup-host.sh
+
 unit:
 	cargo test --workspace --locked
 
-e2e: build venvs
-	.venv/core-2.19/bin/python -m pytest -v tests/launcher tests/jobctl tests/reliability tests/e2e
+e2e: build venvs ssh-host
+	.venv/core-2.19/bin/python -m pytest -v tests/launcher tests/jobctl tests/reliability tests/e2e tests/ssh
 
 test: unit e2e
 
