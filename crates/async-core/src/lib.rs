@@ -1,7 +1,8 @@
 //! The shared model of ansible async jobs on one managed host.
 //!
-//! `async_wrapper` starts a job and `async_status` reports it; they share nothing but the
-//! job directory, so everything both must agree on lives here:
+//! `async_wrapper` starts a job, `async_status` reports it and `async_job` lists and ends
+//! jobs; they share nothing but the job directory, so everything they must agree on lives
+//! here:
 //!
 //! - [`JobId`]: the validated name of a job (`JID.PID`), safe to use as a file name;
 //! - [`JobDir`]: the async directory (`ANSIBLE_ASYNC_DIR`, default `~/.ansible_async`) and
@@ -16,12 +17,18 @@
 //! A job file is one JSON object in `<async dir>/<job id>`, always replaced whole (temp file,
 //! fsync, rename), mode `0600`:
 //!
-//! - while the job runs: `{"started": true, "finished": false, "ansible_job_id": ID}`;
+//! - while the job runs: `{"started": true, "finished": false, "ansible_job_id": ID}`, plus
+//!   `started_at`, `time_limit`, `module` and the `supervisor` and `module_process`
+//!   ([`ProcessStamp`]s) that let a lost job be told from a running one;
 //! - when the module has ended: the module's own result object, plus `stderr` when the
 //!   module wrote any, and a junk warning in `warnings` when its JSON had trailing junk;
 //! - when the module could not run or printed no JSON:
 //!   `{"failed": true, "cmd", "msg", "data", "stderr", "ansible_job_id"}`;
-//! - when the time limit was reached: `{"failed": true, "msg": "Timeout exceeded", "child_pid": PID}`.
+//! - when the time limit was reached: `{"failed": true, "msg": "Timeout exceeded", "child_pid": PID}`;
+//! - when it was ended on request or by a signal to its supervisor: `{"failed": true,
+//!   "terminated": true, "msg", "child_pid", "ansible_job_id"}`.
+//!
+//! Beside it, `<job id>.log` has one line per event (see [`log`]).
 //!
 //! A file without `started` means the job is over, as in ansible-core.
 
