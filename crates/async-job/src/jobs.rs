@@ -94,12 +94,16 @@ pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Terminated
         JobState::Lost if module.is_some() => {}
         state => return Ok(unchanged(&info, &format!("it is {state}"))),
     }
-    let supervisor = jobfile::supervisor(job).filter(ProcessStamp::is_alive);
-    if supervisor.is_none() && module.is_none() {
-        return Err(Error::Failed(format!(
-            "job {jid} records no process to signal (was it started by ansible's own async_wrapper?)"
-        )));
-    }
+    // Whom to signal: the supervisor when it lives, else the module's group directly.
+    let target = match (jobfile::supervisor(job).filter(ProcessStamp::is_alive), module) {
+        (Some(supervisor), _) => Target::Supervisor(supervisor),
+        (None, Some(module)) => Target::Group(module),
+        (None, None) => {
+            return Err(Error::Failed(format!(
+                "job {jid} records no process to signal (was it started by ansible's own async_wrapper?)"
+            )));
+        }
+    };
     if check_mode {
         return Ok(Terminated {
             changed: true,
@@ -111,14 +115,13 @@ pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Terminated
     let grace = log::field(&log::read(&dir.log_path(&id)), "invoked", "grace")
         .and_then(|g| g.parse::<f64>().ok())
         .unwrap_or(DEFAULT_GRACE);
-    match supervisor {
-        Some(supervisor) => {
+    match target {
+        Target::Supervisor(supervisor) => {
             kill(Pid::from_raw(supervisor.pid as i32), TERMINATE)
                 .map_err(|e| Error::Failed(format!("could not signal the job's supervisor: {e}")))?;
             await_result(dir, &id, Duration::from_secs_f64(grace + 10.0))?;
         }
-        None => {
-            let module = module.expect("checked above");
+        Target::Group(module) => {
             end_group(&module, Duration::from_secs_f64(grace));
             let result = json!({
                 "failed": true,
@@ -136,6 +139,14 @@ pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Terminated
         other => json!(format!("{other:?}")),
     };
     Ok(Terminated { changed: true, before: info.state, result, msg: format!("job {jid} was terminated") })
+}
+
+/// Who `terminate` signals.
+enum Target {
+    /// The job's supervisor, which ends the module's group and writes the result.
+    Supervisor(ProcessStamp),
+    /// The module's group itself, when its supervisor is gone.
+    Group(ProcessStamp),
 }
 
 fn unchanged(info: &JobInfo, why: &str) -> Terminated {
