@@ -111,6 +111,25 @@ def test_terminate_a_lost_job_whose_module_still_runs(host):
     assert host.job(jid)["terminated"] is True
 
 
+def test_terminate_uses_the_grace_period_the_job_file_records(host):
+    # The job's grace period (5 s) is longer than the default (2 s); its module needs 3 s after
+    # SIGTERM to finish cleanly. With the log (which also mentions the grace) gone and the
+    # supervisor lost, only the running job file can tell async_job to wait that long.
+    done_mark = host.root / "cleaned-up"
+    jid = host.start(f"trap 'sleep 3; echo ok > {done_mark}; exit 0' TERM\nwhile :; do sleep 0.05; done",
+                     ASYNC_WRAPPER_KILL_GRACE="5")
+    job = host.running_job(jid)
+    assert job["kill_grace"] == 5
+    os.kill(job["supervisor"]["pid"], signal.SIGKILL)
+    wait_for("the supervisor to die", lambda: not alive(job["supervisor"]["pid"]))
+    (host.async_dir / f"{jid}.log").unlink()
+
+    done = host.async_job("terminate", jid)
+    assert done.returncode == 0, done
+    assert done_mark.read_text() == "ok\n", "the module was killed before its grace period ended"
+    assert host.job(jid)["terminated"] is True
+
+
 def test_terminate_unknown_and_invalid_jobs_signal_nothing(host):
     jid = host.start("exec sleep 60")
     host.running_job(jid)

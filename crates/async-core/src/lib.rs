@@ -10,7 +10,8 @@
 //! - [`JobFile`]: what a job file says when read back;
 //! - [`output`]: turning a module's raw stdout into its result, as ansible-core does;
 //! - [`ModuleArgs`]: the JSON arguments file ansible gives a module;
-//! - [`reply`]: printing one JSON object as a module's answer.
+//! - [`reply`]: printing one JSON object as a module's answer;
+//! - [`control`]: how a running job is asked to end and how its module's group is ended.
 //!
 //! # Job file format
 //!
@@ -18,8 +19,9 @@
 //! fsync, rename), mode `0600`:
 //!
 //! - while the job runs: `{"started": true, "finished": false, "ansible_job_id": ID}`, plus
-//!   `started_at`, `time_limit`, `module` and the `supervisor` and `module_process`
-//!   ([`ProcessStamp`]s) that let a lost job be told from a running one;
+//!   `started_at`, `time_limit`, `module`, `kill_grace` (see [`control`]) and the
+//!   `supervisor` and `module_process` ([`ProcessStamp`]s) that let a lost job be told
+//!   from a running one;
 //! - when the module has ended: the module's own result object, plus `stderr` when the
 //!   module wrote any, and a junk warning in `warnings` when its JSON had trailing junk;
 //! - when the module could not run or printed no JSON:
@@ -33,6 +35,7 @@
 //! A file without `started` means the job is over, as in ansible-core.
 
 mod args;
+pub mod control;
 mod error;
 mod jobdir;
 pub mod jobfile;

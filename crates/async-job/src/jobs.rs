@@ -3,15 +3,14 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use async_core::control::{self, TERMINATE};
 use async_core::{jobfile, log, JobDir, JobFile, JobId, JobInfo, JobState, ProcessStamp};
-use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 
-/// The signal that asks a supervisor to terminate its job (see async_wrapper).
-const TERMINATE: Signal = Signal::SIGUSR1;
-/// Grace period when the job's log does not say which the supervisor uses.
-const DEFAULT_GRACE: f64 = 2.0;
+/// How long past its grace period a supervisor may take to write the result it was asked for.
+const RESULT_SLACK: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub enum Error {
@@ -112,24 +111,20 @@ pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Terminated
             msg: format!("job {jid} would be terminated"),
         });
     }
-    let grace = log::field(&log::read(&dir.log_path(&id)), "invoked", "grace")
-        .and_then(|g| g.parse::<f64>().ok())
-        .unwrap_or(DEFAULT_GRACE);
+    let grace = grace_of(dir, &id, job);
     match target {
         Target::Supervisor(supervisor) => {
             kill(Pid::from_raw(supervisor.pid as i32), TERMINATE)
                 .map_err(|e| Error::Failed(format!("could not signal the job's supervisor: {e}")))?;
-            await_result(dir, &id, Duration::from_secs_f64(grace + 10.0))?;
+            await_result(dir, &id, grace + RESULT_SLACK)?;
         }
         Target::Group(module) => {
-            end_group(&module, Duration::from_secs_f64(grace));
-            let result = json!({
-                "failed": true,
-                "terminated": true,
-                "msg": "the job was terminated on request (async_job terminate); its supervisor was already gone",
-                "child_pid": module.pid,
-                "ansible_job_id": id.as_str(),
-            });
+            control::end_group(Pid::from_raw(module.pid as i32), grace, || !module.is_alive());
+            let result = control::terminated_result(
+                &id,
+                module.pid.into(),
+                "the job was terminated on request (async_job terminate); its supervisor was already gone",
+            );
             dir.write(&id, &result)?;
             dir.log(&id, "terminated by=async_job supervisor=gone");
         }
@@ -180,15 +175,17 @@ fn await_result(dir: &JobDir, id: &JobId, limit: Duration) -> Result<(), Error> 
     }
 }
 
-/// SIGTERM to the group led by `module`, up to `grace` to go, then SIGKILL.
-fn end_group(module: &ProcessStamp, grace: Duration) {
-    let group = Pid::from_raw(module.pid as i32);
-    let _ = killpg(group, Signal::SIGTERM);
-    let deadline = Instant::now() + grace;
-    while module.is_alive() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = killpg(group, Signal::SIGKILL);
+/// The grace period the job was started with: the running job file records it; jobs of
+/// older versions have it only in their log's `invoked` line.
+fn grace_of(dir: &JobDir, id: &JobId, job: &serde_json::Map<String, Value>) -> Duration {
+    control::recorded_grace(job)
+        .or_else(|| {
+            log::field(&log::read(&dir.log_path(id)), "invoked", "grace")
+                .and_then(|g| g.parse::<f64>().ok())
+                .filter(|g| g.is_finite() && (0.0..=3600.0).contains(g))
+                .map(Duration::from_secs_f64)
+        })
+        .unwrap_or(control::DEFAULT_GRACE)
 }
 
 /// What `gc` removed, or would remove in check mode.
@@ -264,5 +261,30 @@ mod tests {
         for bad in ["", "d", "1y", "1.2.3", "abc", "1e400"] {
             assert!(matches!(parse_duration(bad), Err(Error::Invalid(_))), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod grace_tests {
+    use super::*;
+
+    #[test]
+    fn the_job_file_says_the_grace_period_and_the_log_is_only_a_fallback() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = JobDir::new(tmp.path().join("async").to_str().unwrap());
+        dir.create().unwrap();
+        let id = JobId::new("j1.2").unwrap();
+        let job = |value: Value| value.as_object().unwrap().clone();
+
+        // No log at all: the running job file decides.
+        let recorded = job(json!({"started": true, "kill_grace": 30}));
+        assert_eq!(grace_of(&dir, &id, &recorded), Duration::from_secs(30));
+
+        // A job file of an older version: the log's invoked line, else the default.
+        let older = job(json!({"started": true}));
+        assert_eq!(grace_of(&dir, &id, &older), control::DEFAULT_GRACE);
+        dir.log(&id, "invoked protocol=legacy time_limit=60 grace=7 module=/m");
+        assert_eq!(grace_of(&dir, &id, &older), Duration::from_secs(7));
+        assert_eq!(grace_of(&dir, &id, &recorded), Duration::from_secs(30));
     }
 }

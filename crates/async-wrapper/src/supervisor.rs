@@ -10,11 +10,11 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use async_core::control::{self, TERMINATE};
 use async_core::{output, JobDir, JobId, JobState, ProcessStamp, Written, TIMEOUT_MSG};
 
 use crate::syslog;
-use nix::errno::Errno;
-use nix::sys::signal::{killpg, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use serde_json::{json, Map, Value};
@@ -26,16 +26,7 @@ use crate::invocation::Invocation;
 const HANDLED: [Signal; 5] =
     [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1];
 
-/// The signal `async_job terminate` sends the supervisor.
-pub const TERMINATE: Signal = Signal::SIGUSR1;
-
-/// How long the module's group gets between SIGTERM and SIGKILL, unless the
-/// environment variable [`GRACE_ENV`] says otherwise.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
-/// Seconds (decimals allowed) between SIGTERM and SIGKILL when a job is ended.
-pub const GRACE_ENV: &str = "ASYNC_WRAPPER_KILL_GRACE";
-
-/// How often the group is checked for survivors during the grace period only.
+/// How often the group is checked for survivors after SIGKILL.
 const GRACE_CHECK: Duration = Duration::from_millis(10);
 
 pub struct Supervisor {
@@ -109,6 +100,7 @@ impl Supervisor {
             "started_at": (self.started_at * 1000.0).round() / 1000.0,
             "time_limit": self.invocation.time_limit.as_secs(),
             "module": self.invocation.module_path.to_string_lossy(),
+            control::GRACE_KEY: self.grace.as_secs_f64(),
         });
         if let Some(stamp) = ProcessStamp::current() {
             marker["supervisor"] = stamp.to_json();
@@ -189,13 +181,7 @@ impl Supervisor {
                     format!("the job was ended before its module finished: async_wrapper received {signal}")
                 };
                 self.end(module.pid);
-                json!({
-                    "failed": true,
-                    "terminated": true,
-                    "msg": msg,
-                    "child_pid": pid,
-                    "ansible_job_id": self.id.as_str(),
-                })
+                control::terminated_result(&self.id, pid.into(), &msg)
             }
         }
     }
@@ -290,20 +276,6 @@ impl Supervisor {
     }
 }
 
-/// The grace period from [`GRACE_ENV`], or the default; `Err` names a bad value.
-pub fn grace_from_env() -> Result<Duration, String> {
-    match std::env::var(GRACE_ENV) {
-        Err(_) => Ok(DEFAULT_GRACE),
-        Ok(text) => text
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && (0.0..=3600.0).contains(s))
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| format!("{GRACE_ENV} must be a number of seconds from 0 to 3600, got: {text:?}")),
-    }
-}
-
 impl Capture {
     fn new(dir: &JobDir) -> io::Result<Capture> {
         Ok(Capture { stdout: tempfile::tempfile_in(dir.path())?, stderr: tempfile::tempfile_in(dir.path())? })
@@ -373,31 +345,23 @@ fn sigtimedwait(set: &SigSet, timeout: Duration) -> Option<Signal> {
     Signal::try_from(signal).ok()
 }
 
-/// Ends the module's process group: SIGTERM, up to `grace` for it to go, then SIGKILL for
-/// whatever is left. Returns once the module is reaped and the group is empty; `true` when
-/// SIGKILL was needed.
+/// Ends the module's process group as [`control::end_group`] says; returns once the module
+/// is reaped and the group is empty. `true` when SIGKILL was needed.
 fn end_group(module: Pid, grace: Duration) -> bool {
-    let group_gone = || matches!(killpg(module, None), Err(Errno::ESRCH));
-    let deadline = Instant::now() + grace;
-    let _ = killpg(module, Signal::SIGTERM);
     let mut reaped = false;
-    loop {
+    let killed = control::end_group(module, grace, || {
         reaped |= reap(module).is_some();
-        if reaped && group_gone() {
-            return false;
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-        std::thread::sleep(GRACE_CHECK);
+        reaped && control::group_gone(module)
+    });
+    if !killed {
+        return false;
     }
-    let _ = killpg(module, Signal::SIGKILL);
     if !reaped {
         let _ = waitpid(module, None);
     }
     // Killed members are reparented to us as the subreaper; reap them so the group empties.
     let deadline = Instant::now() + Duration::from_secs(1);
-    while !group_gone() && Instant::now() < deadline {
+    while !control::group_gone(module) && Instant::now() < deadline {
         reap(module);
         std::thread::sleep(GRACE_CHECK);
     }

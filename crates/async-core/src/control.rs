@@ -1,0 +1,114 @@
+//! The supervisor's control contract: how a running job is asked to end, and how its
+//! module's process group is ended. async_wrapper's supervisor follows it when a time
+//! limit is reached or it is told to stop; `async_job terminate` follows it to ask a
+//! supervisor, or to end a lost job's module itself. Keeping it here means the two can
+//! never disagree on a signal, a grace period or the shape of the result.
+
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Map, Value};
+
+use crate::JobId;
+
+/// The signal `async_job terminate` sends a supervisor to ask it to end its job.
+pub const TERMINATE: Signal = Signal::SIGUSR1;
+
+/// How long a module's group gets between SIGTERM and SIGKILL, unless [`GRACE_ENV`] says
+/// otherwise when the job starts.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
+
+/// The environment variable (seconds, decimals allowed, 0 to 3600) that sets a job's grace
+/// period when async_wrapper starts it, e.g. through a task's `environment:`.
+pub const GRACE_ENV: &str = "ASYNC_WRAPPER_KILL_GRACE";
+
+/// The key of the running job file that records the job's grace period in seconds, so
+/// that whoever ends the job later uses the same one.
+pub const GRACE_KEY: &str = "kill_grace";
+
+/// How often a group is checked for survivors during a grace period.
+const GRACE_CHECK: Duration = Duration::from_millis(10);
+
+/// The grace period from [`GRACE_ENV`], or the default; `Err` names a bad value.
+pub fn grace_from_env() -> Result<Duration, String> {
+    match std::env::var(GRACE_ENV) {
+        Err(_) => Ok(DEFAULT_GRACE),
+        Ok(text) => parse_grace(&text)
+            .ok_or_else(|| format!("{GRACE_ENV} must be a number of seconds from 0 to 3600, got: {text:?}")),
+    }
+}
+
+fn parse_grace(text: &str) -> Option<Duration> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && (0.0..=3600.0).contains(s))
+        .map(Duration::from_secs_f64)
+}
+
+/// The grace period a running job file records (see [`GRACE_KEY`]).
+pub fn recorded_grace(job: &Map<String, Value>) -> Option<Duration> {
+    job.get(GRACE_KEY)
+        .and_then(Value::as_f64)
+        .filter(|s| s.is_finite() && (0.0..=3600.0).contains(s))
+        .map(Duration::from_secs_f64)
+}
+
+/// Ends the process group led by `leader`: SIGTERM, up to `grace` for `gone` to say it
+/// went, then SIGKILL. `gone` is how the caller knows (a parent reaps; others look).
+/// Returns `true` when SIGKILL was needed.
+pub fn end_group(leader: Pid, grace: Duration, mut gone: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + grace;
+    let _ = killpg(leader, Signal::SIGTERM);
+    loop {
+        if gone() {
+            return false;
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(GRACE_CHECK);
+    }
+    let _ = killpg(leader, Signal::SIGKILL);
+    true
+}
+
+/// Whether no process is left in the group led by `leader`.
+pub fn group_gone(leader: Pid) -> bool {
+    matches!(killpg(leader, None), Err(Errno::ESRCH))
+}
+
+/// The result of a job ended on request or by a signal to its supervisor.
+pub fn terminated_result(id: &JobId, child_pid: i64, msg: &str) -> Value {
+    json!({
+        "failed": true,
+        "terminated": true,
+        "msg": msg,
+        "child_pid": child_pid,
+        "ansible_job_id": id.as_str(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_values() {
+        assert_eq!(parse_grace(" 0.5 "), Some(Duration::from_millis(500)));
+        assert_eq!(parse_grace("3600"), Some(Duration::from_secs(3600)));
+        for bad in ["", "-1", "3601", "nan", "inf", "soon"] {
+            assert_eq!(parse_grace(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn recorded_grace_reads_the_job_file_key() {
+        let job = json!({"started": true, GRACE_KEY: 30}).as_object().unwrap().clone();
+        assert_eq!(recorded_grace(&job), Some(Duration::from_secs(30)));
+        let job = json!({"started": true, GRACE_KEY: "30"}).as_object().unwrap().clone();
+        assert_eq!(recorded_grace(&job), None);
+    }
+}
