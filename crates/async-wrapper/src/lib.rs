@@ -32,7 +32,8 @@ pub fn run(args: Vec<OsString>) -> ! {
     let invocation = Invocation::parse(&args).unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
     let id = JobId::for_wrapper(&invocation.jid, std::process::id())
         .unwrap_or_else(|e| reply::exit(&reply::failure(e.to_string()), 1));
-    let grace = async_core::control::grace_from_env().unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
+    let grace =
+        async_core::control::grace_from_env().unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
     let dir = JobDir::from_env();
     if let Err(e) = dir.create() {
         reply::exit(&reply::failure(e.to_string()), 1);
