@@ -2,7 +2,7 @@
 //!
 //! It checks its command line and the async dir, then forks: the first process waits for
 //! the job to be running and answers ansible with the job id; the other detaches (new
-//! session, second fork, stdio on `/dev/null`) and becomes the job's [`Supervisor`], the
+//! session, second fork, stdio on `/dev/null`) and becomes the job's `Supervisor`, the
 //! only process the job costs besides the module itself.
 
 mod invocation;
