@@ -179,6 +179,11 @@ fn bad_command_lines_get_a_failed_reply_and_exit_1() {
     for (args, msg) in [
         (&["j1", "5", "/m"][..], "usage: async_wrapper"),
         (&["j1", "soon", "/m", "_"][..], "the time limit must be a whole number of seconds"),
+        (&["j1", "-5", "/m", "_"][..], "the time limit must be a whole number of seconds"),
+        (&["j1", "1e3", "/m", "_"][..], "the time limit must be a whole number of seconds"),
+        (&["j1", "315576001", "/m", "_"][..], "the time limit must be a whole number of seconds"),
+        (&["j1", "18446744073709551615", "false", "/m", "/m"][..], "the time limit must be a whole"),
+        (&["j1", "-1", "true", "/m", "/m"][..], "the time limit must be a whole number of seconds"),
         (&["../x", "5", "/m", "_"][..], "invalid job id"),
     ] {
         let out = host.run(args);
