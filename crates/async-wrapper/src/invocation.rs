@@ -15,6 +15,8 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use async_core::output;
+
 pub const USAGE: &str = "usage: async_wrapper <jid> <time_limit> <modulescript> <argsfile> [-preserve_tmp]  \
 or: async_wrapper <jid> <time_limit> <preserve_tmp> <module_path> <command>...  \
 Humans, do not call directly!";
@@ -33,6 +35,15 @@ impl Protocol {
         match self {
             Protocol::Legacy { .. } => "legacy",
             Protocol::Command { .. } => "command",
+        }
+    }
+
+    /// Which lines after the module's JSON earn the junk warning: the ansible-core that
+    /// speaks this protocol decides (2.21 stopped warning about blank lines).
+    pub fn junk(&self) -> output::Junk {
+        match self {
+            Protocol::Legacy { .. } => output::Junk::AnyLine,
+            Protocol::Command { .. } => output::Junk::NonBlankLine,
         }
     }
 }

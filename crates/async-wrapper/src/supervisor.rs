@@ -236,7 +236,7 @@ impl Supervisor {
             Ok(output) => output,
             Err(e) => return self.failure(format!("could not read the module's output: {e}")),
         };
-        match output::module_result(&stdout, &stderr) {
+        match output::module_result(&stdout, &stderr, self.invocation.protocol.junk()) {
             Ok(result) => Value::Object(result),
             Err(output::NotJson(why)) => {
                 let mut msg = format!("The module did not return a JSON result: {why}");

@@ -73,6 +73,21 @@ fn junk_and_stderr_are_handled_as_upstream() {
     );
 }
 
+/// ansible-core up to 2.20 (legacy protocol) warns about blank lines after the JSON too;
+/// 2.21 (command protocol) only about lines that are not blank.
+#[test]
+fn blank_lines_after_the_json_are_junk_in_the_legacy_protocol_only() {
+    let host = Host::new();
+    let module = host.module("m", "echo '{\"a\": 1}'; echo; echo '  '");
+    let legacy = host.start(&["j4", "10", s(&module), "_", "-preserve_tmp"]);
+    assert_eq!(
+        host.result(&legacy),
+        json!({"a": 1, "warnings": ["Module invocation had junk after the JSON data: \n  "]})
+    );
+    let command = host.start(&["j4", "10", "true", s(&module), "/bin/sh", s(&module)]);
+    assert_eq!(host.result(&command), json!({"a": 1}));
+}
+
 #[test]
 fn module_without_json_is_a_failed_result_with_its_output() {
     let host = Host::new();
