@@ -109,7 +109,6 @@ class Controller:
         print(f"----- ansible-core {self.version}: {playbook} {' '.join(args)}\n{run.stdout}{run.stderr}")
         if self.extra_env and playbook == "main.yml":
             assert f"version={self.version}.0 " in run.stdout, "the controller did not take the pretended version"
-
         recap = RECAP.search(run.stdout)
         assert run.returncode == 0 and recap and recap.group(4) == "0", \
             f"ansible-playbook {playbook} failed on ansible-core {self.version} (rc {run.returncode})"
@@ -133,8 +132,8 @@ def invoked(log: str, key: str) -> str:
 def check_facts_jobs(left: dict, modules: list[str]) -> None:
     """gather_facts leaves its jobs' files (it never cleans up): one per facts module, each run
     with a time limit of 0, ended by its module and not by the wrapper."""
-    facts = {jid: job for jid, job in left.items() if re.search(r"AnsiballZ_\w+_?facts\.py|AnsiballZ_setup\.py",
-                                                                 invoked(job[1], "module"))}
+    facts = {jid: job for jid, job in left.items()
+             if re.search(r"/AnsiballZ_(setup|service_facts)\.py$", invoked(job[1], "module"))}
     names = sorted(Path(invoked(log, "module")).name for _, log in facts.values())
     assert names == sorted(f"AnsiballZ_{m}.py" for m in modules), names
     for result, log in facts.values():
