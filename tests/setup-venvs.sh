@@ -1,11 +1,17 @@
 #!/bin/sh
-# Creates the two controller venvs the end-to-end tests use (`make venvs` runs this from the repo
-# root; it works from anywhere):
+# Creates the controller venvs the end-to-end tests use (`make venvs` runs this from the repo
+# root; it works from anywhere): one per ansible-core minor, at its latest patch.
 #
-#   .venv/core-2.19  python3      ansible-core 2.19.14 + pytest (runs the test suite)
-#   .venv/core-2.21  Python 3.13  ansible-core 2.21.5  (new async_wrapper protocol)
+#   .venv/core-2.19            python3      ansible-core 2.19.14 + pytest (runs the test suites)
+#   .venv/core-2.21            Python 3.13  ansible-core 2.21.5  (new async_wrapper protocol)
+#   .venv/core-2.14 ... 2.18   python3      2.14.18 2.15.13 2.16.19 2.17.14 2.18.19
+#   .venv/core-2.20            Python 3.13  2.20.6
 #
-# In both, ansible's own async_wrapper and async_status modules are replaced by stubs that fail
+# 2.14 and 2.15 need Python <= 3.11, 2.20 and 2.21 Python >= 3.12. tests/launcher ... tests/ssh
+# use 2.19 and 2.21; tests/matrix runs every one. `tests/setup-venvs.sh core-2.19 core-2.21`
+# makes only the venvs named.
+#
+# In each, ansible's own async_wrapper and async_status modules are replaced by stubs that fail
 # loudly (tests/stub_stock_modules.py; the originals stay beside them as *.py.orig), so a test can
 # only pass when this project's native modules ran.
 #
@@ -16,9 +22,19 @@ set -eu
 
 cd "$(dirname "$0")/.."
 
-ANSIBLE_219=2.19.14
-ANSIBLE_221=2.21.5
 PYTEST=9.2.0
+
+# name python pins...: every controller, in the order they are made.
+CONTROLLERS="
+core-2.19 python3   ansible-core==2.19.14 pytest==$PYTEST
+core-2.21 python313 ansible-core==2.21.5
+core-2.14 python3   ansible-core==2.14.18
+core-2.15 python3   ansible-core==2.15.13
+core-2.16 python3   ansible-core==2.16.19
+core-2.17 python3   ansible-core==2.17.14
+core-2.18 python3   ansible-core==2.18.19
+core-2.20 python313 ansible-core==2.20.6
+"
 
 log() { printf 'setup-venvs: %s\n' "$*" >&2; }
 
@@ -58,6 +74,24 @@ make_venv() {
     log "$dir is ready"
 }
 
-make_venv .venv/core-2.19 python3 "ansible-core==$ANSIBLE_219" "pytest==$PYTEST"
-py313=$(python313)
-make_venv .venv/core-2.21 "$py313" "ansible-core==$ANSIBLE_221"
+# asked NAME ARGS...: true when NAME is among ARGS, or ARGS is empty (make them all).
+asked() {
+    name=$1
+    shift
+    [ "$#" -eq 0 ] && return 0
+    for arg in "$@"; do
+        [ "$arg" = "$name" ] && return 0
+    done
+    return 1
+}
+
+printf '%s\n' "$CONTROLLERS" | while read -r name kind pins; do
+    [ -n "$name" ] || continue
+    asked "$name" "$@" || continue
+    case $kind in
+        python313) python=$(python313) ;;
+        *) python=$kind ;;
+    esac
+    # shellcheck disable=SC2086 # the pins are separate words
+    make_venv ".venv/$name" "$python" $pins
+done

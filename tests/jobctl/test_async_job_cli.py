@@ -28,7 +28,9 @@ def test_list_shows_each_job_with_its_state(host):
     bad = host.start("echo '{\"failed\": true, \"msg\": \"no\"}'")
     timed_out = host.start("exec sleep 30", limit=1)
     running = host.start("exec sleep 30")
+    unlimited = host.start("exec sleep 30", limit=0)
     host.running_job(running)
+    host.running_job(unlimited)
     for jid in (ok, bad, timed_out):
         host.finished(jid)
 
@@ -36,9 +38,11 @@ def test_list_shows_each_job_with_its_state(host):
     assert listed.returncode == 0, listed
     jobs = {job["jid"]: job for job in json.loads(listed.stdout)["jobs"]}
     assert {jid: jobs[jid]["state"] for jid in jobs} == {
-        ok: "finished", bad: "failed", timed_out: "timed_out", running: "running",
+        ok: "finished", bad: "failed", timed_out: "timed_out", running: "running", unlimited: "running",
     }
     assert jobs[running]["time_limit"] == 60
+    # 0 as given to the wrapper: no limit (null is a job whose limit is not known).
+    assert jobs[unlimited]["time_limit"] == 0
     assert jobs[timed_out]["time_limit"] == 1
     assert jobs[running]["module"].startswith(str(host.tmp))
     assert jobs[running]["started"].endswith("Z")
@@ -49,6 +53,8 @@ def test_list_shows_each_job_with_its_state(host):
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["JID", "STATE", "STARTED", "ELAPSED", "LIMIT", "MODULE"]
     assert any(line.startswith(running) and " running " in line for line in lines), table.stdout
+    row = {line.split()[0]: line.split() for line in lines[1:]}
+    assert row[running][4] == "60s" and row[unlimited][4] == "none", table.stdout
 
 
 def test_show_prints_result_and_log(host):

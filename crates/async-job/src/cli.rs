@@ -195,7 +195,12 @@ fn table(jobs: &[JobInfo]) -> String {
                 job.state.to_string(),
                 job.started_at.map(log::utc_timestamp).unwrap_or_else(|| "-".into()),
                 job.elapsed().map(|e| format!("{e:.1}s")).unwrap_or_else(|| "-".into()),
-                job.time_limit.map(|t| format!("{t}s")).unwrap_or_else(|| "-".into()),
+                match job.time_limit {
+                    // The wrapper was given 0: it imposes no limit.
+                    Some(0) => "none".into(),
+                    Some(limit) => format!("{limit}s"),
+                    None => "-".into(),
+                },
                 job.module.clone().unwrap_or_else(|| "-".into()),
             ]
         })

@@ -4,6 +4,9 @@
 //!   runs `MODULE_PATH [ARGS_FILE]`, prefixed by the interpreter of the module's `#!` line.
 //! - ansible-core ≥ 2.21: `JID TIME_LIMIT true|false MODULE_PATH CMD...`; `CMD...` is the
 //!   whole command, built by the controller.
+//!
+//! In both, a `TIME_LIMIT` of 0 means the wrapper imposes no limit: ansible's gather_facts
+//! passes 0 for facts modules that enforce their own `gather_timeout`.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -11,6 +14,8 @@ use std::io::{self, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use async_core::output;
 
 pub const USAGE: &str = "usage: async_wrapper <jid> <time_limit> <modulescript> <argsfile> [-preserve_tmp]  \
 or: async_wrapper <jid> <time_limit> <preserve_tmp> <module_path> <command>...  \
@@ -32,13 +37,23 @@ impl Protocol {
             Protocol::Command { .. } => "command",
         }
     }
+
+    /// Which lines after the module's JSON earn the junk warning: the ansible-core that
+    /// speaks this protocol decides (2.21 stopped warning about blank lines).
+    pub fn junk(&self) -> output::Junk {
+        match self {
+            Protocol::Legacy { .. } => output::Junk::AnyLine,
+            Protocol::Command { .. } => output::Junk::NonBlankLine,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invocation {
     /// ansible's part of the job id; the wrapper adds `.PID`.
     pub jid: String,
-    pub time_limit: Duration,
+    /// `None`: no limit (a `TIME_LIMIT` of 0).
+    pub time_limit: Option<Duration>,
     /// Keep ansible's tmp dir (the module's folder) when the job is over.
     pub preserve_tmp: bool,
     pub module_path: PathBuf,
@@ -111,13 +126,18 @@ impl Invocation {
 
     /// The wrapper's arguments, for the syslog notice the stock wrapper also sends.
     pub fn display_args(&self) -> String {
-        let mut args = vec![self.jid.clone(), self.time_limit.as_secs().to_string()];
+        let mut args = vec![self.jid.clone(), self.time_limit_secs().to_string()];
         if let Protocol::Command { .. } = self.protocol {
             args.push(self.preserve_tmp.to_string());
         }
         args.push(self.module_path.to_string_lossy().into_owned());
         args.push(self.display_command());
         args.join(" ")
+    }
+
+    /// The time limit as given: seconds, 0 for none.
+    pub fn time_limit_secs(&self) -> u64 {
+        self.time_limit.map_or(0, |limit| limit.as_secs())
     }
 
     /// The folder to remove when the job is over, if any: the module's folder, when it is
@@ -130,12 +150,20 @@ impl Invocation {
     }
 }
 
-fn parse_time_limit(arg: &OsStr) -> Result<Duration, String> {
+/// The longest time limit taken: 10 years. Anything longer is a mistake, not a plan.
+pub const MAX_TIME_LIMIT: u64 = 10 * 36525 * 864;
+
+/// A whole number of seconds up to [`MAX_TIME_LIMIT`]; 0 is no limit (`None`).
+fn parse_time_limit(arg: &OsStr) -> Result<Option<Duration>, String> {
     let text = arg.to_string_lossy();
-    text.trim()
-        .parse::<u64>()
-        .map(Duration::from_secs)
-        .map_err(|_| format!("the time limit must be a whole number of seconds, got: {text:?}"))
+    match text.trim().parse::<u64>() {
+        Ok(0) => Ok(None),
+        Ok(secs) if secs <= MAX_TIME_LIMIT => Ok(Some(Duration::from_secs(secs))),
+        _ => Err(format!(
+            "the time limit must be a whole number of seconds from 0 (no limit) to {MAX_TIME_LIMIT} \
+             (10 years), got: {text:?}"
+        )),
+    }
 }
 
 /// ansible names its per-task folders `ansible-tmp-<time>-<pid>-<random>`.
@@ -197,7 +225,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(inv.jid, "j1");
-        assert_eq!(inv.time_limit, Duration::from_secs(30));
+        assert_eq!(inv.time_limit, Some(Duration::from_secs(30)));
         assert!(!inv.preserve_tmp);
         assert_eq!(inv.tmp_dir_to_remove(), Some(Path::new("/h/.ansible/tmp/ansible-tmp-1-2-3")));
         assert_eq!(
@@ -244,8 +272,29 @@ mod tests {
     fn bad_command_lines() {
         assert_eq!(Invocation::parse(&args(&["j1", "5", "/m"])).unwrap_err(), USAGE);
         let err = Invocation::parse(&args(&["j1", "soon", "/m", "_"])).unwrap_err();
-        assert_eq!(err, "the time limit must be a whole number of seconds, got: \"soon\"");
-        assert!(Invocation::parse(&args(&["j1", "-3", "/m", "_"])).is_err());
+        assert_eq!(
+            err,
+            "the time limit must be a whole number of seconds from 0 (no limit) to 315576000 (10 years), \
+             got: \"soon\""
+        );
+        for bad in ["-3", "-0.5", "1.5", "", "315576001", "18446744073709551615", "99999999999999999999999"] {
+            let err = Invocation::parse(&args(&["j1", bad, "/m", "_"])).unwrap_err();
+            assert!(err.starts_with("the time limit must be"), "{bad}: {err}");
+        }
+        let err = Invocation::parse(&args(&["j1", "-1", "false", "/m", "/m"])).unwrap_err();
+        assert!(err.starts_with("the time limit must be"), "{err}");
+    }
+
+    #[test]
+    fn zero_is_no_limit_in_both_protocols() {
+        let legacy = Invocation::parse(&args(&["j1", "0", "/m", "_"])).unwrap();
+        assert_eq!(legacy.time_limit, None);
+        assert_eq!(legacy.time_limit_secs(), 0);
+        let command = Invocation::parse(&args(&["j1", " 0 ", "false", "/m", "/m"])).unwrap();
+        assert_eq!(command.protocol.name(), "command");
+        assert_eq!(command.time_limit, None);
+        let longest = Invocation::parse(&args(&["j1", "315576000", "/m", "_"])).unwrap();
+        assert_eq!(longest.time_limit, Some(Duration::from_secs(MAX_TIME_LIMIT)));
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl Supervisor {
             &format!(
                 "invoked protocol={} time_limit={} grace={} module={}",
                 inv.protocol.name(),
-                inv.time_limit.as_secs(),
+                inv.time_limit_secs(),
                 self.grace.as_secs_f64(),
                 inv.module_path.display()
             ),
@@ -98,7 +98,7 @@ impl Supervisor {
             "finished": false,
             "ansible_job_id": self.id.as_str(),
             "started_at": (self.started_at * 1000.0).round() / 1000.0,
-            "time_limit": self.invocation.time_limit.as_secs(),
+            "time_limit": self.invocation.time_limit_secs(),
             "module": self.invocation.module_path.to_string_lossy(),
             control::GRACE_KEY: self.grace.as_secs_f64(),
         });
@@ -157,7 +157,8 @@ impl Supervisor {
     /// stop, and returns the job's result.
     pub(crate) fn supervise(&self, module: Module) -> Value {
         let pid = module.pid.as_raw();
-        match wait(module.pid, Instant::now() + self.invocation.time_limit) {
+        let deadline = self.invocation.time_limit.map(|limit| Instant::now() + limit);
+        match wait(module.pid, deadline) {
             Outcome::Exited(status) => {
                 self.event(&match status {
                     WaitStatus::Exited(_, code) => format!("exited status={code}"),
@@ -167,7 +168,7 @@ impl Supervisor {
                 self.finished(status, module.capture)
             }
             Outcome::TimedOut => {
-                self.event(&format!("timeout time_limit={}", self.invocation.time_limit.as_secs()));
+                self.event(&format!("timeout time_limit={}", self.invocation.time_limit_secs()));
                 self.end(module.pid);
                 json!({"msg": TIMEOUT_MSG, "failed": true, "child_pid": pid})
             }
@@ -221,7 +222,7 @@ impl Supervisor {
             Ok(output) => output,
             Err(e) => return self.failure(format!("could not read the module's output: {e}")),
         };
-        match output::module_result(&stdout, &stderr) {
+        match output::module_result(&stdout, &stderr, self.invocation.protocol.junk()) {
             Ok(result) => Value::Object(result),
             Err(output::NotJson(why)) => {
                 let mut msg = format!("The module did not return a JSON result: {why}");
@@ -314,16 +315,17 @@ fn reap(module: Pid) -> Option<WaitStatus> {
     }
 }
 
-/// Waits for the module to exit, for the deadline, or for a stop signal, whichever first.
-fn wait(module: Pid, deadline: Instant) -> Outcome {
+/// Waits for the module to exit, for the deadline (none: no time limit), or for a stop
+/// signal, whichever first.
+fn wait(module: Pid, deadline: Option<Instant>) -> Outcome {
     let set: SigSet = HANDLED.into_iter().collect();
     loop {
         // SIGCHLD may have come before we got here, or for another child: ask first.
         if let Some(status) = reap(module) {
             return Outcome::Exited(status);
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|left| left.is_zero()) {
             return Outcome::TimedOut;
         }
         match sigtimedwait(&set, left) {
@@ -333,15 +335,22 @@ fn wait(module: Pid, deadline: Instant) -> Outcome {
     }
 }
 
-/// Waits up to `timeout` for one of `set`; `None` on timeout or interruption.
-fn sigtimedwait(set: &SigSet, timeout: Duration) -> Option<Signal> {
-    let timeout = libc::timespec {
-        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
+/// Waits up to `timeout` (none: for as long as it takes) for one of `set`; `None` on
+/// timeout or interruption.
+fn sigtimedwait(set: &SigSet, timeout: Option<Duration>) -> Option<Signal> {
     let mut info = MaybeUninit::<libc::siginfo_t>::uninit();
-    // SAFETY: the set, siginfo and timespec pointers are valid for the call.
-    let signal = unsafe { libc::sigtimedwait(set.as_ref(), info.as_mut_ptr(), &timeout) };
+    let signal = match timeout {
+        Some(timeout) => {
+            let timeout = libc::timespec {
+                tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+                tv_nsec: timeout.subsec_nanos() as libc::c_long,
+            };
+            // SAFETY: the set, siginfo and timespec pointers are valid for the call.
+            unsafe { libc::sigtimedwait(set.as_ref(), info.as_mut_ptr(), &timeout) }
+        }
+        // SAFETY: the set and siginfo pointers are valid for the call.
+        None => unsafe { libc::sigwaitinfo(set.as_ref(), info.as_mut_ptr()) },
+    };
     Signal::try_from(signal).ok()
 }
 

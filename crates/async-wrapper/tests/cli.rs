@@ -73,6 +73,21 @@ fn junk_and_stderr_are_handled_as_upstream() {
     );
 }
 
+/// ansible-core up to 2.20 (legacy protocol) warns about blank lines after the JSON too;
+/// 2.21 (command protocol) only about lines that are not blank.
+#[test]
+fn blank_lines_after_the_json_are_junk_in_the_legacy_protocol_only() {
+    let host = Host::new();
+    let module = host.module("m", "echo '{\"a\": 1}'; echo; echo '  '");
+    let legacy = host.start(&["j4", "10", s(&module), "_", "-preserve_tmp"]);
+    assert_eq!(
+        host.result(&legacy),
+        json!({"a": 1, "warnings": ["Module invocation had junk after the JSON data: \n  "]})
+    );
+    let command = host.start(&["j4", "10", "true", s(&module), "/bin/sh", s(&module)]);
+    assert_eq!(host.result(&command), json!({"a": 1}));
+}
+
 #[test]
 fn module_without_json_is_a_failed_result_with_its_output() {
     let host = Host::new();
@@ -179,6 +194,11 @@ fn bad_command_lines_get_a_failed_reply_and_exit_1() {
     for (args, msg) in [
         (&["j1", "5", "/m"][..], "usage: async_wrapper"),
         (&["j1", "soon", "/m", "_"][..], "the time limit must be a whole number of seconds"),
+        (&["j1", "-5", "/m", "_"][..], "the time limit must be a whole number of seconds"),
+        (&["j1", "1e3", "/m", "_"][..], "the time limit must be a whole number of seconds"),
+        (&["j1", "315576001", "/m", "_"][..], "the time limit must be a whole number of seconds"),
+        (&["j1", "18446744073709551615", "false", "/m", "/m"][..], "the time limit must be a whole"),
+        (&["j1", "-1", "true", "/m", "/m"][..], "the time limit must be a whole number of seconds"),
         (&["../x", "5", "/m", "_"][..], "invalid job id"),
     ] {
         let out = host.run(args);

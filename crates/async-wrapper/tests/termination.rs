@@ -24,6 +24,39 @@ fn time_limit_ends_the_job_when_it_is_due_not_seconds_later() {
     assert!(late < 1.5, "the job ended {late:.3} s after its limit");
 }
 
+/// ansible's gather_facts passes a time limit of 0 for facts modules that keep their own
+/// `gather_timeout`: the wrapper imposes no limit then, in both protocols. The modules here
+/// outlive a job with a 1 s limit started beside them, and the stock watchdog's first 5 s
+/// step, and end when the test lets them.
+#[test]
+fn a_time_limit_of_0_is_no_limit_in_both_protocols() {
+    let host = Host::new();
+    let gate = host.root.path().join("gate");
+    let body = format!("while [ ! -e {} ]; do sleep 0.05; done; echo '{{\"facts\": 1}}'", s(&gate));
+    let legacy = host.module("legacy", &body);
+    let command = host.module("command", &body);
+    let legacy = host.start(&["j5", "0", s(&legacy), "_", "-preserve_tmp"]);
+    let command = host.start(&["j6", "0", "true", s(&command), "/bin/sh", s(&command)]);
+    let limited = host.start(&["j7", "1", "true", "/bin/sh", "/bin/sh", "-c", "exec sleep 60"]);
+    for reply in [&legacy, &command] {
+        assert_eq!(host.marker(reply)["time_limit"], 0);
+    }
+    assert_eq!(host.result(&limited)["msg"], "Timeout exceeded");
+    let started_at = host.marker(&legacy)["started_at"].as_f64().unwrap();
+    // Past the stock watchdog's first check, 5 s after the start.
+    wait_for("6 s since the start", Duration::from_secs(30), || async_core::log::now() - started_at > 6.0);
+    for reply in [&legacy, &command] {
+        let marker = host.marker(reply);
+        assert!(is_alive(marker["module_process"]["pid"].as_u64().unwrap() as u32), "{marker}");
+    }
+    fs::write(&gate, "").unwrap();
+    for reply in [&legacy, &command] {
+        assert_eq!(host.result(reply), serde_json::json!({"facts": 1}));
+        let log = fs::read_to_string(format!("{}.log", results_file(reply).display())).unwrap();
+        assert!(log.contains(" time_limit=0 ") && !log.contains(" timeout "), "{log}");
+    }
+}
+
 #[test]
 fn module_gets_sigterm_and_time_to_clean_up_before_sigkill() {
     let host = Host::new();
