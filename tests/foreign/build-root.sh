@@ -8,8 +8,8 @@
 # The root is a `debootstrap --variant=minbase` bookworm with python3 (ansible's modules)
 # and gzip (the launcher), and nothing of this project. It is cached outside the clone, so
 # CI's fresh clones and every worktree share it: in $ANSIBLE_ASYNC_ROOTS, default
-# /var/cache/ansible-async-tests/roots, as ARCH-<hash of this script>; a changed script
-# builds a new root. The mirror is the one apt uses on this machine (its sources), so
+# /var/cache/ansible-async-tests/roots, as ARCH-<hash of the recipe below>; a changed
+# recipe builds a new root. The mirror is the one apt uses on this machine (its sources), so
 # whatever proxy or mirror apt is set up with, debootstrap uses too.
 #
 # Also registers qemu's binfmt handlers (with the F flag, so programs inside a chroot run
@@ -67,8 +67,13 @@ apt_mirror() {
 ensure_packages
 ensure_binfmt
 
+# What the root is made of: change it (or bump the last word) to build roots anew.
+suite=bookworm
+include=python3,gzip
+recipe="$arch $suite minbase $include 1"
+
 cache=${ANSIBLE_ASYNC_ROOTS:-/var/cache/ansible-async-tests/roots}
-key=$(sha256sum "$0" | cut -c1-12)
+key=$(printf '%s\n' "$recipe" | sha256sum | cut -c1-12)
 root=$cache/$arch-$key
 if [ -f "$root/.complete" ]; then
     echo "$root"
@@ -78,20 +83,21 @@ mirror=$(apt_mirror)
 [ -n "$mirror" ] || { log "no Debian mirror found in apt's sources"; exit 1; }
 mkdir -p "$cache"
 chmod 755 "$cache" "$(dirname "$cache")"
-rm -rf "$root.tmp"
+rm -rf --one-file-system "$root.tmp"
 log "debootstrap $arch into $root (a few minutes: the second stage runs under qemu)"
 start=$(date +%s)
-debootstrap --arch="$arch" --variant=minbase --include=python3,gzip bookworm "$root.tmp" "$mirror" >&2
+debootstrap --arch="$arch" --variant=minbase --include="$include" "$suite" "$root.tmp" "$mirror" >&2
 # sshd's ChrootDirectory wants every component root-owned and not writable by others.
 chmod 755 "$root.tmp"
-# A stable hostname-free, apt-free root: nothing in it runs but what the tests start.
+# Nothing in it runs but what the tests start; apt's downloads are not needed.
 rm -rf "$root.tmp/var/cache/apt/archives/"*.deb "$root.tmp/var/lib/apt/lists/"* 2>/dev/null || :
-rm -rf "$root"
+rm -rf --one-file-system "$root"
 mv "$root.tmp" "$root"
 date +%s >"$root/.complete"
 log "built $root in $(($(date +%s) - start)) s ($(du -sh "$root" | cut -f1))"
 # Older roots of this architecture (an earlier script) are no longer used.
 for old in "$cache/$arch-"*; do
-    [ "$old" = "$root" ] || [ ! -d "$old" ] || rm -rf "$old"
+    # --one-file-system: a root may still have a proc mounted inside.
+    [ "$old" = "$root" ] || [ ! -d "$old" ] || rm -rf --one-file-system "$old"
 done
 echo "$root"

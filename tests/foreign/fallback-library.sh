@@ -3,7 +3,7 @@
 # common.sh + fallback/fallback.sh (with fallback/wrapper.py in its here-document) that
 # calls run_fallback at once, and async_status.sh with an id no cached program has, so the
 # script answers by itself. The same inlining as assemble.sh does for @COMMON@ and
-# @FALLBACK@. Usage: fallback-library.sh LIBRARY_DIR
+# @FALLBACK@; async_job as built. Usage: fallback-library.sh LIBRARY_DIR
 set -eu
 out=$1
 lib=$(cd "$(dirname "$0")/../../crates/ansible-async/library" && pwd)
@@ -32,3 +32,11 @@ inline "$template" >"$out/async_wrapper"
 rm -f "$template"
 inline "$lib/async_status.sh" >"$out/async_status"
 chmod 0755 "$out/async_wrapper" "$out/async_status"
+# Playbooks name async_job even where it cannot run (a task skipped there): ansible must
+# find it. The built one, if any, else a stand-in that says so.
+if [ -f "$lib/../../../library/async_job" ]; then
+    cp "$lib/../../../library/async_job" "$out/async_job"
+else
+    printf '%s\n' '#!/bin/sh' 'echo "{\"failed\": true, \"msg\": \"no async_job in this library\"}"' >"$out/async_job"
+fi
+chmod 0755 "$out/async_job"

@@ -31,6 +31,8 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
 O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 PY2 = sys.version_info[0] == 2
+# Limits and grace periods on a clock that wall-clock changes do not move (Python 3.3+).
+clock = getattr(time, "monotonic", time.time)
 
 
 def text(value):
@@ -521,14 +523,14 @@ class Supervisor(object):
                 status = st
 
     def supervise(self):
-        deadline = time.time() + self.inv.time_limit if self.inv.time_limit else None
+        deadline = clock() + self.inv.time_limit if self.inv.time_limit else None
         while True:
             status = self.reap()
             if status is not None:
                 return self.exited(status)
             if self.pending:
                 return self.stopped(self.pending[0])
-            left = None if deadline is None else deadline - time.time()
+            left = None if deadline is None else deadline - clock()
             if left is not None and left <= 0:
                 self.event("timeout time_limit=%d" % self.inv.time_limit)
                 self.end()
@@ -587,13 +589,13 @@ class Supervisor(object):
         except OSError:
             pass
         reaped = False
-        deadline = time.time() + self.grace
+        deadline = clock() + self.grace
         while True:
             reaped = self.reap() is not None or reaped
             if reaped and group_gone():
                 self.event("ended signal=SIGTERM")
                 return
-            if time.time() >= deadline:
+            if clock() >= deadline:
                 break
             time.sleep(0.01)
         try:
@@ -605,8 +607,8 @@ class Supervisor(object):
                 os.waitpid(self.pid, 0)
             except OSError:
                 pass
-        deadline = time.time() + 1
-        while not group_gone() and time.time() < deadline:
+        deadline = clock() + 1
+        while not group_gone() and clock() < deadline:
             self.reap()
             time.sleep(0.01)
         self.event("ended signal=SIGKILL")
