@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds a library/ whose async_wrapper can only take the portable fallback: a launcher of
-# common.sh + fallback/fallback.sh (with fallback/wrapper.py in its here-document) that
+# common.sh + fallback/fallback.sh (the Python program in its here-document) that
 # calls run_fallback at once, and async_status.sh with an id no cached program has, so the
 # script answers by itself. The same inlining as assemble.sh does for @COMMON@ and
 # @FALLBACK@; async_job as built. Usage: fallback-library.sh LIBRARY_DIR
@@ -9,18 +9,11 @@ out=$1
 lib=$(cd "$(dirname "$0")/../../crates/ansible-async/library" && pwd)
 mkdir -p "$out"
 
-# inline TEMPLATE: the template with @COMMON@, @FALLBACK@ and @FALLBACK_PY@ filled in.
+# inline TEMPLATE: the template with @COMMON@ and @FALLBACK@ filled in.
 inline() {
-    awk -v common="$lib/common.sh" -v fallback="$lib/fallback/fallback.sh" -v py="$lib/fallback/wrapper.py" '
-        function put(file,   line) {
-            while ((getline line < file) > 0) {
-                if (line == "@FALLBACK_PY@") put(py)
-                else print line
-            }
-            close(file)
-        }
-        $0 == "@COMMON@" { put(common); next }
-        $0 == "@FALLBACK@" { put(fallback); next }
+    awk -v common="$lib/common.sh" -v fallback="$lib/fallback/fallback.sh" '
+        $0 == "@COMMON@" { while ((getline line < common) > 0) print line; next }
+        $0 == "@FALLBACK@" { while ((getline line < fallback) > 0) print line; next }
         { print }
     ' "$1" | sed -e 's/@PAYLOAD_SIZE@/0/' -e 's/@PAYLOAD_ID@/no-native-program/'
 }

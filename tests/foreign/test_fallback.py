@@ -138,6 +138,15 @@ def test_ansible_sees_an_old_style_sh_script(library):
     assert module_common.NEW_STYLE_PYTHON_MODULE_RE.search(data) is None
 
 
+def test_the_embedded_program_compiles():
+    text = (REPO / "crates" / "ansible-async" / "library" / "fallback" / "fallback.sh").read_text()
+    start = text.index("<<'ASYNC_WRAPPER_FALLBACK_PY'\n") + len("<<'ASYNC_WRAPPER_FALLBACK_PY'\n")
+    program = text[start:text.index("\nASYNC_WRAPPER_FALLBACK_PY\n")]
+    compile(program, "fallback.sh", "exec")
+    # Nothing the shell could take for the end of the here-document before its end.
+    assert "\nASYNC_WRAPPER_FALLBACK_PY" not in program
+
+
 def test_legacy_job_result_files_and_log(host):
     module = host.module("AnsiballZ_m.py", JSON_MODULE)
     args = module.parent / "args"
