@@ -49,7 +49,8 @@ def test_aarch64_host_runs_the_native_program(foreign_host):
 @pytest.mark.parametrize("controller", ["2.19", "2.21"])
 def test_armhf_host_runs_the_fallback(foreign_host, fallback_library, controller):
     run = foreign_host.playbook(controller, fallback_library, SCENARIOS, "-e", "native=false",
-                                "-e", f"expected_machine={foreign_host.machine}")
+                                "-e", f"expected_machine={foreign_host.machine}",
+                                "-e", f"real_library={fallback_library == LIBRARY}")
     assert run.returncode == 0 and "failed=0" in run.stdout
     # The playbook checked the job log's `fallback python=` line; and nothing was unpacked.
     assert not any(elf_machine(p) == foreign_host.e_machine for p in foreign_host.programs())

@@ -364,7 +364,8 @@ class JobDir(object):
 
 def process_stamp(pid):
     # /proc/./PID, not /proc/PID or /proc/self: qemu-user answers those two for its own
-    # process with a made-up stat whose start time is 0.
+    # process with a made-up stat (7.2: most fields 0, the start time a tick off the
+    # kernel's), and the native tools, which read the kernel's, would call the job lost.
     try:
         with open("/proc/./%d/stat" % pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
