@@ -170,6 +170,19 @@ def test_legacy_job_result_files_and_log(host):
     assert events == ["invoked", "fallback", "started", "exited", "tmp_removed", "result"]
     assert f"invoked protocol=legacy time_limit=30 grace=2 module={module}" in host.log(jid)
     assert "result state=finished" in host.log(jid)
+    assert "fallback python=3." in host.log(jid)
+
+
+def test_the_launchers_reason_goes_to_the_log_not_to_the_module(host, tmp_path):
+    launcher = tmp_path / "launcher"
+    text = (host.library / "async_wrapper").read_text()
+    launcher.write_text(text.replace('\nrun_fallback "$@"', '\nnative_why="no native program for this host (Linux armv7l)"\nrun_fallback "$@"'))
+    module = host.module("m", "echo \"{\\\"reason\\\": \\\"${ASYNC_WRAPPER_FALLBACK_REASON-unset}\\\"}\"\n")
+    run = subprocess.run(["/bin/sh", str(launcher), "j21", "5", str(module), "_"], env=host.env,
+                         capture_output=True, text=True, timeout=30)
+    jid = json.loads(run.stdout)["ansible_job_id"]
+    assert host.finished(jid) == {"reason": "unset"}
+    assert "reason=no native program for this host (Linux armv7l)\n" in host.log(jid)
 
 
 def test_runs_with_the_modules_python_and_detaches(host):

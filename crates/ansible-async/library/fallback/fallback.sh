@@ -4,7 +4,8 @@
 # native program runs on the host.
 # ARGS are the wrapper's own arguments, either protocol. Never returns. Python: the one
 # the module's #! line names when that is a python (the interpreter ansible chose for
-# this host), else python3, python, python2 from PATH. Needs common.sh's fail().
+# this host), else python3, python, python2 from PATH. Needs common.sh's fail(); the
+# launcher's $native_why, if set, goes to the job's log as the reason.
 fallback_interpreter() {
     case ${1:-} in
     env | */env) fallback_py=${2:-} ;;
@@ -39,7 +40,8 @@ run_fallback() {
         */*) [ -f "$fallback_try" ] && [ -x "$fallback_try" ] || continue ;;
         *) command -v "$fallback_try" >/dev/null 2>&1 || continue ;;
         esac
-        exec "$fallback_try" - "$@" <<'ASYNC_WRAPPER_FALLBACK_PY'
+        # The launcher's reason for the fallback (its native_why), for the job's log.
+        ASYNC_WRAPPER_FALLBACK_REASON=${native_why:-} exec "$fallback_try" - "$@" <<'ASYNC_WRAPPER_FALLBACK_PY'
 # async_wrapper, portable fallback: what library/async_wrapper runs on a host where none of
 # its native programs runs (another architecture, another OS). It writes the same job
 # files, results, messages and log as the native program, so async_status (script or
@@ -73,6 +75,8 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
 O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 PY2 = sys.version_info[0] == 2
+# Why the launcher fell back (it says so in the environment); the module does not inherit it.
+REASON = os.environ.pop("ASYNC_WRAPPER_FALLBACK_REASON", "")
 # Limits and grace periods on a clock that wall-clock changes do not move (Python 3.3+).
 clock = getattr(time, "monotonic", time.time)
 
@@ -457,7 +461,8 @@ class Supervisor(object):
     def record_start(self):
         self.jobs.log(self.id, "invoked protocol=%s time_limit=%d grace=%s module=%s" % (
             self.inv.protocol, self.inv.time_limit, seconds(self.grace), self.inv.module_path))
-        self.jobs.log(self.id, "fallback python=%s" % ".".join(str(v) for v in sys.version_info[:3]))
+        self.jobs.log(self.id, "fallback python=%s reason=%s" % (
+            ".".join(str(v) for v in sys.version_info[:3]), REASON or "-"))
         return self.jobs.write(self.id, self.marker(), durable=False)
 
     def record_running(self, first_write):
