@@ -359,3 +359,31 @@ def test_posix_shells(host, shell):
                          env=host.env, capture_output=True, text=True, timeout=30)
     reply = json.loads(run.stdout)
     assert host.finished(reply["ansible_job_id"]) == {"ok": 1}
+
+
+def pythons():
+    """The interpreters to run the fallback with: the system's python3, and every Python
+    pyenv has here (2.7 and 3.6 among them on this project's machines)."""
+    found = ["/usr/bin/python3"] if Path("/usr/bin/python3").exists() else []
+    try:
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        root = ""
+    if root:
+        for version in sorted(Path(root, "versions").glob("*/bin/python")):
+            found.append(str(version))
+    return found or ["python3"]
+
+
+@pytest.mark.parametrize("python", pythons())
+def test_runs_on_every_python(host, python):
+    """The module's interpreter runs the fallback: a result and a time limit on each."""
+    module = host.module("m.py", "import json, sys, time\ntime.sleep(float(sys.argv[1]))\n"
+                                 "print(json.dumps({'version': list(sys.version_info[:2])}))\n",
+                         shebang=f"#!{python}")
+    code, reply = host.wrapper("j22", 5, "true", module, python, module, "0")
+    result = host.finished(reply["ansible_job_id"])
+    version = result["version"]
+    assert f"fallback python={version[0]}.{version[1]}." in host.log(reply["ansible_job_id"])
+    code, reply = host.wrapper("j23", 1, module, "30")
+    assert host.finished(reply["ansible_job_id"])["msg"] == "Timeout exceeded"
