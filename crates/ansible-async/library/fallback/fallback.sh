@@ -45,7 +45,7 @@ run_fallback() {
 # async_wrapper, portable fallback: what library/async_wrapper runs on a host where none of
 # its native programs runs (another architecture, another OS). It writes the same job
 # files, results, messages and log as the native program, so async_status (script or
-# program) and `async_job list/show` read its jobs. Python 2.7 and 3.5+, standard library
+# program) and `async_job list/show` read its jobs. Python 2.7 and 3.6+, standard library
 # only; fallback.sh runs it from a here-document, so it is never a file on the host.
 #
 # One process per job besides the module, as the native program: ansible's call forks,
