@@ -35,13 +35,15 @@ run_fallback() {
     python*) ;;
     *) fallback_py= ;;
     esac
+    # The launcher's reason for the fallback (its native_why), for the job's log.
+    ASYNC_WRAPPER_FALLBACK_REASON=${native_why:-}
+    export ASYNC_WRAPPER_FALLBACK_REASON
     for fallback_try in $fallback_py python3 python python2; do
         case $fallback_try in
         */*) [ -f "$fallback_try" ] && [ -x "$fallback_try" ] || continue ;;
         *) command -v "$fallback_try" >/dev/null 2>&1 || continue ;;
         esac
-        # The launcher's reason for the fallback (its native_why), for the job's log.
-        ASYNC_WRAPPER_FALLBACK_REASON=${native_why:-} exec "$fallback_try" - "$@" <<'ASYNC_WRAPPER_FALLBACK_PY'
+        exec "$fallback_try" - "$@" <<'ASYNC_WRAPPER_FALLBACK_PY'
 # async_wrapper, portable fallback: what library/async_wrapper runs on a host where none of
 # its native programs runs (another architecture, another OS). It writes the same job
 # files, results, messages and log as the native program, so async_status (script or
