@@ -4,6 +4,7 @@ on an arm64 root, where library/async_wrapper must run its aarch64 program, and 
 root, an architecture we build nothing for, where it must run the portable fallback.
 """
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import pytest
 from conftest import REPO, elf_machine
 
 HERE = Path(__file__).resolve().parent
-LIBRARY = REPO / "library"
+# The library under test: this clone's, or another build's (FOREIGN_LIBRARY=DIR).
+LIBRARY = Path(os.environ.get("FOREIGN_LIBRARY") or REPO / "library")
 SCENARIOS = HERE / "playbooks" / "scenarios.yml"
 
 
