@@ -79,10 +79,19 @@ if [ -f "$root/.complete" ]; then
     echo "$root"
     exit 0
 fi
+# sshd's ChrootDirectory wants every component of the path root-owned and not writable by
+# others: true of the default; a folder of your own must be too (not under /tmp).
+mkdir -p "$cache"
+chmod 755 "$cache"
+# One build per architecture at a time (parallel test runs): wait, then look again.
+exec 9>"$cache/.$arch.lock"
+flock 9
+if [ -f "$root/.complete" ]; then
+    echo "$root"
+    exit 0
+fi
 mirror=$(apt_mirror)
 [ -n "$mirror" ] || { log "no Debian mirror found in apt's sources"; exit 1; }
-mkdir -p "$cache"
-chmod 755 "$cache" "$(dirname "$cache")"
 rm -rf --one-file-system "$root.tmp"
 log "debootstrap $arch into $root (a few minutes: the second stage runs under qemu)"
 start=$(date +%s)

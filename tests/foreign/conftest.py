@@ -7,7 +7,6 @@ Needs root (debootstrap, binfmt_misc, chroot, mount). The roots are cached outsi
 clone (see build-root.sh): the first run builds them (measured: see README).
 """
 
-import json
 import os
 import shutil
 import subprocess
@@ -182,30 +181,44 @@ def elf_machine(path: Path) -> int:
     return int.from_bytes(head[18:20], "little")
 
 
-@pytest.fixture(scope="session")
-def foreign_roots(tmp_path_factory):
-    """arch -> (root, sshd); built and started once per session."""
-    if os.geteuid() != 0:
-        pytest.skip("tests/foreign need root (debootstrap, binfmt_misc, chroot)")
-    started, mounts, result = [], [], {}
-    try:
-        for arch in ARCHES:
+class Roots:
+    """The roots and their sshds, each built and started when a test first asks for it."""
+
+    def __init__(self, tmp_path_factory):
+        self.tmp_path_factory = tmp_path_factory
+        self.ready, self.sshds, self.mounts = {}, [], []
+
+    def __getitem__(self, arch: str):
+        if arch not in self.ready:
             root = build_root(arch)
             proc = root / "proc"
             # The programs there read /proc (process identity, descriptors); a session's
             # chroot has none unless it is mounted.
             if not mounted(proc):
                 subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True)
-                mounts.append(proc)
-            sshd = Sshd(root, tmp_path_factory.mktemp(f"sshd-{arch}"))
-            started.append(sshd)
-            result[arch] = (root, sshd)
-        yield result
-    finally:
-        for sshd in started:
+                self.mounts.append(proc)
+            sshd = Sshd(root, self.tmp_path_factory.mktemp(f"sshd-{arch}"))
+            self.sshds.append(sshd)
+            self.ready[arch] = (root, sshd)
+        return self.ready[arch]
+
+    def close(self):
+        for sshd in self.sshds:
             sshd.stop()
-        for proc in mounts:
+        for proc in self.mounts:
             subprocess.run(["umount", "-l", str(proc)], check=False)
+
+
+@pytest.fixture(scope="session")
+def foreign_roots(tmp_path_factory):
+    """arch -> (root, sshd)."""
+    if os.geteuid() != 0:
+        pytest.skip("tests/foreign need root (debootstrap, binfmt_misc, chroot)")
+    roots = Roots(tmp_path_factory)
+    try:
+        yield roots
+    finally:
+        roots.close()
 
 
 @pytest.fixture
