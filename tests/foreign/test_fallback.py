@@ -375,7 +375,7 @@ def pythons():
     return found or ["python3"]
 
 
-@pytest.mark.parametrize("python", pythons())
+@pytest.mark.parametrize("python", pythons(), ids=lambda p: Path(p).parts[-3] if "versions" in Path(p).parts else "system")
 def test_runs_on_every_python(host, python):
     """The module's interpreter runs the fallback: a result and a time limit on each."""
     module = host.module("m.py", "import json, sys, time\ntime.sleep(float(sys.argv[1]))\n"

@@ -19,8 +19,12 @@ SCENARIOS = HERE / "playbooks" / "scenarios.yml"
 
 
 def launcher_text() -> bytes:
-    data = (LIBRARY / "async_wrapper").read_bytes()
-    return data[:data.find(b"\nexit") if b"\nexit" in data else 65536]
+    """The launcher's text (its head; no program bytes), or nothing before a build."""
+    try:
+        data = (LIBRARY / "async_wrapper").read_bytes()
+    except OSError:
+        return b""
+    return data[:65536].split(b"\0")[0]
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +38,11 @@ def fallback_library(tmp_path_factory):
     return out
 
 
+# Needs library/ built with the aarch64 program (issue 11's multi-arch build); skipped
+# before the root is built or started otherwise.
+@pytest.mark.skipif(b"aarch64" not in launcher_text(), reason="library/async_wrapper carries no aarch64 program")
 @pytest.mark.parametrize("foreign_host", ["arm64"], indirect=True)
 def test_aarch64_host_runs_the_native_program(foreign_host):
-    # Needs library/ built with the aarch64 program (issue 11's multi-arch build).
-    if b"aarch64" not in launcher_text():
-        pytest.skip("library/async_wrapper carries no aarch64 program yet")
     run = foreign_host.playbook("2.19", LIBRARY, SCENARIOS, "-e", "native=true",
                                 "-e", f"expected_machine={foreign_host.machine}")
     assert run.returncode == 0 and "failed=0" in run.stdout
@@ -48,7 +52,8 @@ def test_aarch64_host_runs_the_native_program(foreign_host):
 
 
 @pytest.mark.parametrize("foreign_host", ["armhf"], indirect=True)
-@pytest.mark.parametrize("controller", ["2.19", "2.21"])
+# 2.21 here and 2.19 on arm64: both wrapper protocols, one run each (a run takes minutes).
+@pytest.mark.parametrize("controller", ["2.21"])
 def test_armhf_host_runs_the_fallback(foreign_host, fallback_library, controller):
     run = foreign_host.playbook(controller, fallback_library, SCENARIOS, "-e", "native=false",
                                 "-e", f"expected_machine={foreign_host.machine}",
