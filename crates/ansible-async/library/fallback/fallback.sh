@@ -839,6 +839,7 @@ if __name__ == "__main__":
         fail("the async_wrapper fallback failed: %s: %s" % (type(e).__name__, e))
 ASYNC_WRAPPER_FALLBACK_PY
     done
-    fail "async_wrapper has no native program for this host ($(uname -sm 2>/dev/null || echo 'uname failed')) and found no python to run its portable fallback: install python3, or run the task without async"
+    [ -n "${native_why:-}" ] || native_why="no native program for this host ($(uname -sm 2>/dev/null || echo 'uname failed'))"
+    fail "async_wrapper found no python to run its portable fallback ($native_why): install python3, or run the task without async"
 }
 # --- end of fallback.sh ---
