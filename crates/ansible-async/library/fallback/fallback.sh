@@ -1,0 +1,845 @@
+# --- fallback.sh: the portable async_wrapper (assemble.sh puts it in place) ---
+# run_fallback ARGS...: runs the job with the portable fallback, the Python program in the
+# here-document below (piped to the interpreter: never a file on the host), where no
+# native program runs on the host.
+# ARGS are the wrapper's own arguments, either protocol. Never returns. Python: the one
+# the module's #! line names when that is a python (the interpreter ansible chose for
+# this host), else python3, python, python2 from PATH. Needs common.sh's fail(); the
+# launcher's $native_why, if set, goes to the job's log as the reason.
+fallback_interpreter() {
+    case ${1:-} in
+    env | */env) fallback_py=${2:-} ;;
+    *) fallback_py=${1:-} ;;
+    esac
+}
+
+run_fallback() {
+    fallback_py=
+    # The module's interpreter: the first word of CMD (>= 2.21) or of the module's #! line.
+    case ${3:-} in
+    [Tt][Rr][Uu][Ee] | [Ff][Aa][Ll][Ss][Ee]) [ $# -ge 5 ] && fallback_py=$5 ;;
+    *)
+        if [ -n "${3:-}" ] && [ -r "$3" ] && IFS= read -r fallback_py <"$3"; then
+            case $fallback_py in
+            "#!"*) fallback_py=${fallback_py#"#!"} ;;
+            *) fallback_py= ;;
+            esac
+        fi
+        ;;
+    esac
+    # "/usr/bin/env python3 -u" -> python3; "/usr/bin/python3 -u" -> /usr/bin/python3
+    set -f
+    fallback_interpreter $fallback_py
+    set +f
+    case ${fallback_py##*/} in
+    python*) ;;
+    *) fallback_py= ;;
+    esac
+    # The launcher's reason for the fallback (its native_why), for the job's log.
+    ASYNC_WRAPPER_FALLBACK_REASON=${native_why:-}
+    export ASYNC_WRAPPER_FALLBACK_REASON
+    for fallback_try in $fallback_py python3 python python2; do
+        case $fallback_try in
+        */*) [ -f "$fallback_try" ] && [ -x "$fallback_try" ] || continue ;;
+        *) command -v "$fallback_try" >/dev/null 2>&1 || continue ;;
+        esac
+        exec "$fallback_try" - "$@" <<'ASYNC_WRAPPER_FALLBACK_PY'
+# async_wrapper, portable fallback: what library/async_wrapper runs on a host where none of
+# its native programs runs (another architecture, another OS). It writes the same job
+# files, results, messages and log as the native program, so async_status (script or
+# program) and `async_job list/show` read its jobs. Python 2.7 and 3.6+, standard library
+# only; fallback.sh runs it from a here-document, so it is never a file on the host.
+#
+# One process per job besides the module, as the native program: ansible's call forks,
+# the child starts a session and forks the supervisor, which writes the job file, starts
+# the module in a process group of its own with stdout/stderr in unlinked files, answers
+# up a pipe, and then waits for the module, a stop signal or the time limit, whichever
+# first (signals wake a select() through signal.set_wakeup_fd: no polling).
+import errno
+import json
+import os
+import select
+import signal
+import socket
+import stat
+import sys
+import time
+
+USAGE = ("usage: async_wrapper <jid> <time_limit> <modulescript> <argsfile> [-preserve_tmp]  "
+         "or: async_wrapper <jid> <time_limit> <preserve_tmp> <module_path> <command>...  "
+         "Humans, do not call directly!")
+TIMEOUT_MSG = "Timeout exceeded"
+GRACE_ENV = "ASYNC_WRAPPER_KILL_GRACE"
+STARTED = b"started"
+# Handled by the supervisor: its children's exits, being asked to stop, and SIGUSR1,
+# which is how `async_job terminate` asks.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+PY2 = sys.version_info[0] == 2
+# Why the launcher fell back (it says so in the environment); the module does not inherit it.
+REASON = os.environ.pop("ASYNC_WRAPPER_FALLBACK_REASON", "")
+# Limits and grace periods on a clock that wall-clock changes do not move (Python 3.3+).
+clock = getattr(time, "monotonic", time.time)
+
+
+def text(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def dumps(value):
+    # As the native program writes it: compact, keys sorted.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def reply(value, code):
+    sys.stdout.write(dumps(value) + "\n")
+    sys.stdout.flush()
+    os._exit(code)
+
+
+def fail(msg, **extra):
+    result = {"failed": True, "msg": msg}
+    result.update(extra)
+    reply(result, 1)
+
+
+def quoted(value):
+    # Rust's {:?} of a string, which the native messages use.
+    return json.dumps(text(value))
+
+
+def strerror(err):
+    return os.strerror(err.errno) if err.errno else str(err)
+
+
+def rust_io_error(err):
+    # How the native program words an OS error.
+    if err.errno:
+        return "%s (os error %d)" % (os.strerror(err.errno), err.errno)
+    return str(err)
+
+
+def signal_name(number):
+    for name in dir(signal):
+        if name.startswith("SIG") and not name.startswith("SIG_") and getattr(signal, name) == number:
+            if name not in ("SIGIOT", "SIGCLD", "SIGPOLL"):
+                return name
+    return "signal %d" % number
+
+
+def shell_quote(arg):
+    safe = "_@%+=:,./-"
+    if arg and all(c.isalnum() or c in safe for c in arg):
+        return arg
+    return "'" + arg.replace("'", "'\"'\"'") + "'"
+
+
+def timestamp(secs):
+    millis = int(round(secs * 1000))
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + ".%03dZ" % (millis % 1000)
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+class Invocation(object):
+    def __init__(self, args):
+        if len(args) < 4:
+            fail(USAGE)
+        self.jid = args[0]
+        try:
+            self.time_limit = int(args[1].strip())
+            if self.time_limit < 0 or not args[1].strip().isdigit():
+                raise ValueError
+        except ValueError:
+            fail("the time limit must be a whole number of seconds, got: %s" % quoted(args[1]))
+        third = args[2].lower()
+        if len(args) >= 5 and third in ("true", "false"):
+            self.protocol = "command"
+            self.preserve_tmp = third == "true"
+            self.module_path = args[3]
+            self.command = args[4:]
+            self.args_file = None
+        else:
+            self.protocol = "legacy"
+            self.module_path = args[2]
+            self.args_file = None if args[3] == "_" else args[3]
+            self.command = None
+            # Only a folder ansible made for this task may be removed afterwards.
+            self.preserve_tmp = (len(args) > 4 and args[4] == "-preserve_tmp") or not self.in_tmp_dir()
+
+    def in_tmp_dir(self):
+        return "-tmp-" in os.path.basename(os.path.dirname(self.module_path))
+
+    def argv(self):
+        """The command that runs the module; in the legacy protocol the #! interpreter is
+        named explicitly, so a module in a noexec tmp dir still runs."""
+        if self.command is not None:
+            return list(self.command)
+        with open(self.module_path, "rb") as f:
+            head = f.read(1024)
+        argv = []
+        if head.startswith(b"#!"):
+            end = head.find(b"\n")
+            if end < 0:
+                raise OSError(errno.EINVAL, "%s: the #! line is longer than 1 KiB" % self.module_path)
+            argv = [text(word) if not PY2 else word for word in head[2:end].split()]
+        argv.append(self.module_path)
+        if self.args_file is not None:
+            argv.append(self.args_file)
+        return argv
+
+    def display_command(self):
+        if self.command is None:
+            return self.module_path + ("" if self.args_file is None else " " + self.args_file)
+        return " ".join(shell_quote(text(a)) for a in self.command)
+
+    def display_args(self):
+        args = [self.jid, str(self.time_limit)]
+        if self.command is not None:
+            args.append(str(self.preserve_tmp).lower())
+        return " ".join(args + [self.module_path, self.display_command()])
+
+    def tmp_dir_to_remove(self):
+        if self.preserve_tmp or not self.in_tmp_dir():
+            return None
+        return os.path.dirname(self.module_path)
+
+
+def check_job_id(job_id):
+    why = None
+    if not job_id:
+        why = "it is empty"
+    elif len(job_id) > 128:
+        why = "it is longer than 128 characters"
+    elif job_id.startswith("."):
+        why = "it starts with '.'"
+    elif "/" in job_id:
+        why = "it contains '/'"
+    elif not all(c.isalnum() and ord(c) < 128 or c in "._-" for c in job_id):
+        why = "only letters, digits, '.', '_' and '-' are allowed"
+    if why:
+        fail("invalid job id %s: %s" % (quoted(job_id), why))
+
+
+def grace_from_env():
+    value = os.environ.get(GRACE_ENV)
+    if value is None:
+        return 2.0
+    try:
+        grace = float(value.strip())
+        if grace != grace or not 0 <= grace <= 3600:
+            raise ValueError
+        return grace
+    except ValueError:
+        fail("%s must be a number of seconds from 0 to 3600, got: %s" % (GRACE_ENV, quoted(value)))
+
+
+def seconds(value):
+    # As Rust prints a float: 2 and 0.5, not 2.0.
+    return ("%d" % value) if value == int(value) else repr(value)
+
+
+# --- the async dir ------------------------------------------------------------------------------
+
+def home_of(name=None):
+    import pwd
+    try:
+        if name is None:
+            return pwd.getpwuid(os.geteuid()).pw_dir
+        return pwd.getpwnam(name).pw_dir
+    except KeyError:
+        return os.environ.get("HOME") if name is None else None
+
+
+def expand_dir(path):
+    """~, ~/x, $HOME/x and ${HOME}/x are the effective user's passwd home (else $HOME);
+    ~name is name's."""
+    for prefix in ("${HOME}", "$HOME"):
+        if path == prefix or path.startswith(prefix + "/"):
+            path = "~" + path[len(prefix):]
+    if not path.startswith("~"):
+        return path
+    name, slash, tail = path[1:].partition("/")
+    home = home_of(name or None)
+    if not home:
+        return path
+    home = home.rstrip("/") or ("/" if not slash else "")
+    return home + slash + tail
+
+
+class JobDir(object):
+    def __init__(self, path):
+        self.path = path
+
+    def create(self):
+        if not os.path.lexists(self.path):
+            old = os.umask(0o077)
+            try:
+                os.makedirs(self.path, 0o700)
+            except OSError as e:
+                if e.errno != errno.EEXIST:
+                    fail("could not create directory: %s - %s" % (self.path, rust_io_error(e)))
+            finally:
+                os.umask(old)
+        try:
+            st = os.lstat(self.path)
+        except OSError as e:
+            fail("%s: %s" % (self.path, rust_io_error(e)))
+        why = None
+        if stat.S_ISLNK(st.st_mode):
+            why = "it is a symbolic link"
+        elif not stat.S_ISDIR(st.st_mode):
+            why = "it is not a directory"
+        elif st.st_uid != os.geteuid():
+            why = "it is owned by uid %d, not by the running user (uid %d)" % (st.st_uid, os.geteuid())
+        elif st.st_mode & 0o022:
+            why = "other users can write to it (mode %04o)" % (st.st_mode & 0o7777)
+        if why:
+            fail("refusing to use async directory %s: %s" % (self.path, why))
+
+    def job_path(self, job_id):
+        return os.path.join(self.path, job_id)
+
+    def write(self, job_id, value, durable=True):
+        """Replaces the job file whole: a temp file renamed over it, fsynced when durable.
+        Returns the open descriptor when not durable, for sync() later."""
+        path = self.job_path(job_id)
+        data = (dumps(value) + "\n").encode("utf-8")
+        for attempt in range(100):
+            tmp = os.path.join(self.path, ".%s.%d%d.tmp" % (job_id, os.getpid(), attempt))
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+                break
+            except OSError as e:
+                if e.errno != errno.EEXIST:
+                    raise
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if durable:
+                os.fsync(fd)
+            os.rename(tmp, path)
+        except OSError:
+            os.close(fd)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        if not durable:
+            return fd
+        os.close(fd)
+        self.sync_dir()
+        return None
+
+    def sync(self, fd):
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.sync_dir()
+
+    def sync_dir(self):
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+    def log(self, job_id, event):
+        line = "%s %s\n" % (timestamp(time.time()), event.replace("\n", " "))
+        try:
+            fd = os.open(self.job_path(job_id) + ".log",
+                         os.O_WRONLY | os.O_APPEND | os.O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, line.encode("utf-8", "replace"))
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+
+# --- process identity (Linux): lets async_status and async_job tell a lost job -------------------
+
+def process_stamp(pid):
+    # /proc/./PID, not /proc/PID or /proc/self: qemu-user answers those two for its own
+    # process with a made-up stat (7.2: most fields 0, the start time a tick off the
+    # kernel's), and the native tools, which read the kernel's, would call the job lost.
+    try:
+        with open("/proc/./%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot_id = f.read().strip()
+        return {"pid": pid, "start_time": int(fields[19]), "boot_id": boot_id}
+    except (IOError, OSError, IndexError, ValueError):
+        return None
+
+
+def syslog_notice(msg):
+    # <user.notice> to /dev/log without waiting, as the native program sends it.
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            s.setblocking(False)
+            s.sendto(("<13>ansible-async_wrapper[%d]: %s" % (os.getpid(), msg)).encode("utf-8", "replace"),
+                     "/dev/log")
+        finally:
+            s.close()
+    except (socket.error, OSError):
+        pass
+
+
+# --- module output ------------------------------------------------------------------------------
+
+def module_result(stdout, stderr):
+    """The module's JSON result, or a string saying why there is none."""
+    lines = text(stdout).splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip().startswith("{")), None)
+    if start is None:
+        return "No start of json char found"
+    lines = lines[start:]
+    end = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].strip().endswith("}")), None)
+    if end is None:
+        return "No end of json char found"
+    junk = lines[end + 1:]
+    try:
+        result = json.loads("\n".join(lines[:end + 1]))
+    except ValueError as e:
+        return "module output is not valid JSON: %s" % e
+    if not isinstance(result, dict):
+        return "module output is not a JSON object"
+    if any(line.strip() for line in junk):
+        warnings = result.pop("warnings", None)
+        if warnings is None:
+            warnings = []
+        elif not isinstance(warnings, list):
+            warnings = [warnings]
+        result["warnings"] = warnings + ["Module invocation had junk after the JSON data: " + "\n".join(junk)]
+    if stderr:
+        result["stderr"] = text(stderr)
+    return result
+
+
+def job_state(result):
+    failed = result.get("failed")
+    failed = failed is True or (type(failed) is int and failed == 1)
+    if result.get("terminated") is True:
+        return "terminated"
+    if failed and result.get("msg") == TIMEOUT_MSG:
+        return "timed_out"
+    return "failed" if failed else "finished"
+
+
+# --- the supervisor -----------------------------------------------------------------------------
+
+class Supervisor(object):
+    def __init__(self, inv, job_id, jobs, grace, started_at):
+        self.inv, self.id, self.jobs, self.grace, self.started_at = inv, job_id, jobs, grace, started_at
+        self.pending = []
+        self.pid = None
+
+    def marker(self, module_stamp=None):
+        marker = {"started": True, "finished": False, "ansible_job_id": self.id,
+                  "started_at": round(self.started_at, 3), "time_limit": self.inv.time_limit,
+                  "module": text(self.inv.module_path), "wrapper": "fallback"}
+        me = process_stamp(os.getpid())
+        if me:
+            marker["supervisor"] = me
+        if module_stamp:
+            marker["module_process"] = module_stamp
+        return marker
+
+    def event(self, event):
+        self.jobs.log(self.id, event)
+        syslog_notice("%s %s" % (self.id, event))
+
+    def record_start(self):
+        self.jobs.log(self.id, "invoked protocol=%s time_limit=%d grace=%s module=%s" % (
+            self.inv.protocol, self.inv.time_limit, seconds(self.grace), self.inv.module_path))
+        self.jobs.log(self.id, "fallback python=%s reason=%s" % (
+            ".".join(str(v) for v in sys.version_info[:3]), REASON or "-"))
+        return self.jobs.write(self.id, self.marker(), durable=False)
+
+    def record_running(self, first_write):
+        try:
+            self.jobs.sync(first_write)
+        except OSError:
+            pass
+        syslog_notice("%s Invoked with %s" % (self.id, self.inv.display_args()))
+        if self.pid is None:
+            return
+        syslog_notice("%s started pid=%d" % (self.id, self.pid))
+        stamp = process_stamp(self.pid)
+        if stamp:
+            try:
+                self.jobs.write(self.id, self.marker(stamp))
+            except OSError:
+                pass
+
+    def failure(self, msg, data="", stderr=""):
+        return {"failed": True, "cmd": self.inv.display_command(), "msg": msg,
+                "ansible_job_id": self.id, "data": data, "stderr": stderr}
+
+    def on_signal(self, signum, frame):
+        if signum != signal.SIGCHLD:
+            self.pending.append(signum)
+
+    def start_module(self):
+        """Starts the module; a dict is a finished job's failed result (it never ran)."""
+        wake_r, wake_w = os.pipe()
+        for fd in (wake_r, wake_w):
+            set_cloexec(fd)
+            set_nonblocking(fd)
+        self.wake = wake_r
+        signal.set_wakeup_fd(wake_w)
+        for signum in STOP_SIGNALS + (signal.SIGCHLD,):
+            signal.signal(signum, self.on_signal)
+        set_subreaper()
+        try:
+            import tempfile
+            capture = [tempfile.TemporaryFile(dir=self.jobs.path) for _ in range(2)]
+        except (IOError, OSError) as e:
+            return self.failure("could not capture the module's output: %s" % rust_io_error(e))
+        self.capture = capture
+        try:
+            argv = self.inv.argv()
+        except (IOError, OSError) as e:
+            return self.failure("[Errno %d] %s" % (e.errno, strerror(e)) if e.errno else str(e))
+        if not argv:
+            return self.failure("the module command is empty")
+        err_r, err_w = os.pipe()
+        set_cloexec(err_r)
+        set_cloexec(err_w)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setpgid(0, 0)
+                for signum in STOP_SIGNALS + (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ):
+                    signal.signal(signum, signal.SIG_DFL)
+                if hasattr(signal, "pthread_sigmask"):
+                    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+                null = os.open("/dev/null", os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(capture[0].fileno(), 1)
+                os.dup2(capture[1].fileno(), 2)
+                close_fds_except(err_w)
+                os.execvp(argv[0], argv)
+            except OSError as e:
+                os.write(err_w, str(e.errno or 0).encode())
+            os._exit(127)
+        os.close(err_w)
+        failed = b""
+        while True:
+            try:
+                chunk = os.read(err_r, 64)
+            except OSError as e:
+                if e.errno == errno.EINTR:
+                    continue
+                raise
+            if not chunk:
+                break
+            failed += chunk
+        os.close(err_r)
+        if failed:
+            try:
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+            code = int(failed)
+            return self.failure("[Errno %d] %s: '%s'" % (code, os.strerror(code), text(argv[0])))
+        self.pid = pid
+        self.jobs.log(self.id, "started pid=%d" % pid)
+        return None
+
+    def reap(self):
+        """Reaps every exited child (the module and orphans reparented to us); the module's
+        status once it is among them."""
+        status = None
+        while True:
+            try:
+                pid, st = os.waitpid(-1, os.WNOHANG)
+            except OSError:
+                return status
+            if pid == 0:
+                return status
+            if pid == self.pid:
+                status = st
+
+    def supervise(self):
+        deadline = clock() + self.inv.time_limit if self.inv.time_limit else None
+        while True:
+            status = self.reap()
+            if status is not None:
+                return self.exited(status)
+            if self.pending:
+                return self.stopped(self.pending[0])
+            left = None if deadline is None else deadline - clock()
+            if left is not None and left <= 0:
+                self.event("timeout time_limit=%d" % self.inv.time_limit)
+                self.end()
+                return {"msg": TIMEOUT_MSG, "failed": True, "child_pid": self.pid}
+            try:
+                select.select([self.wake], [], [], left)
+            except (select.error, OSError):
+                pass
+            try:
+                while os.read(self.wake, 512):
+                    pass
+            except OSError:
+                pass
+
+    def exited(self, status):
+        if os.WIFSIGNALED(status):
+            self.event("killed signal=%s" % signal_name(os.WTERMSIG(status)))
+        else:
+            self.event("exited status=%d" % os.WEXITSTATUS(status))
+        try:
+            out, err = [read_all(f) for f in self.capture]
+        except (IOError, OSError) as e:
+            return self.failure("could not read the module's output: %s" % rust_io_error(e))
+        result = module_result(out, err)
+        if isinstance(result, dict):
+            return result
+        msg = "The module did not return a JSON result: " + result
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            msg += " (it was killed by signal %d, %s)" % (sig, signal_name(sig))
+        elif os.WEXITSTATUS(status):
+            msg += " (it exited with status %d)" % os.WEXITSTATUS(status)
+        return self.failure(msg, text(out), text(err))
+
+    def stopped(self, signum):
+        if signum == signal.SIGUSR1:
+            self.event("terminate requested")
+            msg = "the job was terminated on request (async_job terminate) before its module finished"
+        else:
+            self.event("stopped signal=%s" % signal_name(signum))
+            msg = "the job was ended before its module finished: async_wrapper received %s" % signal_name(signum)
+        self.end()
+        return {"failed": True, "terminated": True, "msg": msg, "child_pid": self.pid, "ansible_job_id": self.id}
+
+    def end(self):
+        """SIGTERM to the module's group, up to the grace period for it to go, then SIGKILL."""
+        def group_gone():
+            try:
+                os.killpg(self.pid, 0)
+                return False
+            except OSError as e:
+                return e.errno == errno.ESRCH
+
+        try:
+            os.killpg(self.pid, signal.SIGTERM)
+        except OSError:
+            pass
+        reaped = False
+        deadline = clock() + self.grace
+        while True:
+            reaped = self.reap() is not None or reaped
+            if reaped and group_gone():
+                self.event("ended signal=SIGTERM")
+                return
+            if clock() >= deadline:
+                break
+            time.sleep(0.01)
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if not reaped:
+            try:
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+        deadline = clock() + 1
+        while not group_gone() and clock() < deadline:
+            self.reap()
+            time.sleep(0.01)
+        self.event("ended signal=SIGKILL")
+
+    def finish(self, result):
+        """Removes ansible's tmp dir when that is ours to do, then writes the result. The
+        log comes first: once the result is there, ansible may delete the job and its log."""
+        tmp = self.inv.tmp_dir_to_remove()
+        if tmp and os.path.isdir(tmp) and not os.path.islink(tmp):
+            import shutil
+            try:
+                shutil.rmtree(tmp)
+                self.event("tmp_removed dir=%s" % tmp)
+            except OSError:
+                pass
+        self.event("result state=%s" % job_state(result))
+        try:
+            self.jobs.write(self.id, result)
+        except (OSError, ValueError, TypeError) as e:
+            self.event("result not written error=%s" % e)
+            try:
+                self.jobs.write(self.id, {"failed": True, "ansible_job_id": self.id,
+                                          "msg": "could not write the module's result: %s" % e})
+            except OSError:
+                pass
+
+
+def read_all(f):
+    f.seek(0)
+    return f.read()
+
+
+def set_cloexec(fd):
+    import fcntl
+    fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.fcntl(fd, fcntl.F_GETFD) | fcntl.FD_CLOEXEC)
+
+
+def set_nonblocking(fd):
+    import fcntl
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+
+
+def close_fds_except(*keep):
+    """Closes every descriptor but stdio and `keep`: the module inherits nothing from the
+    connection that started the job."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except (OSError, ValueError):
+        fds = range(3, 1024)
+    for fd in fds:
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def set_subreaper():
+    # Linux: orphans of the module are reparented to us and reaped. Optional elsewhere.
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except Exception:
+        pass
+
+
+def to_dev_null():
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+def main(args):
+    if sys.version_info < (2, 7):
+        fail("the async_wrapper fallback needs Python 2.7 or later, this is %s" % sys.version.split()[0])
+    inv = Invocation(args)
+    job_id = "%s.%d" % (inv.jid, os.getpid())
+    check_job_id(job_id)
+    grace = grace_from_env()
+    jobs = JobDir(expand_dir(os.environ.get("ANSIBLE_ASYNC_DIR") or "~/.ansible_async"))
+    jobs.create()
+    started_at = time.time()
+    results_file = jobs.job_path(job_id)
+    sup = Supervisor(inv, job_id, jobs, grace, started_at)
+
+    ready_r, ready_w = os.pipe()
+    set_cloexec(ready_r)
+    set_cloexec(ready_w)
+    sys.stdout.flush()
+    child = os.fork()
+    if child:
+        os.close(ready_w)
+        answer = b""
+        while True:
+            try:
+                chunk = os.read(ready_r, 4096)
+            except OSError as e:
+                if e.errno == errno.EINTR:
+                    continue
+                break
+            if not chunk:
+                break
+            answer += chunk
+        try:
+            os.waitpid(child, 0)
+        except OSError:
+            pass
+        if answer == STARTED:
+            reply({"failed": False, "started": True, "finished": False, "ansible_job_id": job_id,
+                   "results_file": results_file, "_ansible_suppress_tmpdir_delete": not inv.preserve_tmp}, 0)
+        msg = text(answer) if answer else "the job's supervisor exited before the job started"
+        fail(msg, ansible_job_id=job_id)
+
+    # The first child: leaves ansible's session and forks the supervisor.
+    os.close(ready_r)
+    try:
+        os.setsid()
+    except OSError:
+        pass
+    try:
+        if os.fork():
+            os._exit(0)
+    except OSError as e:
+        os.write(ready_w, ("fork #2 failed: %s" % e).encode("utf-8"))
+        os._exit(1)
+    try:
+        supervise(sup, ready_w, results_file)
+    except BaseException as e:
+        # Up the pipe if ansible still waits for it; the job file has the rest.
+        try:
+            os.write(ready_w, ("the async_wrapper fallback failed: %s: %s" % (type(e).__name__, e)).encode("utf-8"))
+        except OSError:
+            pass
+    os._exit(0)
+
+
+def supervise(sup, ready_w, results_file):
+    """The supervisor's life: detach from ansible's stdio, write the job file, start the
+    module, answer ansible, wait, write the result."""
+    # The supervisor must not hold ansible's stdout open, or ansible would wait for it.
+    try:
+        to_dev_null()
+    except OSError as e:
+        os.write(ready_w, ("could not redirect stdio to /dev/null: %s" % e).encode("utf-8"))
+        os._exit(1)
+    close_fds_except(ready_w)
+    os.umask(0o022)
+    try:
+        first_write = sup.record_start()
+    except (OSError, IOError) as e:
+        os.write(ready_w, ("could not write the job file: %s: %s" % (results_file, rust_io_error(e))).encode("utf-8"))
+        os._exit(1)
+    failed = sup.start_module()
+    if failed is None:
+        os.write(ready_w, STARTED)
+        os.close(ready_w)
+        sup.record_running(first_write)
+        sup.finish(sup.supervise())
+    else:
+        sup.finish(failed)
+        os.write(ready_w, STARTED)
+        os.close(ready_w)
+        sup.record_running(first_write)
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except SystemExit:
+        raise
+    except BaseException as e:
+        # Never a traceback to ansible: one failed JSON result naming what went wrong.
+        fail("the async_wrapper fallback failed: %s: %s" % (type(e).__name__, e))
+ASYNC_WRAPPER_FALLBACK_PY
+    done
+    [ -n "${native_why:-}" ] || native_why="no native program for this host ($(uname -sm 2>/dev/null || echo 'uname failed'))"
+    fail "async_wrapper found no python to run its portable fallback ($native_why): install python3, or run the task without async"
+}
+# --- end of fallback.sh ---
