@@ -398,8 +398,9 @@ def syslog_notice(msg):
 
 # --- module output ------------------------------------------------------------------------------
 
-def module_result(stdout, stderr):
-    """The module's JSON result, or a string saying why there is none."""
+def module_result(stdout, stderr, blank_is_junk):
+    """The module's JSON result, or a string saying why there is none. Blank lines after the
+    JSON are junk for ansible-core <= 2.20 (the legacy protocol), not for 2.21."""
     lines = text(stdout).splitlines()
     start = next((i for i, line in enumerate(lines) if line.strip().startswith("{")), None)
     if start is None:
@@ -415,7 +416,7 @@ def module_result(stdout, stderr):
         return "module output is not valid JSON: %s" % e
     if not isinstance(result, dict):
         return "module output is not a JSON object"
-    if any(line.strip() for line in junk):
+    if junk and (blank_is_junk or any(line.strip() for line in junk)):
         warnings = result.pop("warnings", None)
         if warnings is None:
             warnings = []
@@ -448,7 +449,8 @@ class Supervisor(object):
     def marker(self, module_stamp=None):
         marker = {"started": True, "finished": False, "ansible_job_id": self.id,
                   "started_at": round(self.started_at, 3), "time_limit": self.inv.time_limit,
-                  "module": text(self.inv.module_path), "wrapper": "fallback"}
+                  "module": text(self.inv.module_path), "wrapper": "fallback",
+                  "kill_grace": self.grace}
         me = process_stamp(os.getpid())
         if me:
             marker["supervisor"] = me
@@ -604,7 +606,7 @@ class Supervisor(object):
             out, err = [read_all(f) for f in self.capture]
         except (IOError, OSError) as e:
             return self.failure("could not read the module's output: %s" % rust_io_error(e))
-        result = module_result(out, err)
+        result = module_result(out, err, self.inv.protocol == "legacy")
         if isinstance(result, dict):
             return result
         msg = "The module did not return a JSON result: " + result
