@@ -27,7 +27,7 @@ HOST_TARGET := x86_64-unknown-linux-gnu
 STATIC      := RUSTFLAGS="-C target-feature=+crt-static"
 
 DIST_NAME := ansible-async-rs-$(VERSION)
-DIST_DIR  := target/dist/$(DIST_NAME)
+DIST_DIR  := target/releases/$(DIST_NAME)
 
 .PHONY: all toolchain programs library build dist repro-check venvs ssh-host test unit e2e demo bench clean
 
@@ -61,7 +61,7 @@ build: library
 	mkdir -p target/e2e-modules
 	install -m 0755 target/$(HOST_TARGET)/release/binary_sleep target/e2e-modules/binary_sleep
 
-# A release: target/dist/ansible-async-rs-VERSION.tar.gz with library/, README, LICENSE and
+# A release: target/releases/ansible-async-rs-VERSION.tar.gz with library/, README, LICENSE and
 # SHA256SUMS; fixed order, owners and times, so equal inputs give an equal tarball.
 dist: library
 	rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)/library
@@ -72,8 +72,8 @@ dist: library
 	cd $(DIST_DIR) && sha256sum library/async_job library/async_status library/async_wrapper LICENSE README.md >SHA256SUMS
 	chmod 0644 $(DIST_DIR)/SHA256SUMS
 	LC_ALL=C tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \
-		-C target/dist -cf - $(DIST_NAME) | gzip -9 -n >target/dist/$(DIST_NAME).tar.gz
-	@echo "wrote target/dist/$(DIST_NAME).tar.gz"; cat $(DIST_DIR)/SHA256SUMS
+		-C target/releases -cf - $(DIST_NAME) | gzip -9 -n >target/releases/$(DIST_NAME).tar.gz
+	@echo "wrote target/releases/$(DIST_NAME).tar.gz"; cat $(DIST_DIR)/SHA256SUMS
 
 # Two release builds in two copies of this checkout, in folders of different names: their
 # library/ files and tarballs must be identical.
