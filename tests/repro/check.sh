@@ -13,10 +13,13 @@ second=$work/second-checkout/of-ansible-async-rs
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n 1)
 tarball=target/releases/ansible-async-rs-$version.tar.gz
 
+# Both copies first, so that they hold the same files.
 for dest in "$first" "$second"; do
     mkdir -p "$dest"
     git -C "$repo" ls-files -z --cached --others --exclude-standard |
         (cd "$repo" && tar --null --ignore-failed-read -T - -cf -) | tar -xf - -C "$dest"
+done
+for dest in "$first" "$second"; do
     start=$(date +%s)
     make -C "$dest" dist >"$dest.log" 2>&1 || {
         tail -n 30 "$dest.log" >&2

@@ -13,7 +13,8 @@
 #
 # where <async dir> is ANSIBLE_ASYNC_DIR (default ~/.ansible_async). A copy is unpacked
 # only when it is missing or of the wrong size, and checked to run before it is kept, so
-# a normal call costs one exec; library/async_status runs the same copy. On other hosts
+# a normal call costs `uname`, `wc -c` and one exec; library/async_status runs the same
+# copy. On other hosts
 # async_wrapper runs its portable fallback. ansible needs this text to be at least 1 KiB
 # long: it decides whether a module is a script or a binary from its first 1024 bytes,
 # and only a script may start with an interpreter line. Nothing after the last line of
