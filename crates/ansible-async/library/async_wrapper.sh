@@ -14,11 +14,10 @@
 # where <async dir> is ANSIBLE_ASYNC_DIR (default ~/.ansible_async). A copy is unpacked
 # only when it is missing or of the wrong size, and checked to run before it is kept, so
 # a normal call costs `uname`, `wc -c` and one exec; library/async_status runs the same
-# copy. On other hosts
-# async_wrapper runs its portable fallback. ansible needs this text to be at least 1 KiB
-# long: it decides whether a module is a script or a binary from its first 1024 bytes,
-# and only a script may start with an interpreter line. Nothing after the last line of
-# shell code is text.
+# copy. On other hosts async_wrapper runs its portable fallback. ansible needs this text
+# to be at least 1 KiB long: it decides whether a module is a script or a binary from its
+# first 1024 bytes, and only a script may start with an interpreter line. Nothing after
+# the last line of shell code is text.
 #
 # Debugging on a host: the job files are plain JSON in the async dir, one per job, named
 # by the job id that ansible printed, each with a log <job id>.log beside it; the program
@@ -119,7 +118,7 @@ if [ -n "$arch" ]; then
         tmp=$bin_dir/.ansible-async-$release_id.$arch.$$
         if unpack "$tmp" && mv -f "$tmp" "$bin"; then
             # Drop this architecture's copies of other builds (and unsuffixed ones of older builds).
-            for old in "$bin_dir"/ansible-async-*; do
+            for old in "$bin_dir"/ansible-async-* "$bin_dir"/async_wrapper-*; do
                 case $old in
                 "$bin") ;;
                 *.x86_64 | *.aarch64) case $old in *".$arch") rm -f "$old" ;; esac ;;
