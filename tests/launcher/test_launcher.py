@@ -257,14 +257,12 @@ def test_a_damaged_copy_is_replaced_and_the_job_runs(tmp_path, damage):
     rc, reply, _ = run_launcher(LAUNCHER, env, args=args)
     assert rc == 0 and job_result(async_dir, reply)["said"] == "hi"
     copy = cached(async_dir)
-    if damage == "truncated":
-        copy.write_bytes(PROGRAM.read_bytes()[:100000])
-    elif damage == "other-architecture":
-        copy.write_bytes(PROGRAMS["aarch64"].read_bytes())
-    elif damage == "not-executable":
-        copy.chmod(0o600)
-    else:
-        copy.write_bytes(b"")
+    # Replaced, not written in place: the first job's supervisor may still run from it.
+    damaged = copy.with_name("damaged")
+    damaged.write_bytes({"truncated": PROGRAM.read_bytes()[:100000], "other-architecture":
+                         PROGRAMS["aarch64"].read_bytes(), "empty": b""}.get(damage, PROGRAM.read_bytes()))
+    damaged.chmod(0o600 if damage == "not-executable" else 0o700)
+    damaged.replace(copy)
     rc, reply, stderr = run_launcher(LAUNCHER, env, args=args)
     assert rc == 0 and reply["started"] is True, (reply, stderr)
     assert job_result(async_dir, reply)["said"] == "hi"
