@@ -29,6 +29,9 @@ done
 size() { wc -c <"$1" | tr -d ' '; }
 
 # One id for the whole build: the programs' content. Every script gets the same.
+# What a failed run leaves behind goes; the finished files are renamed before exit.
+trap 'rm -f "$library/.x86_64.gz" "$library/.aarch64.gz" "$library/.async_wrapper.tmp" \
+    "$library/.async_job.tmp" "$library/.async_status.tmp"' EXIT
 id=$(cat "$x86_64" "$aarch64" | sha256sum | cut -c1-16)
 gzip -9 -n -c "$x86_64" >"$library/.x86_64.gz"
 gzip -9 -n -c "$aarch64" >"$library/.aarch64.gz"
@@ -90,4 +93,3 @@ echo "assembled $library (release $id):" \
     "+ x86_64 $(size "$library/.x86_64.gz") + aarch64 $(size "$library/.aarch64.gz") gzipped)," \
     "async_job $(size "$library/async_job") bytes, async_status $(size "$library/async_status") bytes;" \
     "programs unpacked: x86_64 $(size "$x86_64"), aarch64 $(size "$aarch64") bytes"
-rm -f $payloads
