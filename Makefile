@@ -1,19 +1,84 @@
 # Top-level tasks. `make demo` and `make test` are the two commands the README starts with.
-TARGET  := x86_64-unknown-linux-gnu
-RELEASE := target/$(TARGET)/release
-# Static glibc: the programs must run on any x86_64 Linux host, whatever its libc.
-STATIC  := RUSTFLAGS="-C target-feature=+crt-static"
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
-.PHONY: all build venvs ssh-host test unit e2e demo bench clean
+# The programs shipped to managed hosts: static musl programs for each architecture, built by
+# one pinned compiler so that two builds of a commit are byte for byte the same. The machine's
+# stable toolchain is used when it is that version; otherwise rustup installs it.
+RUST_VERSION := 1.95.0
+TOOLCHAIN    := $(shell rustc +stable -V 2>/dev/null | grep -q '^rustc $(RUST_VERSION) ' && echo stable || echo $(RUST_VERSION))
+ARCHES       := x86_64 aarch64
+MUSL_TARGETS := $(ARCHES:%=%-unknown-linux-musl)
+PROGRAMS     := target/programs
+CARGO_HOME   ?= $(HOME)/.cargo
+# Size: std rebuilt from source for size (-Z build-std), panics abort without unwinding code or
+# messages, no file/line locations. -Z flags are unstable: RUSTC_BOOTSTRAP=1 lets this pinned
+# stable compiler take them, so no nightly is needed. Reproducibility: the build's own paths
+# (checkout, cargo registry, rust-src) are remapped to fixed names; release builds embed no time.
+DIST_CARGO   = RUSTC_BOOTSTRAP=1 RUSTFLAGS="$(DIST_RUSTFLAGS)" cargo +$(TOOLCHAIN) build --locked --profile dist \
+	$(MUSL_TARGETS:%=--target %) -p ansible-async \
+	-Z build-std=std,panic_abort -Z build-std-features=optimize_for_size
+DIST_RUSTFLAGS = -Z unstable-options -C panic=immediate-abort -Z location-detail=none -C linker=rust-lld \
+	--remap-path-prefix=$(CURDIR)=/ansible-async \
+	--remap-path-prefix=$(CARGO_HOME)/registry/src=/cargo/registry/src \
+	--remap-path-prefix=$(shell rustc +$(TOOLCHAIN) --print sysroot 2>/dev/null)/lib/rustlib/src/rust=/rustc/$(RUST_VERSION)
+
+# Test-only module for the e2e suites: a static glibc binary for this machine.
+HOST_TARGET := x86_64-unknown-linux-gnu
+STATIC      := RUSTFLAGS="-C target-feature=+crt-static"
+
+DIST_NAME := ansible-async-rs-$(VERSION)
+DIST_DIR  := target/releases/$(DIST_NAME)
+
+.PHONY: all toolchain programs library build dist repro-check venvs ssh-host test unit e2e demo bench clean
 
 all: build
 
-build:
+# Installs the pinned toolchain's parts the programs need, when missing (a fresh machine has
+# the compiler but not the musl targets or std's sources).
+toolchain:
+	@rustup run $(TOOLCHAIN) rustc -V >/dev/null 2>&1 || rustup toolchain install $(TOOLCHAIN) --profile minimal
+	@rustup component list --toolchain $(TOOLCHAIN) --installed | grep -q '^rust-src' || \
+		rustup component add --toolchain $(TOOLCHAIN) rust-src
+	@for t in $(MUSL_TARGETS); do \
+		rustup target list --toolchain $(TOOLCHAIN) --installed | grep -qx $$t || \
+		rustup target add --toolchain $(TOOLCHAIN) $$t || exit 1; \
+	done
+
+programs: toolchain
+	$(DIST_CARGO)
+	mkdir -p $(PROGRAMS)
+	for arch in $(ARCHES); do \
+		cp target/$$arch-unknown-linux-musl/dist/ansible-async $(PROGRAMS)/ansible-async.$$arch || exit 1; \
+	done
+
+# library/: what users drop into their playbooks (see the README).
+library: programs
 	mkdir -p library
-	$(STATIC) cargo build --release --locked --target $(TARGET) -p ansible-async -p binary-module
-	sh crates/ansible-async/library/assemble.sh $(RELEASE)/ansible-async library
+	sh crates/ansible-async/library/assemble.sh library $(foreach a,$(ARCHES),$(a)=$(PROGRAMS)/ansible-async.$(a))
+
+build: library
+	$(STATIC) cargo build --release --locked --target $(HOST_TARGET) -p binary-module
 	mkdir -p target/e2e-modules
-	install -m 0755 $(RELEASE)/binary_sleep target/e2e-modules/binary_sleep
+	install -m 0755 target/$(HOST_TARGET)/release/binary_sleep target/e2e-modules/binary_sleep
+
+# A release: target/releases/ansible-async-rs-VERSION.tar.gz with library/, README, LICENSE and
+# SHA256SUMS; fixed order, owners and times, so equal inputs give an equal tarball.
+dist: library
+	rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)/library
+	cp library/async_wrapper library/async_status library/async_job $(DIST_DIR)/library/
+	cp README.md LICENSE $(DIST_DIR)/
+	chmod 0755 $(DIST_DIR) $(DIST_DIR)/library $(DIST_DIR)/library/*
+	chmod 0644 $(DIST_DIR)/README.md $(DIST_DIR)/LICENSE
+	cd $(DIST_DIR) && sha256sum library/async_job library/async_status library/async_wrapper LICENSE README.md >SHA256SUMS
+	chmod 0644 $(DIST_DIR)/SHA256SUMS
+	LC_ALL=C tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \
+		-C target/releases -cf - $(DIST_NAME) | gzip -9 -n >target/releases/$(DIST_NAME).tar.gz
+	@echo "wrote target/releases/$(DIST_NAME).tar.gz"; cat $(DIST_DIR)/SHA256SUMS
+
+# Two release builds in two copies of this checkout, in folders of different names: their
+# library/ files and tarballs must be identical.
+repro-check:
+	sh tests/repro/check.sh
 
 venvs:
 	sh tests/setup-venvs.sh

@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 STATUS = REPO / "library" / "async_status"
 LAUNCHER = REPO / "library" / "async_wrapper"
-PROGRAM = REPO / "target" / "x86_64-unknown-linux-gnu" / "release" / "ansible-async"
+PROGRAM = REPO / "target" / "programs" / "ansible-async.x86_64"
 
 
 def args_file(tmp_path, async_dir, jid, mode="status"):

@@ -1,5 +1,5 @@
-"""library/async_wrapper and library/async_status as files: what ansible sees in them, and
-what they do on a host.
+"""library/async_wrapper, library/async_job and library/async_status as files: what ansible
+sees in them, and what they do on a host.
 
 Run after `make build`, with the python of a controller venv (it imports ansible to ask
 ansible itself how it classifies the file).
@@ -9,10 +9,12 @@ import gzip
 import json
 import os
 import pwd
+import re
 import shutil
 import stat
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -20,16 +22,46 @@ from ansible.executor import module_common
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = REPO / "library" / "async_wrapper"
-PROGRAM = REPO / "target" / "x86_64-unknown-linux-gnu" / "release" / "ansible-async"
+PROGRAMS = {arch: REPO / "target" / "programs" / f"ansible-async.{arch}" for arch in ("x86_64", "aarch64")}
+PROGRAM = PROGRAMS["x86_64"]
 STATUS = REPO / "library" / "async_status"
 JOB = REPO / "library" / "async_job"
+ELF_MACHINE = {"x86_64": 62, "aarch64": 183}
 
 
-def payload(launcher: Path) -> bytes:
-    """The program a launcher carries, unpacked."""
+def launcher_vars(launcher: Path) -> dict:
+    """The numbers and ids assemble.sh wrote into a launcher's text."""
+    text = launcher.read_bytes()[:8192].decode("utf-8", "replace")
+    return {key: value for key, value in re.findall(r"\b([a-z0-9_]+)=([0-9a-f]+)\b", text)}
+
+
+def payload(launcher: Path, arch="x86_64") -> bytes:
+    """The program for ARCH a launcher carries, unpacked."""
     data = launcher.read_bytes()
-    size = int(next(line for line in data.split(b"\n") if line.startswith(b"payload_size=")).split(b"=")[1].split()[0])
-    return gzip.decompress(data[-size:])
+    sizes = launcher_vars(launcher)
+    x86_64, aarch64 = int(sizes["x86_64_gz"]), int(sizes["aarch64_gz"])
+    packed = data[-(x86_64 + aarch64):-aarch64] if arch == "x86_64" else data[-aarch64:]
+    return gzip.decompress(packed)
+
+
+def cached(async_dir: Path, arch="x86_64") -> Path:
+    return async_dir / ".bin" / f"ansible-async-{launcher_vars(LAUNCHER)['release_id']}.{arch}"
+
+
+def fake_path(tmp_path: Path, *, without=(), uname=None) -> str:
+    """A PATH of this machine's commands less WITHOUT, with a uname that prints UNAME."""
+    tools = tmp_path / "tools"
+    tools.mkdir(exist_ok=True)
+    for folder in ("/usr/local/bin", "/usr/bin", "/bin"):
+        for entry in os.scandir(folder):
+            target = tools / entry.name
+            if entry.name not in without and not target.exists() and not target.is_symlink():
+                target.symlink_to(entry.path)
+    if uname is not None:
+        (tools / "uname").unlink(missing_ok=True)
+        (tools / "uname").write_text(f"#!/bin/sh\necho '{uname}'\n")
+        (tools / "uname").chmod(0o755)
+    return str(tools)
 
 
 def run_launcher(launcher, env, *, user=None, args=("j1", "5", "/nonexistent/m", "_")):
@@ -64,7 +96,34 @@ def test_ansible_sees_an_old_style_script_with_a_sh_shebang():
     assert module_common.REPLACER_WINDOWS not in data
     assert b"WANT_JSON" not in data
     assert module_common.NEW_STYLE_PYTHON_MODULE_RE.search(data) is None
-    assert payload(LAUNCHER) == PROGRAM.read_bytes()
+    for arch, program in PROGRAMS.items():
+        assert payload(LAUNCHER, arch) == program.read_bytes()
+
+
+def test_ansible_sees_async_job_as_a_json_args_script_with_both_programs():
+    data = JOB.read_bytes()
+    assert data.startswith(b"#!/bin/sh\n")
+    assert not module_common._is_binary(data)
+    assert b"WANT_JSON" in data[:1024]  # ansible then passes the arguments as a JSON file
+    assert module_common.REPLACER not in data and module_common.REPLACER_JSONARGS not in data
+    assert module_common.NEW_STYLE_PYTHON_MODULE_RE.search(data) is None
+    for arch, program in PROGRAMS.items():
+        assert payload(JOB, arch) == program.read_bytes()
+    assert launcher_vars(JOB)["release_id"] == launcher_vars(LAUNCHER)["release_id"]
+    assert launcher_vars(STATUS)["payload_id"] == launcher_vars(LAUNCHER)["release_id"]
+
+
+@pytest.mark.parametrize("arch", sorted(PROGRAMS))
+def test_programs_are_static_elf_for_their_architecture(arch):
+    data = PROGRAMS[arch].read_bytes()
+    assert data[:4] == b"\x7fELF" and data[4] == 2  # 64-bit
+    assert int.from_bytes(data[18:20], "little") == ELF_MACHINE[arch]
+    described = subprocess.run(["file", "-b", str(PROGRAMS[arch])], capture_output=True, text=True).stdout
+    assert "statically linked" in described or "static-pie linked" in described, described
+
+
+def test_wrapper_file_with_both_programs_fits_the_size_budget():
+    assert LAUNCHER.stat().st_size <= 400 * 1024
 
 
 def test_ansible_sees_async_status_as_a_small_json_args_script():
@@ -83,7 +142,7 @@ def test_keeps_one_private_copy_and_does_not_rewrite_it(tmp_path):
     rc, reply, _ = run_launcher(LAUNCHER, env)
     assert rc == 0 and reply["started"] is True, reply
     copies = list((async_dir / ".bin").iterdir())
-    assert len(copies) == 1 and copies[0].name.startswith("ansible-async-")
+    assert copies == [cached(async_dir)]
     assert copies[0].read_bytes() == PROGRAM.read_bytes()
     assert stat.S_IMODE(copies[0].stat().st_mode) == 0o700
     assert stat.S_IMODE((async_dir / ".bin").stat().st_mode) == 0o700
@@ -97,16 +156,19 @@ def test_keeps_one_private_copy_and_does_not_rewrite_it(tmp_path):
     assert list((async_dir / ".bin").iterdir()) == copies
 
 
-def test_replaces_a_copy_of_an_older_build(tmp_path):
-    bin_dir = tmp_path / "async" / ".bin"
+def test_replaces_copies_of_older_builds_for_its_architecture_only(tmp_path):
+    async_dir = tmp_path / "async"
+    bin_dir = async_dir / ".bin"
     bin_dir.mkdir(parents=True, mode=0o700)
-    (tmp_path / "async").chmod(0o700)
-    old = bin_dir / "ansible-async-0000000000000000"
-    old.write_bytes(b"old build")
-    rc, reply, _ = run_launcher(LAUNCHER, base_env(ANSIBLE_ASYNC_DIR=str(tmp_path / "async")))
+    async_dir.chmod(0o700)
+    unsuffixed = bin_dir / "ansible-async-0000000000000000"  # builds with one program
+    same_arch = bin_dir / "ansible-async-0000000000000000.x86_64"
+    other_arch = bin_dir / "ansible-async-0000000000000000.aarch64"  # a host of the other kind
+    for old in (unsuffixed, same_arch, other_arch):
+        old.write_bytes(b"old build")
+    rc, reply, _ = run_launcher(LAUNCHER, base_env(ANSIBLE_ASYNC_DIR=str(async_dir)))
     assert rc == 0 and reply["started"] is True
-    assert not old.exists()
-    assert len(list(bin_dir.iterdir())) == 1
+    assert sorted(bin_dir.iterdir()) == sorted([other_arch, cached(async_dir)])
 
 
 def test_still_works_when_ansible_rewrites_the_shebang(tmp_path):
@@ -116,8 +178,7 @@ def test_still_works_when_ansible_rewrites_the_shebang(tmp_path):
     rewritten.write_bytes(data)
     rc, reply, _ = run_launcher(rewritten, base_env(ANSIBLE_ASYNC_DIR=str(tmp_path / "async")))
     assert rc == 0 and reply["started"] is True, reply
-    copy = next((tmp_path / "async" / ".bin").iterdir())
-    assert copy.read_bytes() == PROGRAM.read_bytes()
+    assert cached(tmp_path / "async").read_bytes() == PROGRAM.read_bytes()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
@@ -162,9 +223,167 @@ def test_async_dir_of_another_user_is_refused(tmp_path):
     assert os.listdir(foreign) == []
 
 
-@pytest.mark.parametrize("program", [PROGRAM, JOB], ids=["ansible-async", "async_job"])
+@pytest.mark.parametrize("program", sorted(PROGRAMS.values()), ids=sorted(PROGRAMS))
 def test_programs_are_statically_linked(program):
-    described = subprocess.run(["file", "-b", str(program)], capture_output=True, text=True).stdout
-    assert "statically linked" in described or "static-pie linked" in described, described
     ldd = subprocess.run(["ldd", str(program)], capture_output=True, text=True)
     assert "not a dynamic executable" in ldd.stdout + ldd.stderr or "statically linked" in ldd.stdout + ldd.stderr
+
+
+def job_result(async_dir: Path, reply: dict) -> dict:
+    """The job's result once it has finished (the test modules end at once)."""
+    job = async_dir / reply["ansible_job_id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = job.read_text()
+        if text.strip() and "started" not in text:
+            return json.loads(text)
+        time.sleep(0.02)
+    raise AssertionError(f"job {job} did not finish: {job.read_text()!r}")
+
+
+def echo_module(tmp_path: Path) -> Path:
+    module = tmp_path / "ansible-tmp-1" / "m"
+    module.parent.mkdir(exist_ok=True)
+    module.write_text('#!/bin/sh\necho \'{"changed": false, "said": "hi"}\'\n')
+    module.chmod(0o755)
+    return module
+
+
+@pytest.mark.parametrize("damage", ["truncated", "other-architecture", "not-executable", "empty"])
+def test_a_damaged_copy_is_replaced_and_the_job_runs(tmp_path, damage):
+    async_dir = tmp_path / "async"
+    env = base_env(ANSIBLE_ASYNC_DIR=str(async_dir))
+    args = ("j1", "30", str(echo_module(tmp_path)), "_", "-preserve_tmp")
+    rc, reply, _ = run_launcher(LAUNCHER, env, args=args)
+    assert rc == 0 and job_result(async_dir, reply)["said"] == "hi"
+    copy = cached(async_dir)
+    # Replaced, not written in place: the first job's supervisor may still run from it.
+    damaged = copy.with_name("damaged")
+    damaged.write_bytes({"truncated": PROGRAM.read_bytes()[:100000], "other-architecture":
+                         PROGRAMS["aarch64"].read_bytes(), "empty": b""}.get(damage, PROGRAM.read_bytes()))
+    damaged.chmod(0o600 if damage == "not-executable" else 0o700)
+    damaged.replace(copy)
+    rc, reply, stderr = run_launcher(LAUNCHER, env, args=args)
+    assert rc == 0 and reply["started"] is True, (reply, stderr)
+    assert job_result(async_dir, reply)["said"] == "hi"
+    assert copy.read_bytes() == PROGRAM.read_bytes()
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o700
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a file system")
+def test_on_a_noexec_async_dir_the_job_runs_from_a_private_temp_copy(tmp_path):
+    async_dir = tmp_path / "async"
+    async_dir.mkdir(mode=0o700)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec,size=16m,mode=0700", "tmpfs", str(async_dir)], check=True)
+    try:
+        temp = tmp_path / "temp"
+        temp.mkdir()
+        env = base_env(ANSIBLE_ASYNC_DIR=str(async_dir), TMPDIR=str(temp))
+        rc, reply, stderr = run_launcher(LAUNCHER, env, args=("j1", "30", str(echo_module(tmp_path)), "_"))
+        assert rc == 0 and reply["started"] is True, (reply, stderr)
+        assert job_result(async_dir, reply)["said"] == "hi"
+        assert list((async_dir / ".bin").iterdir()) == [], "a copy that cannot run was kept"
+        assert list(temp.iterdir()) == [], "the temp copy was not removed"
+    finally:
+        subprocess.run(["umount", "-l", str(async_dir)], check=True)
+
+
+def test_without_gzip_the_reply_names_it(tmp_path):
+    env = base_env(ANSIBLE_ASYNC_DIR=str(tmp_path / "async"), PATH=fake_path(tmp_path, without=("gzip",)))
+    rc, reply, stderr = run_launcher(LAUNCHER, env)
+    assert rc == 1 and reply["failed"] is True, (reply, stderr)
+    assert "needs gzip" in reply["msg"] and "not installed" in reply["msg"], reply
+    assert stderr == b""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a file system")
+def test_on_a_read_only_home_the_reply_names_it(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(home)], check=True)
+    try:
+        rc, reply, stderr = run_launcher(LAUNCHER, base_env(HOME=str(home)))
+        assert rc == 1 and reply["failed"] is True, (reply, stderr)
+        assert reply["msg"].startswith(f"could not create directory: {home}/.ansible_async")
+        assert "Read-only file system" in reply["msg"], reply
+    finally:
+        subprocess.run(["umount", "-l", str(home)], check=True)
+
+
+@pytest.mark.parametrize("host", ["unknown-arch", "no-uname", "forced"])
+def test_without_a_native_program_the_wrapper_hands_over_to_the_fallback(tmp_path, host):
+    env = base_env(ANSIBLE_ASYNC_DIR=str(tmp_path / "async"))
+    if host == "unknown-arch":
+        env["PATH"] = fake_path(tmp_path, uname="Linux riscv64")
+    elif host == "no-uname":
+        env["PATH"] = fake_path(tmp_path, without=("uname",))
+    else:
+        env["ASYNC_WRAPPER_FALLBACK"] = "1"
+    args = ("j1", "30", str(echo_module(tmp_path)), "_")
+    proc = subprocess.run(["/bin/sh", str(LAUNCHER), *args], env=env, capture_output=True, timeout=60)
+    reply = json.loads(proc.stdout)  # the fallback's reply, never a shell error
+    assert not list((tmp_path / "async" / ".bin").glob("ansible-async-*")), "a native program was unpacked"
+    if reply.get("failed"):  # no fallback in this build: it says so
+        assert proc.returncode == 1 and "fallback" in reply["msg"], reply
+    else:
+        assert reply["started"] in (True, 1)
+        assert job_result(tmp_path / "async", reply)["said"] == "hi"
+
+
+@pytest.mark.parametrize("uname", ["Linux riscv64", "FreeBSD amd64"])
+def test_async_job_without_a_native_program_is_a_failed_reply(tmp_path, uname):
+    env = base_env(ANSIBLE_ASYNC_DIR=str(tmp_path / "async"), PATH=fake_path(tmp_path, uname=uname))
+    proc = subprocess.run(["/bin/sh", str(JOB), "list"], env=env, capture_output=True, timeout=30)
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout) == {"failed": True, "msg": f"async_job: no native program for this host ({uname})"}
+
+
+def binfmt_runs_aarch64() -> bool:
+    try:
+        return Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").read_text().startswith("enabled")
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not binfmt_runs_aarch64(), reason="needs qemu-user binfmt for aarch64")
+def test_an_async_dir_shared_by_both_architectures_keeps_one_copy_each(tmp_path):
+    async_dir = tmp_path / "async"
+    module = echo_module(tmp_path)
+    for uname in ("Linux x86_64", "Linux aarch64", "Linux x86_64", "Linux aarch64"):
+        env = base_env(ANSIBLE_ASYNC_DIR=str(async_dir), PATH=fake_path(tmp_path, uname=uname))
+        rc, reply, stderr = run_launcher(LAUNCHER, env, args=("j1", "30", str(module), "_", "-preserve_tmp"))
+        assert rc == 0 and job_result(async_dir, reply)["said"] == "hi", (uname, reply, stderr)
+    assert sorted((async_dir / ".bin").iterdir()) == [cached(async_dir, "aarch64"), cached(async_dir, "x86_64")]
+    for arch in PROGRAMS:
+        assert cached(async_dir, arch).read_bytes() == PROGRAMS[arch].read_bytes()
+
+
+def test_async_job_never_creates_an_async_dir_and_runs_without_one(tmp_path):
+    missing = tmp_path / "nope"
+    args = tmp_path / "args"
+    args.write_text(json.dumps({"mode": "list", "async_dir": str(missing), "_ansible_check_mode": False}))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    proc = subprocess.run(["/bin/sh", str(JOB), str(args)], env=base_env(TMPDIR=str(temp), HOME=str(tmp_path)),
+                          capture_output=True, timeout=30)
+    reply = json.loads(proc.stdout)
+    assert proc.returncode == 1 and "does not exist" in reply["msg"], reply
+    assert not missing.exists() and not (tmp_path / ".ansible_async").exists()
+    assert list(temp.iterdir()) == []
+
+
+def test_async_job_as_a_module_uses_the_copy_in_the_async_dir_its_arguments_name(tmp_path):
+    async_dir = tmp_path / "async"
+    rc, reply, _ = run_launcher(LAUNCHER, base_env(ANSIBLE_ASYNC_DIR=str(async_dir)),
+                                args=("j1", "30", str(echo_module(tmp_path)), "_", "-preserve_tmp"))
+    job_result(async_dir, reply)
+    before = cached(async_dir).stat()
+    args = tmp_path / "args"
+    args.write_text(json.dumps({"mode": "list", "async_dir": str(async_dir), "_ansible_check_mode": False}))
+    proc = subprocess.run(["/bin/sh", str(JOB), str(args)], env=base_env(HOME=str(tmp_path)),
+                          capture_output=True, timeout=30)
+    listed = json.loads(proc.stdout)
+    assert proc.returncode == 0 and [job["jid"] for job in listed["jobs"]] == [reply["ansible_job_id"]], listed
+    after = cached(async_dir).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert not (tmp_path / ".ansible_async").exists()

@@ -1,59 +1,95 @@
 #!/bin/sh
-# Builds library/ from the ansible-async program. Usage: assemble.sh PROGRAM LIBRARY_DIR
+# Builds library/ from the ansible-async programs.
+# Usage: assemble.sh LIBRARY_DIR x86_64=PROGRAM aarch64=PROGRAM
 #
-#   async_wrapper  launcher script (async_wrapper.sh) + the program, gzipped
+#   async_wrapper  launcher script (async_wrapper.sh, with the portable fallback inlined)
+#                  + both programs, gzipped
+#   async_job      the same launcher as a JSON-args module (no fallback) + both programs
 #   async_status   a small script (async_status.sh) that runs the program async_wrapper
 #                  installed on the host, and answers by itself where it is missing
-#   async_job      the program itself, run by ansible as a binary module
+#
+# The output depends only on the inputs: no dates, no paths (gzip -n).
 set -eu
-program=$1
-library=$2
+library=$1
+shift
 here=$(dirname "$0")
-
-id=$(sha256sum "$program" | cut -c1-16)
-gzip -9 -n -c "$program" >"$library/.payload.gz"
-size=$(wc -c <"$library/.payload.gz" | tr -d ' ')
-
-# script TEMPLATE OUTPUT: the template with common.sh and the ids filled in.
-script() {
-    awk -v common="$here/common.sh" '
-        $0 == "@COMMON@" { while ((getline line < common) > 0) print line; next }
-        { print }
-    ' "$here/$1" | sed -e "s/@PAYLOAD_SIZE@/$size/" -e "s/@PAYLOAD_ID@/$id/" >"$2"
+x86_64= aarch64=
+for arg in "$@"; do
+    case $arg in
+    x86_64=*) x86_64=${arg#*=} ;;
+    aarch64=*) aarch64=${arg#*=} ;;
+    *) echo "assemble.sh: unknown argument $arg (want x86_64=PROGRAM aarch64=PROGRAM)" >&2 && exit 2 ;;
+    esac
+done
+[ -f "$x86_64" ] && [ -f "$aarch64" ] || {
+    echo "usage: assemble.sh LIBRARY_DIR x86_64=PROGRAM aarch64=PROGRAM" >&2
+    exit 2
 }
 
-script async_wrapper.sh "$library/.async_wrapper.tmp"
-script async_status.sh "$library/.async_status.tmp"
+size() { wc -c <"$1" | tr -d ' '; }
 
-head_size=$(wc -c <"$library/.async_wrapper.tmp" | tr -d ' ')
-if [ "$head_size" -lt 1024 ]; then
-    echo "assemble.sh: the launcher text is $head_size bytes; ansible needs at least 1024" >&2
-    exit 1
-fi
+# One id for the whole build: the programs' content. Every script gets the same.
+# What a failed run leaves behind goes; the finished files are renamed before exit.
+trap 'rm -f "$library/.x86_64.gz" "$library/.aarch64.gz" "$library/.async_wrapper.tmp" \
+    "$library/.async_job.tmp" "$library/.async_status.tmp"' EXIT
+id=$(cat "$x86_64" "$aarch64" | sha256sum | cut -c1-16)
+gzip -9 -n -c "$x86_64" >"$library/.x86_64.gz"
+gzip -9 -n -c "$aarch64" >"$library/.aarch64.gz"
+payloads="$library/.x86_64.gz $library/.aarch64.gz"
+
+# script TEMPLATE OUTPUT PROGRAM FALLBACK MODULE_KIND: the template with common.sh, the
+# fallback fragment (a file, or /dev/null) and the ids filled in.
+script() {
+    awk -v common="$here/common.sh" -v fallback="$4" -v kind="$5" '
+        $0 == "@COMMON@" { while ((getline line < common) > 0) print line; next }
+        $0 == "@FALLBACK@" { while ((getline line < fallback) > 0) print line; next }
+        $0 == "@MODULE_KIND@" { print kind; next }
+        { print }
+    ' "$here/$1" | sed -e "s/@PAYLOAD_ID@/$id/" -e "s/@PROGRAM@/$3/g" \
+        -e "s/@X86_64_GZ@/$(size "$library/.x86_64.gz")/" -e "s/@X86_64_SIZE@/$(size "$x86_64")/" \
+        -e "s/@AARCH64_GZ@/$(size "$library/.aarch64.gz")/" -e "s/@AARCH64_SIZE@/$(size "$aarch64")/" >"$2"
+}
+
+script async_wrapper.sh "$library/.async_wrapper.tmp" async_wrapper "$here/fallback/fallback.sh" \
+    "# ansible runs this as an old-style module: the arguments come on the command line."
+script async_wrapper.sh "$library/.async_job.tmp" async_job /dev/null \
+    "# WANT_JSON - tells ansible to hand this module its arguments as a JSON file."
+script async_status.sh "$library/.async_status.tmp" async_status /dev/null ""
+
+for launcher in "$library/.async_wrapper.tmp" "$library/.async_job.tmp"; do
+    head_size=$(size "$launcher")
+    if [ "$head_size" -lt 1024 ]; then
+        echo "assemble.sh: the launcher text $launcher is $head_size bytes; ansible needs at least 1024" >&2
+        exit 1
+    fi
+done
 # ansible searches a whole module file for these markers (ansible/executor/module_common.py)
-# and would treat it as another kind of module if one appeared. async_status carries
-# WANT_JSON on purpose: it makes ansible pass the arguments as JSON.
+# and would treat it as another kind of module if one appeared. async_status and async_job
+# carry WANT_JSON on purpose: it makes ansible pass the arguments as JSON.
 markers='<<INCLUDE_ANSIBLE_MODULE_(COMMON|JSON_ARGS)>>|# POWERSHELL_COMMON'
 markers="$markers|(from|import) +(\\.{2,} *module_utils|ansible_collections\\.|ansible\\.module_utils)"
 markers="$markers|#Requires -(Module|Version)|#AnsibleRequires -"
-for file in "$library/.async_wrapper.tmp" "$library/.payload.gz" "$library/.async_status.tmp"; do
+for file in "$library/.async_wrapper.tmp" "$library/.async_job.tmp" $payloads "$library/.async_status.tmp"; do
     if found=$(grep -aoiE -- "$markers" "$file"); then
         echo "assemble.sh: ansible would misread $file because of: $found" >&2
         exit 1
     fi
 done
-if grep -aq WANT_JSON "$library/.async_wrapper.tmp" "$library/.payload.gz"; then
+if grep -aq WANT_JSON "$library/.async_wrapper.tmp" $payloads; then
     echo "assemble.sh: WANT_JSON in async_wrapper would change how ansible runs it" >&2
     exit 1
 fi
 
-cat "$library/.payload.gz" >>"$library/.async_wrapper.tmp"
-rm -f "$library/.payload.gz"
-chmod 0755 "$library/.async_wrapper.tmp" "$library/.async_status.tmp"
-mv -f "$library/.async_wrapper.tmp" "$library/async_wrapper"
-mv -f "$library/.async_status.tmp" "$library/async_status"
-install -m 0755 "$program" "$library/async_job"
-echo "assembled $library: async_wrapper $(wc -c <"$library/async_wrapper" | tr -d ' ') bytes" \
-    "($head_size of launcher + $size of gzipped program $id)," \
-    "async_status $(wc -c <"$library/async_status" | tr -d ' ') bytes," \
-    "async_job $(wc -c <"$library/async_job" | tr -d ' ') bytes"
+head_size=$(size "$library/.async_wrapper.tmp")
+# shellcheck disable=SC2086 # $payloads is two paths without spaces, in this order.
+cat $payloads >>"$library/.async_wrapper.tmp"
+cat $payloads >>"$library/.async_job.tmp"
+chmod 0755 "$library/.async_wrapper.tmp" "$library/.async_job.tmp" "$library/.async_status.tmp"
+for name in async_wrapper async_job async_status; do
+    mv -f "$library/.$name.tmp" "$library/$name"
+done
+echo "assembled $library (release $id):" \
+    "async_wrapper $(size "$library/async_wrapper") bytes ($head_size of launcher" \
+    "+ x86_64 $(size "$library/.x86_64.gz") + aarch64 $(size "$library/.aarch64.gz") gzipped)," \
+    "async_job $(size "$library/async_job") bytes, async_status $(size "$library/async_status") bytes;" \
+    "programs unpacked: x86_64 $(size "$x86_64"), aarch64 $(size "$aarch64") bytes"

@@ -34,8 +34,22 @@ case $json in
 *) async_dir= ;;
 esac
 expand_dir "${async_dir:-${ANSIBLE_ASYNC_DIR:-"~/.ansible_async"}}"
-bin=$dir/.bin/ansible-async-$payload_id
-if [ -f "$bin" ] && [ -x "$bin" ] && [ -O "$bin" ] && [ ! -L "$dir/.bin" ]; then
+# One copy per architecture (<id>.x86_64, <id>.aarch64); where an async dir holds both
+# (shared by hosts of both), this host's.
+bin=
+for candidate in "$dir/.bin/ansible-async-$payload_id".*; do
+    [ -f "$candidate" ] && [ -x "$candidate" ] || continue
+    if [ -n "$bin" ]; then
+        case $(uname -m 2>/dev/null) in
+        x86_64 | amd64) bin=$dir/.bin/ansible-async-$payload_id.x86_64 ;;
+        aarch64 | arm64) bin=$dir/.bin/ansible-async-$payload_id.aarch64 ;;
+        *) bin= ;;
+        esac
+        break
+    fi
+    bin=$candidate
+done
+if [ -n "$bin" ] && [ -f "$bin" ] && [ -x "$bin" ] && [ -O "$bin" ] && [ ! -L "$dir/.bin" ]; then
     exec "$bin" async_status "$args"
 fi
 

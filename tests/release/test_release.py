@@ -1,0 +1,106 @@
+"""The release tarball (`make dist`) as a user gets it: its sums check, and a role whose
+library/ holds its three files runs async tasks on every controller installed in .venv
+(ansible-core 2.14 ... 2.21 where tests/setup-venvs.sh made them).
+
+The venvs' stock async modules are stubs that fail loudly, so a passing play proves that
+ours ran; the test also finds the program the launcher cached.
+"""
+
+import os
+import re
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+VERSION = re.search(r'^version = "(.*)"', (REPO / "Cargo.toml").read_text(), re.M).group(1)
+NAME = f"ansible-async-rs-{VERSION}"
+CONTROLLERS = sorted((REPO / ".venv").glob("core-*/bin/ansible-playbook"))
+
+ROLE_TASKS = """\
+- name: Polled
+  ansible.builtin.command: echo polled
+  async: 30
+  poll: 1
+  register: polled
+
+- name: Fire and forget
+  ansible.builtin.command: echo later
+  async: 30
+  poll: 0
+  register: started
+
+- name: Status until done
+  ansible.builtin.async_status:
+    jid: "{{ started.ansible_job_id }}"
+  register: done
+  until: done.finished
+  retries: 50
+  delay: 0.2
+
+- name: Job list
+  async_job:
+    mode: list
+    async_dir: "{{ ansible_async_dir }}"
+  register: listed
+
+- name: Cleanup
+  ansible.builtin.async_status:
+    jid: "{{ started.ansible_job_id }}"
+    mode: cleanup
+
+- ansible.builtin.assert:
+    that:
+      - polled.stdout == "polled"
+      - done.stdout == "later"
+      - started.ansible_job_id in (listed.jobs | map(attribute='jid'))
+"""
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    """The tarball `make dist` writes, unpacked."""
+    subprocess.run(["make", "-C", str(REPO), "dist"], check=True, capture_output=True, timeout=1800)
+    tarball = REPO / "target" / "releases" / f"{NAME}.tar.gz"
+    where = tmp_path_factory.mktemp("release")
+    with tarfile.open(tarball) as tar:
+        members = tar.getmembers()
+        assert {m.name for m in members if m.isfile()} == {
+            f"{NAME}/{f}" for f in ("README.md", "LICENSE", "SHA256SUMS",
+                                    "library/async_wrapper", "library/async_status", "library/async_job")}
+        assert all(m.uid == 0 and m.gid == 0 and m.mtime == 0 for m in members)
+        tar.extractall(where)
+    return where / NAME
+
+
+def test_sums_check_and_the_library_is_what_make_build_writes(release):
+    subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=release, check=True, capture_output=True)
+    for name in ("async_wrapper", "async_status", "async_job"):
+        shipped = release / "library" / name
+        assert shipped.read_bytes() == (REPO / "library" / name).read_bytes()
+        assert os.access(shipped, os.X_OK)
+
+
+@pytest.mark.parametrize("controller", CONTROLLERS, ids=[c.parts[-3] for c in CONTROLLERS])
+def test_a_role_with_the_release_library_runs_async_tasks(release, controller, tmp_path):
+    role = tmp_path / "roles" / "native_async"
+    (role / "tasks").mkdir(parents=True)
+    (role / "tasks" / "main.yml").write_text(ROLE_TASKS)
+    (role / "library").mkdir()
+    for name in ("async_wrapper", "async_status", "async_job"):
+        (role / "library" / name).write_bytes((release / "library" / name).read_bytes())
+        (role / "library" / name).chmod(0o755)
+    (tmp_path / "play.yml").write_text("- hosts: all\n  gather_facts: false\n  roles: [native_async]\n")
+    async_dir = tmp_path / "async"
+    (tmp_path / "inventory").write_text(
+        f"localhost ansible_connection=local ansible_python_interpreter={controller.parent / 'python'}"
+        f" ansible_async_dir={async_dir}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "remote"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0")
+    run = subprocess.run([str(controller), "-i", str(tmp_path / "inventory"), str(tmp_path / "play.yml")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and "failed=0" in run.stdout, run.stdout[-5000:] + run.stderr[-3000:]
+    assert [p.name.rsplit(".", 1)[1] for p in (async_dir / ".bin").iterdir()] == ["x86_64"]
