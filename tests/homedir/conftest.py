@@ -16,8 +16,13 @@ import homedir_support  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def sshd(tmp_path_factory):
-    with ssh_harness.running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+def sshd(world):
+    """tests/ssh's private sshd, with its files where the test user can read the authorized
+    keys (sshd reads them as the user logging in)."""
+    d = world / "sshd"
+    d.mkdir(mode=0o755)
+    with ssh_harness.running_sshd(d) as server:
+        (d / "authorized_keys").chmod(0o644)
         yield server
 
 

@@ -15,6 +15,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,8 @@ def test_user():
     subprocess.run(["userdel", USER], capture_output=True, check=False)  # a run that crashed
     subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/sh", USER],
                    check=True, capture_output=True)
+    # Not locked ("!"): sshd refuses key logins to locked accounts. No password works either.
+    subprocess.run(["usermod", "-p", "*", USER], check=True, capture_output=True)
     user = pwd.getpwnam(USER)
     home.mkdir(mode=0o700)
     os.chown(home, user.pw_uid, user.pw_gid)
@@ -109,7 +112,9 @@ def run(controller, inventory_path: Path, tmp: Path, library: Path, *, stock: bo
         command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                    'mount --bind "$0" "$1" && shift && exec "$@"', str(private_root), str(ROOT_ASYNC),
                    *command]
+    started = time.monotonic()
     proc = subprocess.run(command, env=env, cwd=tmp, capture_output=True, text=True, timeout=600, check=False)
+    label = f"{label} ({time.monotonic() - started:.0f}s)"
     (tmp / f"run-{label}.log").write_text(f"$ {' '.join(command)}\n{proc.stdout}\n--- stderr ---\n{proc.stderr}")
     print(f"===== {controller.version} {label} rc={proc.returncode} =====\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}")
     records = {}
