@@ -368,6 +368,15 @@ mod tests {
         // A file in place of the dir.
         let (r, _) = run_with(&args(&real.join("j1.1"), json!({"jid": "j1.1"})), &homes);
         assert!(r["msg"].as_str().unwrap().contains("not a directory"), "{r}");
+        // Another user's dir (only root can make one here).
+        if user::euid() == 0 {
+            fs::set_permissions(&real, fs::Permissions::from_mode(0o700)).unwrap();
+            std::os::unix::fs::chown(&real, Some(65534), None).unwrap();
+            let (r, code) = run_with(&args(&real, json!({"jid": "j1.1", "mode": "cleanup"})), &homes);
+            assert_eq!(code, 1);
+            assert!(r["msg"].as_str().unwrap().contains("owned by uid 65534"), "{r}");
+            assert!(real.join("j1.1").exists());
+        }
     }
 
     #[test]
