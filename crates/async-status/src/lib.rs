@@ -65,7 +65,8 @@ fn run_with(args: &Args, homes: &Homes) -> (Value, i32) {
         Ok(id) => id,
         Err(e) => return failed(json!({"ansible_job_id": args.jid}), e.to_string()),
     };
-    let lookup = Lookup::new(&args.async_dir, &id, homes);
+    // Cleanup looks everywhere, to leave no trace; status stops at the first dir with the job.
+    let lookup = Lookup::new(&args.async_dir, &id, homes, args.mode == Mode::Cleanup);
     match args.mode {
         Mode::Cleanup => {
             let mut erased = None;
@@ -95,12 +96,14 @@ fn run_with(args: &Args, homes: &Homes) -> (Value, i32) {
     }
 }
 
-/// Where a job's file is. ansible expands the `~` of `_async_dir` on its own (the remote
-/// user's passwd home over SSH, the controller's `$HOME` on a local connection), which can
-/// differ from the dir the wrapper wrote to (the effective user's passwd home). So when the
-/// job is not in `_async_dir`, the same dir is tried re-anchored on the running user's own
-/// homes (passwd and `$HOME`), and `ANSIBLE_ASYNC_DIR`. Only private dirs of the running user
-/// are read (checked as the wrapper checks its own); other users' homes are never searched.
+/// Where a job's file is. ansible expands the `~` of `_async_dir` on its own, with
+/// `echo ~<become user or remote user>`: the passwd home of the user it *means* to run as,
+/// which is not always the one the wrapper ran as (`ansible_user` set for a host reached by a
+/// local connection, a `delegate_to: localhost`), and a job started by a wrapper that went by
+/// `$HOME` (stock's) is under `$HOME`. So when the job is not in `_async_dir`, the same dir is
+/// tried re-anchored on the running user's own homes (passwd and `$HOME`), and
+/// `ANSIBLE_ASYNC_DIR`. Only private dirs of the running user are read (checked as the wrapper
+/// checks its own); other users' homes are never searched.
 struct Lookup {
     /// The safe dirs that hold the job file, `_async_dir` first.
     holding: Vec<JobDir>,
@@ -111,7 +114,7 @@ struct Lookup {
 }
 
 impl Lookup {
-    fn new(async_dir: &JobDir, id: &JobId, homes: &Homes) -> Lookup {
+    fn new(async_dir: &JobDir, id: &JobId, homes: &Homes, everywhere: bool) -> Lookup {
         let mut lookup = Lookup { holding: Vec::new(), searched: Vec::new(), refused: None };
         if async_dir.exists() {
             match async_dir.check() {
@@ -121,6 +124,9 @@ impl Lookup {
             }
         }
         lookup.searched.push(async_dir.path().to_path_buf());
+        if !everywhere && !lookup.holding.is_empty() {
+            return lookup;
+        }
         for path in homes.own_candidates(async_dir.path()) {
             let dir = JobDir::at(path.clone());
             if dir.exists() && dir.check().is_ok() && holds(&dir, id) {
