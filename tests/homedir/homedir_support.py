@@ -99,6 +99,7 @@ def run(controller, inventory_path: Path, tmp: Path, library: Path, *, stock: bo
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_RETRY_FILES_ENABLED="0",
         ANSIBLE_FORKS="12",
+        ANSIBLE_PIPELINING="True",
         ANSIBLE_DEPRECATION_WARNINGS="False",
         ANSIBLE_SSH_CONTROL_PATH_DIR=str(tmp / "cp"),
         ANSIBLE_SSH_ARGS="-o ControlMaster=auto -o ControlPersist=30s",
@@ -114,9 +115,9 @@ def run(controller, inventory_path: Path, tmp: Path, library: Path, *, stock: bo
                    *command]
     started = time.monotonic()
     proc = subprocess.run(command, env=env, cwd=tmp, capture_output=True, text=True, timeout=600, check=False)
-    label = f"{label} ({time.monotonic() - started:.0f}s)"
+    seconds = time.monotonic() - started
     (tmp / f"run-{label}.log").write_text(f"$ {' '.join(command)}\n{proc.stdout}\n--- stderr ---\n{proc.stderr}")
-    print(f"===== {controller.version} {label} rc={proc.returncode} =====\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}")
+    print(f"===== {controller.version} {label} rc={proc.returncode} {seconds:.0f}s =====\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}")
     records = {}
     for host in json.loads(inventory_path.read_text())["all"]["hosts"]:
         record = summary / f"{host}.json"

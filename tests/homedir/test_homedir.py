@@ -17,7 +17,10 @@ import pytest
 
 from homedir_support import (ROOT_ASYNC, USER, inventory, kill_marked_jobs, run, stock_library, traces,
                              user_dir)
-from ssh_harness import LIBRARY
+from ssh_harness import LIBRARY as BUILT_LIBRARY
+
+# HOMEDIR_LIBRARY: another library dir to test instead of the repo's library/.
+LIBRARY = Path(os.environ.get("HOMEDIR_LIBRARY") or BUILT_LIBRARY)
 
 BECOME = {"ansible_become": True, "ansible_become_user": USER}
 

@@ -38,30 +38,4 @@ expand_dir() {
     case $home in */) if [ -n "$tail" ]; then home=${home%/}; fi ;; esac
     dir=$home$tail
 }
-
-# own_dir DIR: sets dir to DIR re-anchored on the effective user's passwd home (the part of
-# DIR below $HOME, or below the longest passwd home that is a prefix of it, put under the user's own
-# home), or to "" when DIR is under no home. ansible expands the ~ of the async dir for the
-# user it connects or becomes as; the wrapper, for the user it runs as: this is where the
-# wrapper wrote a job that ansible looks for in DIR. Reads /etc/passwd, opens no other dir.
-own_dir() {
-    tail= best=
-    case $1 in "${HOME:-/nonexistent}"/*) tail=${1#"$HOME"} ;; esac
-    if [ -z "$tail" ] && [ -r /etc/passwd ]; then
-        while IFS=: read -r _ _ _ _ _ h _; do
-            h=${h%/}
-            case $h in "") continue ;; esac
-            case $1 in "$h"/*)
-                # The longest home wins: /home/al/x is below /home/al, not below /home.
-                [ ${#h} -le ${best:-0} ] || { tail=${1#"$h"}; best=${#h}; }
-                ;;
-            esac
-        done </etc/passwd
-    fi
-    if [ -z "$tail" ]; then
-        dir=
-        return 0
-    fi
-    expand_dir "~$tail"
-}
 # --- end of common.sh ---
