@@ -10,7 +10,7 @@ fail() {
 
 # expand_dir DIR: sets dir to DIR with a leading ~, ~user, $HOME or ${HOME} expanded, as
 # ansible passes the async dir unexpanded. ~, $HOME and ${HOME} are the effective user's
-# passwd home (what ansible's own `echo ~user` gives over SSH, whatever HOME says), $HOME only
+# passwd home (what ansible's own `echo ~user` gives on the host, whatever HOME says), $HOME only
 # when the user has no passwd entry; ~user is user's passwd home.
 expand_dir() {
     dir=$1

@@ -3,9 +3,9 @@
 //!
 //! Why the passwd home and not `$HOME`: ansible expands the `~` of `_async_dir` for
 //! `async_status` on its own, with `echo ~<become user or remote user>` on the host (the
-//! passwd home; on a local connection too), while the wrapper gets the dir unexpanded. A task's `environment: {HOME: ...}`,
-//! `sudo -E` or `su` without a login shell change `$HOME` but not the passwd home, so only
-//! the passwd home makes the wrapper and the poll agree.
+//! passwd home; on a local connection too), while the wrapper gets the dir unexpanded. A
+//! task's `environment: {HOME: ...}`, `sudo -E` or `su` without a login shell change `$HOME`
+//! but not the passwd home, so only the passwd home makes the wrapper and the poll agree.
 
 use std::fs;
 use std::path::{Path, PathBuf};
