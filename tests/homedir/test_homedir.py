@@ -21,6 +21,13 @@ from ssh_harness import LIBRARY as BUILT_LIBRARY
 
 # HOMEDIR_LIBRARY: another library dir to test instead of the repo's library/.
 LIBRARY = Path(os.environ.get("HOMEDIR_LIBRARY") or BUILT_LIBRARY)
+# Stock runs with 2.19 only (its outcomes were the same on 2.21, measured with
+# HOMEDIR_STOCK_ALL=1, which runs it with every controller): it keeps the suite shorter.
+STOCK_CONTROLLERS = None if os.environ.get("HOMEDIR_STOCK_ALL") else {"2.19"}
+
+
+def runs_stock(controller) -> bool:
+    return STOCK_CONTROLLERS is None or controller.version in STOCK_CONTROLLERS
 
 BECOME = {"ansible_become": True, "ansible_become_user": USER}
 
@@ -132,6 +139,8 @@ def test_local_connection(controller, world, tmp_path, cleanup):
 
     ours = run(controller, inv, tmp_path, LIBRARY, stock=False, private_root=root_async, label="ours")
     check_ours(ours, [world, root_async, Path("/.ansible_async")])
+    if not runs_stock(controller):
+        return
 
     stock_root = tmp_path / "stock-root-async"
     stock_root.mkdir(mode=0o700)
@@ -165,6 +174,8 @@ def test_over_ssh(controller, world, sshd, tmp_path, cleanup):
     inv = inventory(tmp_path / "inventory.yml", hosts)
     ours = run(controller, inv, tmp_path, LIBRARY, stock=False, private_root=None, label="ours")
     check_ours(ours, [world])
+    if not runs_stock(controller):
+        return
 
     stock = run(controller, inv, tmp_path, stock_library(controller, tmp_path / "stock"), stock=True,
                 private_root=None, label="stock")
