@@ -48,9 +48,25 @@ def test_user():
     try:
         yield base
     finally:
-        subprocess.run(["pkill", "-KILL", "-u", USER], capture_output=True, check=False)
+        # userdel refuses while the user runs anything: end what the tests left (by pid).
+        deadline = time.monotonic() + 10
+        while (pids := user_pids(user.pw_uid)) and time.monotonic() < deadline:
+            ssh_harness.kill_all(pids)
+            time.sleep(0.05)
         subprocess.run(["userdel", USER], capture_output=True, check=False)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def user_pids(uid: int) -> list[int]:
+    """Processes running as `uid`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid:
+                pids.append(int(entry.name))
+        except OSError:
+            pass
+    return pids
 
 
 def user_dir(base: Path, name: str, mode: int = 0o755) -> Path:

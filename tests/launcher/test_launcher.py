@@ -13,6 +13,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -135,7 +136,28 @@ def home_user(world_tmp):
     try:
         yield user
     finally:
-        subprocess.run(["userdel", name], capture_output=True, check=False)
+        # userdel refuses while the user runs anything: end the test's jobs (by pid) first.
+        deadline = time.monotonic() + 10
+        while (pids := user_pids(user.pw_uid)) and time.monotonic() < deadline:
+            for pid in pids:
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+        subprocess.run(["userdel", name], capture_output=True, check=True)
+
+
+def user_pids(uid):
+    """Processes running as `uid`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid:
+                pids.append(int(entry.name))
+        except OSError:
+            pass
+    return pids
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
