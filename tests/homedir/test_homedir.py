@@ -1,10 +1,14 @@
 """Async jobs whatever HOME says: the wrapper and async_status agree on the job dir (issue 12).
 
-Each test runs the scenario playbook twice, with this project's library/ and with ansible's own
-async_wrapper/async_status (the `.py.orig` the venv set-up kept), and asserts both outcomes:
+Each test runs the scenario playbook with this project's library/ and (on 2.19) with ansible's
+own async_wrapper/async_status (the `.py.orig` the venv set-up kept), and asserts both outcomes:
 ours finds every job (poll loop, until-loop, cleanup; async_job list/terminate/gc) and leaves no
 trace; stock fails where ansible and its wrapper disagree about `~`. One inventory host per
-scenario, so a test is two playbook runs. The table these outcomes fill is in the README.
+scenario, so a test is one or two playbook runs. The table these outcomes fill is in the README.
+
+HOME unset is `environment: {HOME: ""}`: a truly unset HOME through ansible would take an
+interpreter of `env -u HOME /bin/sh`, which ansible runs as one quoted word for script modules
+(async_status then fails with "interpreter not found").
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ STOCK_CONTROLLERS = None if os.environ.get("HOMEDIR_STOCK_ALL") else {"2.19"}
 
 def runs_stock(controller) -> bool:
     return STOCK_CONTROLLERS is None or controller.version in STOCK_CONTROLLERS
+
 
 BECOME = {"ansible_become": True, "ansible_become_user": USER}
 
