@@ -26,7 +26,7 @@ unit:
 	cargo test --workspace --locked
 
 e2e: build venvs ssh-host
-	.venv/core-2.19/bin/python -m pytest -v tests/launcher tests/jobctl tests/reliability tests/e2e tests/ssh
+	.venv/core-2.19/bin/python -m pytest -v tests/launcher tests/jobctl tests/reliability tests/e2e tests/ssh tests/homedir
 
 test: unit e2e
 
