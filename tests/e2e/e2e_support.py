@@ -84,9 +84,12 @@ class Play:
     def __init__(self, controller: Controller, tmp: Path):
         self.controller = controller
         self.tmp = tmp
-        # HOME as ansible sees it: it expands `~` of the async dir with the user's passwd entry
-        # (`~root`) while the wrapper expands it with $HOME, so both must agree.
+        # The passwd home: ansible expands `~` of the async dir with `echo ~root`, and so does
+        # the wrapper (whatever HOME says).
         self.home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+        # With no ansible_async_dir (UNSET), the runs happen in a mount namespace where the
+        # default dir, ~/.ansible_async, is this folder: the real one is shared with others.
+        self.default_async_dir = tmp / "default-async"
         self.async_dir = tmp / "async"  # the per-test ansible_async_dir
         self.remote_tmp = tmp / "remote-tmp"
         self.local_tmp = tmp / "local-tmp"
@@ -153,6 +156,13 @@ class Play:
         ]
         if check:
             command.append("--check")
+        if async_dir == UNSET:
+            self.default_async_dir.mkdir(mode=0o700, exist_ok=True)
+            real = self.home / ".ansible_async"
+            real.mkdir(mode=0o700, exist_ok=True)
+            command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                       'mount --bind "$0" "$1" && shift && exec "$@"', str(self.default_async_dir), str(real),
+                       *command]
         proc = subprocess.run(command, cwd=self.tmp, env=self.env(), capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         result = Result(proc.returncode, proc.stdout, proc.stderr, command)

@@ -88,7 +88,10 @@ def test_custom_async_dir(play):
 
 def test_default_async_dir(play):
     play.run("default_async_dir.yml", async_dir=UNSET)
-    assert (play.home / ".ansible_async").is_dir()
+    # The wrapper kept its program there (the dir stood in for ~/.ansible_async), and the
+    # playbook's jobs were cleaned up.
+    assert any((play.default_async_dir / ".bin").iterdir())
+    assert job_files(play.default_async_dir) == []
 
 
 def test_check_mode(play):

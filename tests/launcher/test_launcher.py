@@ -181,22 +181,67 @@ def test_still_works_when_ansible_rewrites_the_shebang(tmp_path):
     assert cached(tmp_path / "async").read_bytes() == PROGRAM.read_bytes()
 
 
+@pytest.fixture
+def home_user(world_tmp):
+    """A user made for the test whose passwd home is a fresh folder (the default async dir is
+    under the passwd home, whatever HOME says)."""
+    name = "asynclaunch"
+    home = world_tmp / "home"
+    subprocess.run(["userdel", name], capture_output=True, check=False)  # left by a crashed run
+    subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/sh", name],
+                   check=True, capture_output=True)
+    user = pwd.getpwnam(name)
+    home.mkdir()
+    os.chown(home, user.pw_uid, user.pw_gid)
+    try:
+        yield user
+    finally:
+        # userdel refuses while the user runs anything: end the test's jobs (by pid) first.
+        deadline = time.monotonic() + 10
+        while (pids := user_pids(user.pw_uid)) and time.monotonic() < deadline:
+            for pid in pids:
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+        subprocess.run(["userdel", name], capture_output=True, check=True)
+
+
+def user_pids(uid):
+    """Processes running as `uid`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid:
+                pids.append(int(entry.name))
+        except OSError:
+            pass
+    return pids
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
-def test_unprivileged_user_with_read_only_launcher_dir_and_default_async_dir(world_tmp):
-    nobody = pwd.getpwnam("nobody")
+def test_unprivileged_user_with_read_only_launcher_dir_and_default_async_dir(world_tmp, home_user):
     shipped = world_tmp / "shipped"
     shipped.mkdir()
     shutil.copy(LAUNCHER, shipped / "async_wrapper")
     shipped.chmod(0o555)  # like an ansible tmp dir of another user: not writable here
-    home = world_tmp / "home"
-    home.mkdir()
-    os.chown(home, nobody.pw_uid, nobody.pw_gid)
-    rc, reply, stderr = run_launcher(shipped / "async_wrapper", base_env(HOME=str(home)), user=nobody)
-    assert rc == 0 and reply["started"] is True, (reply, stderr)
-    assert reply["results_file"].startswith(str(home / ".ansible_async") + "/")
-    job_file = Path(reply["results_file"])
-    assert job_file.stat().st_uid == nobody.pw_uid
-    assert stat.S_IMODE(job_file.stat().st_mode) == 0o600
+    home = Path(home_user.pw_dir)
+    # HOME points elsewhere (a task's `environment:`, `sudo -E`): the passwd home wins, as it
+    # does for ansible's own `echo ~user` that async_status gets its dir from.
+    elsewhere = world_tmp / "elsewhere"
+    elsewhere.mkdir()
+    os.chown(elsewhere, home_user.pw_uid, home_user.pw_gid)
+    for env in (base_env(HOME=str(elsewhere)), base_env(HOME=""), base_env(ANSIBLE_ASYNC_DIR="$HOME/async")):
+        rc, reply, stderr = run_launcher(shipped / "async_wrapper", env, user=home_user)
+        assert rc == 0 and reply["started"] is True, (reply, stderr)
+        job_file = Path(reply["results_file"])
+        assert job_file.parent in (home / ".ansible_async", home / "async"), reply
+        assert job_file.stat().st_uid == home_user.pw_uid
+        assert stat.S_IMODE(job_file.stat().st_mode) == 0o600
+        # The launcher kept the program in the same dir's .bin, where async_status looks.
+        assert any((job_file.parent / ".bin").iterdir())
+    assert not any(elsewhere.iterdir())
     assert sorted(os.listdir(shipped)) == ["async_wrapper"]
 
 

@@ -8,21 +8,34 @@ fail() {
     exit 1
 }
 
-# expand_dir DIR: sets dir to DIR with a leading ~ or ~user expanded, as ansible's
-# async dir setting is passed unexpanded.
+# expand_dir DIR: sets dir to DIR with a leading ~, ~user, $HOME or ${HOME} expanded, as
+# ansible passes the async dir unexpanded. ~, $HOME and ${HOME} are the effective user's
+# passwd home (what ansible's own `echo ~user` gives on the host, whatever HOME says), $HOME only
+# when the user has no passwd entry; ~user is user's passwd home.
 expand_dir() {
     dir=$1
     case $dir in
-    "~" | "~/"*)
-        [ -n "${HOME:-}" ] || fail "cannot expand $dir: HOME is not set"
-        dir=$HOME${dir#"~"}
-        ;;
+    "~" | "~/"*) tail=${dir#"~"} ;;
+    '${HOME}' | '${HOME}/'*) tail=${dir#'${HOME}'} ;;
+    '$HOME' | '$HOME/'*) tail=${dir#'$HOME'} ;;
     "~"*)
         user=${dir%%/*}
         case $user in *[!A-Za-z0-9._~-]*) fail "cannot expand $dir: not a user name" ;; esac
         eval "home=$user"
         dir=$home${dir#"$user"}
+        return
         ;;
+    *) return ;;
     esac
+    home=
+    user=$(id -un 2>/dev/null) || user=
+    case $user in
+    "" | *[!A-Za-z0-9._-]*) ;;
+    *) eval "home=~$user" ;;
+    esac
+    case $home in "" | "~"*) home=${HOME:-} ;; esac
+    [ -n "$home" ] || fail "cannot expand $1: the user has no home directory and HOME is not set"
+    case $home in */) if [ -n "$tail" ]; then home=${home%/}; fi ;; esac
+    dir=$home$tail
 }
 # --- end of common.sh ---

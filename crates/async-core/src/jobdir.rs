@@ -18,9 +18,15 @@ pub struct JobDir {
 }
 
 impl JobDir {
-    /// A job dir at `path`, with a leading `~` expanded.
+    /// A job dir at `path`, with a leading `~`, `~user`, `$HOME` or `${HOME}` expanded
+    /// (see [`crate::user::expand_user`]: the passwd home, not `$HOME`).
     pub fn new(path: &str) -> JobDir {
         JobDir { path: expand_user(path) }
+    }
+
+    /// A job dir at `path` exactly as given.
+    pub fn at(path: PathBuf) -> JobDir {
+        JobDir { path }
     }
 
     /// The job dir ansible asks for: `ANSIBLE_ASYNC_DIR`, else `~/.ansible_async`.

@@ -45,7 +45,7 @@ pub mod output;
 mod process;
 pub mod reply;
 mod state;
-mod user;
+pub mod user;
 
 pub use args::ModuleArgs;
 pub use error::Error;

@@ -6,9 +6,9 @@
 //! `mode: cleanup` removes it. Results match ansible-core's own module key for key.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use async_core::{jobfile, reply, JobDir, JobFile, JobId, ModuleArgs};
+use async_core::{jobfile, reply, user, JobDir, JobFile, JobId, ModuleArgs};
 use serde_json::{json, Value};
 
 const USAGE: &str = "async_status is an ansible module: ansible runs it as `async_status ARGS_FILE`";
@@ -57,27 +57,151 @@ fn parse_args(args: &ModuleArgs) -> Result<Args, String> {
 /// The answer for `args` and the exit code: 0 when the module itself succeeded (a finished
 /// job's own failure is reported with 0, as ansible-core does), 1 when it failed.
 fn run_module(args: &Args) -> (Value, i32) {
+    run_with(args, &Homes::current())
+}
+
+fn run_with(args: &Args, homes: &Homes) -> (Value, i32) {
     let id = match JobId::new(&args.jid) {
         Ok(id) => id,
         Err(e) => return failed(json!({"ansible_job_id": args.jid}), e.to_string()),
     };
-    let dir = &args.async_dir;
-    if !dir.exists() {
-        return not_found(&id);
-    }
-    if let Err(e) = dir.check() {
-        return failed(json!({"ansible_job_id": id.as_str()}), e.to_string());
-    }
-    let path = dir.job_path(&id).display().to_string();
+    // Cleanup looks everywhere, to leave no trace; status stops at the first dir with the job.
+    let lookup = Lookup::new(&args.async_dir, &id, homes, args.mode == Mode::Cleanup);
     match args.mode {
-        Mode::Cleanup => match dir.remove(&id) {
-            Ok(true) => (json!({"ansible_job_id": id.as_str(), "erased": path}), 0),
-            Ok(false) => not_found(&id),
-            Err(e) => {
-                failed(json!({"ansible_job_id": id.as_str()}), format!("could not remove job file: {e}"))
+        Mode::Cleanup => {
+            let mut erased = None;
+            for dir in &lookup.holding {
+                match dir.remove(&id) {
+                    Ok(true) => {
+                        erased.get_or_insert_with(|| dir.job_path(&id).display().to_string());
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        return failed(
+                            json!({"ansible_job_id": id.as_str()}),
+                            format!("could not remove job file: {e}"),
+                        )
+                    }
+                }
             }
+            match erased {
+                Some(path) => (json!({"ansible_job_id": id.as_str(), "erased": path}), 0),
+                None => lookup.not_found(&id),
+            }
+        }
+        Mode::Status => match lookup.holding.first() {
+            Some(dir) => report(dir, &id, dir.job_path(&id).display().to_string()),
+            None => lookup.not_found(&id),
         },
-        Mode::Status => report(dir, &id, path),
+    }
+}
+
+/// Where a job's file is. ansible expands the `~` of `_async_dir` on its own, with
+/// `echo ~<become user or remote user>`: the passwd home of the user it *means* to run as,
+/// which is not always the one the wrapper ran as (`ansible_user` set for a host reached by a
+/// local connection, a `delegate_to: localhost`), and a job started by a wrapper that went by
+/// `$HOME` (stock's) is under `$HOME`. So when the job is not in `_async_dir`, the same dir is
+/// tried re-anchored on the running user's own homes (passwd and `$HOME`), and
+/// `ANSIBLE_ASYNC_DIR`. Only private dirs of the running user are read (checked as the wrapper
+/// checks its own); other users' homes are never searched.
+struct Lookup {
+    /// The safe dirs that hold the job file, `_async_dir` first.
+    holding: Vec<JobDir>,
+    /// Every dir looked at, `_async_dir` first.
+    searched: Vec<PathBuf>,
+    /// Why `_async_dir` itself was refused (another user's, a symlink, world-writable...).
+    refused: Option<String>,
+}
+
+impl Lookup {
+    fn new(async_dir: &JobDir, id: &JobId, homes: &Homes, everywhere: bool) -> Lookup {
+        let mut lookup = Lookup { holding: Vec::new(), searched: Vec::new(), refused: None };
+        if async_dir.exists() {
+            match async_dir.check() {
+                Ok(()) if holds(async_dir, id) => lookup.holding.push(async_dir.clone()),
+                Ok(()) => {}
+                Err(e) => lookup.refused = Some(e.to_string()),
+            }
+        }
+        lookup.searched.push(async_dir.path().to_path_buf());
+        if !everywhere && !lookup.holding.is_empty() {
+            return lookup;
+        }
+        for path in homes.own_candidates(async_dir.path()) {
+            let dir = JobDir::at(path.clone());
+            if dir.exists() && dir.check().is_ok() && holds(&dir, id) {
+                lookup.holding.push(dir);
+            }
+            lookup.searched.push(path);
+        }
+        lookup
+    }
+
+    /// No job: the refusal of `_async_dir` when there was one, else "could not find job" and
+    /// the folders searched.
+    fn not_found(&self, id: &JobId) -> (Value, i32) {
+        let searched: Vec<String> = self.searched.iter().map(|p| p.display().to_string()).collect();
+        let extra = json!({"ansible_job_id": id.as_str(), "started": true, "finished": true,
+                           "searched": searched});
+        match &self.refused {
+            Some(why) => failed(extra, why.clone()),
+            None => failed(extra, format!("could not find job (searched: {})", searched.join(", "))),
+        }
+    }
+}
+
+/// Whether `dir` has a file (of any kind: a symlink is reported as an error later) named `id`.
+fn holds(dir: &JobDir, id: &JobId) -> bool {
+    std::fs::symlink_metadata(dir.job_path(id)).is_ok()
+}
+
+/// What the running user's homes are (read once; given by hand in tests).
+struct Homes {
+    passwd: Vec<user::PasswdEntry>,
+    /// The effective user's passwd home (`$HOME` when it has no entry).
+    own: Option<String>,
+    env_home: Option<String>,
+    ansible_async_dir: Option<String>,
+}
+
+impl Homes {
+    fn current() -> Homes {
+        Homes {
+            passwd: user::passwd_entries(),
+            own: user::effective_home(),
+            env_home: user::env_home(),
+            ansible_async_dir: std::env::var("ANSIBLE_ASYNC_DIR").ok().filter(|d| !d.is_empty()),
+        }
+    }
+
+    /// The running user's own dirs that may hold a job ansible looks for in `async_dir`,
+    /// without `async_dir` itself: `async_dir` re-anchored from the home ansible expanded `~`
+    /// to (`$HOME`, or a passwd home that is a path prefix of it) onto the user's passwd home
+    /// and `$HOME`, then `ANSIBLE_ASYNC_DIR`.
+    fn own_candidates(&self, async_dir: &Path) -> Vec<PathBuf> {
+        let mut tails: Vec<&Path> = Vec::new();
+        for home in self.env_home.iter().chain(self.passwd.iter().map(|e| &e.home)) {
+            if let Some(tail) = user::below_home(async_dir, home) {
+                if !tails.contains(&tail) {
+                    tails.push(tail);
+                }
+            }
+        }
+        let mut found: Vec<PathBuf> = Vec::new();
+        let mut add = |path: PathBuf| {
+            if path != async_dir && !found.contains(&path) {
+                found.push(path);
+            }
+        };
+        for home in self.own.iter().chain(self.env_home.iter()) {
+            for tail in &tails {
+                add(Path::new(home).join(tail));
+            }
+        }
+        if let Some(dir) = &self.ansible_async_dir {
+            add(JobDir::new(dir).path().to_path_buf());
+        }
+        found
     }
 }
 
@@ -156,21 +280,120 @@ mod tests {
         tempfile::tempdir().unwrap()
     }
 
+    /// Homes as they would be for a user whose passwd home is `own` and whose $HOME is
+    /// `env_home`, with `other` another user's home.
+    fn homes(own: &Path, env_home: &Path, other: &Path) -> Homes {
+        let entry = |name: &str, uid, home: &Path| user::PasswdEntry {
+            name: name.into(),
+            uid,
+            home: home.display().to_string(),
+        };
+        Homes {
+            passwd: vec![entry("me", 1, own), entry("other", 2, other)],
+            own: Some(own.display().to_string()),
+            env_home: Some(env_home.display().to_string()),
+            ansible_async_dir: None,
+        }
+    }
+
     #[test]
-    fn unknown_job_is_failed_and_finished() {
+    fn unknown_job_is_failed_and_finished_and_names_the_folders_searched() {
         let dir = private_dir();
         let (r, code) = run_module(&args(dir.path(), json!({"jid": "j1.1"})));
         assert_eq!(code, 1);
-        assert_eq!(
-            r,
-            json!({"failed": true, "msg": "could not find job", "ansible_job_id": "j1.1",
-                   "started": true, "finished": true})
-        );
+        assert_eq!((&r["failed"], &r["started"], &r["finished"]), (&json!(true), &json!(true), &json!(true)));
+        assert_eq!(r["ansible_job_id"], "j1.1");
+        let msg = r["msg"].as_str().unwrap();
+        let searched = format!("could not find job (searched: {}", dir.path().display());
+        assert!(msg.starts_with(&searched), "{msg}");
+        assert_eq!(r["searched"][0], dir.path().to_str().unwrap());
         // A missing async dir is an unknown job too, and is not created.
         let gone = dir.path().join("nope");
         let (r, _) = run_module(&args(&gone, json!({"jid": "j1.1"})));
-        assert_eq!(r["msg"], "could not find job");
+        assert!(r["msg"].as_str().unwrap().starts_with("could not find job"), "{r}");
         assert!(!gone.exists());
+    }
+
+    #[test]
+    fn a_job_the_wrapper_wrote_under_the_passwd_home_is_found_from_the_env_home() {
+        // Local connection, controller HOME=/h/env: ansible passes /h/env/.ansible_async; the
+        // wrapper wrote under the passwd home.
+        let tmp = private_dir();
+        let (own, env, other) = (tmp.path().join("own"), tmp.path().join("env"), tmp.path().join("other"));
+        let homes = homes(&own, &env, &other);
+        fs::create_dir_all(own.join(".ansible_async")).unwrap();
+        fs::write(own.join(".ansible_async/j1.1"), r#"{"rc": 0}"#).unwrap();
+        fs::write(own.join(".ansible_async/j1.1.log"), "t invoked\n").unwrap();
+        let passed = env.join(".ansible_async");
+        let (r, code) = run_with(&args(&passed, json!({"jid": "j1.1"})), &homes);
+        assert_eq!((code, &r["rc"], &r["finished"]), (0, &json!(0), &json!(true)), "{r}");
+        // And the other way round: the job under $HOME (a stock wrapper), ansible passing the
+        // passwd home; and from another user's home (become on a local connection).
+        fs::create_dir_all(env.join(".ansible_async")).unwrap();
+        fs::write(env.join(".ansible_async/j2.2"), r#"{"rc": 2}"#).unwrap();
+        for passed in [own.join(".ansible_async"), other.join(".ansible_async")] {
+            let (r, _) = run_with(&args(&passed, json!({"jid": "j2.2"})), &homes);
+            assert_eq!(r["rc"], 2, "{r}");
+        }
+        // Cleanup removes every trace, wherever it is.
+        fs::write(env.join(".ansible_async/j1.1"), r#"{"rc": 0}"#).unwrap();
+        let (r, code) = run_with(&args(&passed, json!({"jid": "j1.1", "mode": "cleanup"})), &homes);
+        assert_eq!(code, 0, "{r}");
+        assert_eq!(r["erased"], passed.join("j1.1").to_str().unwrap(), "the one ansible asked for first");
+        assert!(!own.join(".ansible_async/j1.1").exists() && !env.join(".ansible_async/j1.1").exists());
+        assert!(!own.join(".ansible_async/j1.1.log").exists());
+        let (r, code) = run_with(&args(&passed, json!({"jid": "j1.1"})), &homes);
+        assert_eq!(code, 1);
+        let msg = r["msg"].as_str().unwrap();
+        assert!(msg.starts_with("could not find job (searched: "), "{msg}");
+        for dir in [&passed, &own.join(".ansible_async"), &env.join(".ansible_async")] {
+            assert!(msg.contains(dir.to_str().unwrap()), "{msg}");
+        }
+    }
+
+    #[test]
+    fn a_refused_async_dir_is_reported_when_the_job_is_nowhere_else() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let tmp = private_dir();
+        let (own, env, other) = (tmp.path().join("own"), tmp.path().join("env"), tmp.path().join("other"));
+        let homes = homes(&own, &env, &other);
+        let real = tmp.path().join("real");
+        fs::create_dir(&real).unwrap();
+        fs::write(real.join("j1.1"), r#"{"rc": 0}"#).unwrap();
+        let link = tmp.path().join("link");
+        symlink(&real, &link).unwrap();
+        let (r, code) = run_with(&args(&link, json!({"jid": "j1.1"})), &homes);
+        assert_eq!(code, 1);
+        assert!(r["msg"].as_str().unwrap().contains("symbolic link"), "{r}");
+        let (r, _) = run_with(&args(&link, json!({"jid": "j1.1", "mode": "cleanup"})), &homes);
+        assert!(r["msg"].as_str().unwrap().contains("symbolic link"), "{r}");
+        assert!(real.join("j1.1").exists());
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o777)).unwrap();
+        let (r, _) = run_with(&args(&real, json!({"jid": "j1.1"})), &homes);
+        assert!(r["msg"].as_str().unwrap().contains("other users can write"), "{r}");
+        // A file in place of the dir.
+        let (r, _) = run_with(&args(&real.join("j1.1"), json!({"jid": "j1.1"})), &homes);
+        assert!(r["msg"].as_str().unwrap().contains("not a directory"), "{r}");
+        // Another user's dir (only root can make one here).
+        if user::euid() == 0 {
+            fs::set_permissions(&real, fs::Permissions::from_mode(0o700)).unwrap();
+            std::os::unix::fs::chown(&real, Some(65534), None).unwrap();
+            let (r, code) = run_with(&args(&real, json!({"jid": "j1.1", "mode": "cleanup"})), &homes);
+            assert_eq!(code, 1);
+            assert!(r["msg"].as_str().unwrap().contains("owned by uid 65534"), "{r}");
+            assert!(real.join("j1.1").exists());
+        }
+    }
+
+    #[test]
+    fn candidates_stay_in_the_users_own_homes() {
+        let homes = homes(Path::new("/h/own"), Path::new("/h/env"), Path::new("/h/other"));
+        let c = homes.own_candidates(Path::new("/h/other/.ansible_async"));
+        assert_eq!(c, vec![PathBuf::from("/h/own/.ansible_async"), PathBuf::from("/h/env/.ansible_async")]);
+        // A dir under no home has no re-anchored candidate; ANSIBLE_ASYNC_DIR is one.
+        assert!(homes.own_candidates(Path::new("/var/tmp/async")).is_empty());
+        let with_env = Homes { ansible_async_dir: Some("/var/tmp/a2".into()), ..homes };
+        assert_eq!(with_env.own_candidates(Path::new("/var/tmp/async")), vec![PathBuf::from("/var/tmp/a2")]);
     }
 
     #[test]
