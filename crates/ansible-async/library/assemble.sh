@@ -32,13 +32,16 @@ if [ "$head_size" -lt 1024 ]; then
 fi
 # ansible searches a whole module file for these markers (ansible/executor/module_common.py)
 # and would treat it as another kind of module if one appeared. async_status carries
-# WANT_JSON on purpose: it makes ansible pass the arguments as JSON.
+# <<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>> on purpose, once: ansible writes the arguments there.
 markers='<<INCLUDE_ANSIBLE_MODULE_(COMMON|JSON_ARGS)>>|# POWERSHELL_COMMON'
 markers="$markers|(from|import) +(\\.{2,} *module_utils|ansible_collections\\.|ansible\\.module_utils)"
 markers="$markers|#Requires -(Module|Version)|#AnsibleRequires -"
+json_args='<<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>>'
 for file in "$library/.async_wrapper.tmp" "$library/.payload.gz" "$library/.async_status.tmp"; do
-    if found=$(grep -aoiE -- "$markers" "$file"); then
-        echo "assemble.sh: ansible would misread $file because of: $found" >&2
+    found=$(grep -aoiE -- "$markers" "$file") || :
+    [ "$file" = "$library/.async_status.tmp" ] && [ "$found" = "$json_args" ] && found=
+    if [ -n "$found" ] || { [ "$file" = "$library/.async_status.tmp" ] && grep -aq WANT_JSON "$file"; }; then
+        echo "assemble.sh: ansible would misread $file because of: ${found:-WANT_JSON}" >&2
         exit 1
     fi
 done
