@@ -5,7 +5,8 @@
 #   sh tests/bench/run.sh [bench.py options]     e.g. --runs 10 --only 1,2 --keep
 #
 # Writes target/bench/results.md (table), results.json (raw numbers) and chart.png, and prints
-# the table. The chart is drawn with matplotlib from a venv of its own, .venv/bench, created
+# the table. Then the SSH part (tests/bench/ssh_bench.py: the private sshd of tests/ssh, as root;
+# ASYNC_BENCH_SSH=0 skips it) writes target/bench/ssh-results.md and ssh-results.json. The chart is drawn with matplotlib from a venv of its own, .venv/bench, created
 # here on first use. Whatever the bench starts is stopped when it ends, fails or is interrupted.
 set -eu
 
@@ -51,3 +52,8 @@ trap - INT TERM HUP
 
 "$CHART_VENV/bin/python" tests/bench/chart.py "$OUT/results.json" "$OUT/chart.png"
 log "chart: $OUT/chart.png"
+
+if [ "${ASYNC_BENCH_SSH:-1}" != 0 ]; then
+    log "SSH part: tests/bench/ssh_bench.py"
+    "$PY" tests/bench/ssh_bench.py
+fi

@@ -111,6 +111,7 @@ def test_poll_with_the_default_async_dir_costs_echo_home_and_one_exec(ansible):
 def test_async_job_call(ansible):
     """async_job is a binary module: ansible never pipelines those and uploads an arguments
     file (mkdir, two uploads, chmod, exec, rm)."""
+    ansible.async_dir.mkdir(mode=0o700)
     result = ansible.run("opcount_job.yml", ansible.inventory(1), pipelining=True, args=("-vvv",))
     result.assert_ok(hosts=1)
     counted = operations(result.stdout)["async_job"]
