@@ -294,6 +294,22 @@ json_quote() {
 
 # --- run the program, or answer from the job file ------------------------------------------
 
+# The usual case first, without reading the whole JSON: an async dir without escapes (an
+# unescaped '"' in ansible's json.dumps output only delimits strings, so this is the key).
+case $json in
+*'"_async_dir": "'*)
+    async_dir=${json#*\"_async_dir\": \"}
+    async_dir=${async_dir%%\"*}
+    case $async_dir in
+    "" | *\\*) ;;
+    *)
+        expand_dir "$async_dir"
+        program "$dir"
+        [ -n "$program" ] && exec "$program" async_status --args-json "$json" </dev/null
+        ;;
+    esac
+    ;;
+esac
 read_args
 parsed=$?
 if [ "$parsed" = 0 ] && [ -n "$async_dir" ] && [ "$async_dir_kind" != container ]; then
