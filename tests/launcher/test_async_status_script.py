@@ -327,3 +327,19 @@ def test_pipelined_the_program_does_not_read_the_script_text(tmp_path):
     code, answer = script(tmp_path, ansible_args(async_dir, "j1.1"), "pipelined")
     assert (code, answer) == (0, {"finished": True, "ansible_job_id": "j1.1"})
     assert (tmp_path / "stdin-bytes").read_text().strip() == "0"
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_a_symlinked_program_dir_is_not_used(tmp_path, way):
+    """<async dir>/.bin as a symbolic link (to wherever): its program is not run."""
+    async_dir = tmp_path / "async"
+    async_dir.mkdir(mode=0o700)
+    (async_dir / "j1.1").write_text('{"started": true, "finished": false, "ansible_job_id": "j1.1", '
+                                    '"started_at": 1.0, "time_limit": 5}')
+    elsewhere = tmp_path / "elsewhere"
+    install_program(elsewhere)
+    install_program(elsewhere, ".x86_64")  # several copies: the one for this host is picked
+    (async_dir / ".bin").symlink_to(elsewhere / ".bin")
+    code, answer = script(tmp_path, ansible_args(async_dir, "j1.1"), way)
+    # The shell's own answer: the program would have added "elapsed".
+    assert code == 0 and answer["finished"] is False and "elapsed" not in answer, answer

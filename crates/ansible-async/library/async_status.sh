@@ -264,7 +264,7 @@ program() {
             program=$candidate
         fi
     done
-    [ -L "$1/.bin" ] && program=
+    [ -L "$1/.bin" ] && program= && return 0 # a .bin the user does not control
     [ -z "$several" ] && return 0
     case $(uname -m 2>/dev/null) in
     x86_64 | amd64) arch=x86_64 ;;
