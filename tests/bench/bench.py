@@ -73,6 +73,14 @@ def stats(samples: list[float]) -> dict:
             "max": max(samples), "samples": samples}
 
 
+def json_args_line(module_text: str) -> str:
+    """The arguments ansible wrote into our async_status (the line after the here-document's
+    start)."""
+    lines = module_text.splitlines()
+    start = next(i for i, line in enumerate(lines) if "<<'ANSIBLE_ASYNC_STATUS_ARGS'" in line)
+    return lines[start + 1]
+
+
 def interpreter(path: Path) -> list[str]:
     """The argv prefix ansible uses for a file: its #! line split on blanks (none for a binary)."""
     with open(path, "rb") as f:
@@ -334,20 +342,23 @@ class Bench:
         stock_status = [Path(p) for n, p in hs["fixed_status_files"].items() if n.startswith("AnsiballZ_async_status")]
         if len(stock_status) != 1:
             raise BenchError("no stock async_status payload harvested: %r" % hs["fixed_status_files"])
-        our_args = [Path(p) for n, p in ho["fixed_status_files"].items() if n == "args"]
-        if len(our_args) != 1:
-            raise BenchError("no args file harvested for our async_status: %r" % ho["fixed_status_files"])
+        # Ours is a JSON-args module: ansible wrote the arguments into the text it shipped.
+        our_module = [Path(p) for n, p in ho["fixed_status_files"].items() if n.startswith("AnsiballZ_async_status")]
+        if len(our_module) != 1:
+            raise BenchError("no async_status module harvested for ours: %r" % ho["fixed_status_files"])
+        self.status_module_text = our_module[0].read_text()
         self.status_args = self.work / "status-args.json"
-        shutil.copy2(our_args[0], self.status_args)
+        self.status_args.write_text(json_args_line(self.status_module_text))
         ours_wrapper = LIBRARY / "async_wrapper"
-        ours_status = LIBRARY / "async_status"
+        ours_status = self.work / "AnsiballZ_async_status"
+        ours_status.write_text(self.status_module_text)
         self.wrapper_argv = {
             "stock": interpreter(stock_wrapper) + [str(stock_wrapper)],
             "ours": interpreter(ours_wrapper) + [str(ours_wrapper)],
         }
         self.status_argv = {
             "stock": interpreter(stock_status[0]) + [str(stock_status[0])],
-            "ours": interpreter(ours_status) + [str(ours_status), str(self.status_args)],
+            "ours": interpreter(ours_status) + [str(ours_status)],
         }
         self.invocations = {
             "async_wrapper": {f: self.anon(" ".join(a)) + " JID LIMIT MODULE _" for f, a in self.wrapper_argv.items()},
@@ -445,11 +456,11 @@ class Bench:
         bare = self.work / "status-bare"
         bare.mkdir(mode=0o700)
         shutil.copy2(self.status_dir / FIXED_JID, bare / FIXED_JID)
-        bare_args = self.work / "status-args-bare.json"
+        bare_module = self.work / "AnsiballZ_async_status-bare"
         args = json.loads(self.status_args.read_text())
         args["_async_dir"] = str(bare)
-        bare_args.write_text(json.dumps(args))
-        ours_bare = self.status_argv["ours"][:-1] + [str(bare_args)]
+        bare_module.write_text(self.status_module_text.replace(self.status_args.read_text(), json.dumps(args)))
+        ours_bare = self.status_argv["ours"][:-1] + [str(bare_module)]
         lat = {f: [] for f in FLAVOURS}
         cpu = {f: [] for f in FLAVOURS}
         fallback = {f: [] for f in FLAVOURS}

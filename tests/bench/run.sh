@@ -6,7 +6,9 @@
 #
 # Writes target/bench/results.md (table), results.json (raw numbers) and chart.png, and prints
 # the table. The chart is drawn with matplotlib from a venv of its own, .venv/bench, created
-# here on first use. Whatever the bench starts is stopped when it ends, fails or is interrupted.
+# here on first use. Then the SSH part (tests/bench/ssh_bench.py: the private sshd of tests/ssh,
+# as root; ASYNC_BENCH_SSH=0 skips it) writes target/bench/ssh-results.md, ssh-results.json
+# and ssh-chart.svg. Whatever the bench starts is stopped when it ends, fails or is interrupted.
 set -eu
 
 cd "$(dirname "$0")/../.."
@@ -51,3 +53,10 @@ trap - INT TERM HUP
 
 "$CHART_VENV/bin/python" tests/bench/chart.py "$OUT/results.json" "$OUT/chart.png"
 log "chart: $OUT/chart.png"
+
+if [ "${ASYNC_BENCH_SSH:-1}" != 0 ]; then
+    log "SSH part: tests/bench/ssh_bench.py"
+    "$PY" tests/bench/ssh_bench.py
+    "$PY" tests/bench/ssh_chart.py "$OUT/ssh-results.md" "$OUT/ssh-chart.svg"
+    log "SSH chart: $OUT/ssh-chart.svg"
+fi

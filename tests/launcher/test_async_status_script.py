@@ -1,7 +1,14 @@
 """library/async_status: runs the program async_wrapper left on the host; where that is
-missing it answers by itself, and its answers must be the program's."""
+missing it answers by itself, and its answers must be the program's.
+
+ansible runs it as a JSON-args module: it writes the arguments (json.dumps, one line) in place
+of the marker, then either uploads the text and runs `/bin/sh FILE` (pipelining off) or feeds
+the text to `/bin/sh` over stdin (pipelining on). Every case here runs both ways.
+"""
 
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,26 +18,63 @@ REPO = Path(__file__).resolve().parents[2]
 STATUS = REPO / "library" / "async_status"
 LAUNCHER = REPO / "library" / "async_wrapper"
 PROGRAM = REPO / "target" / "programs" / "ansible-async.x86_64"
+MARKER = "<<INCLUDE_ANSIBLE_MODULE_" + "JSON_ARGS>>"
+WAYS = ["file", "pipelined"]
 
 
-def args_file(tmp_path, async_dir, jid, mode="status"):
-    """The arguments file as ansible writes it for a JSON-args module."""
-    path = tmp_path / f"args-{jid.replace('/', '_')}-{mode}"
-    path.write_text(json.dumps({
-        "jid": jid, "mode": mode, "_async_dir": str(async_dir),
+def payload_id() -> str:
+    line = next(line for line in STATUS.read_text().splitlines() if line.startswith("payload_id="))
+    return line.split("=", 1)[1].split()[0]
+
+
+def module_text(args) -> str:
+    """The module as ansible ships it: the arguments written in place of the marker."""
+    text = STATUS.read_text()
+    assert text.count(MARKER) == 1
+    return text.replace(MARKER, args if isinstance(args, str) else json.dumps(args))
+
+
+def ansible_args(async_dir, jid, mode="status", **extra):
+    args = {"jid": jid, "mode": mode, "_async_dir": str(async_dir)}
+    args.update({
         "_ansible_check_mode": False, "_ansible_no_log": False, "_ansible_verbosity": 0,
-    }))
-    return path
+        "_ansible_version": "2.19.14", "_ansible_selinux_special_fs": ["fuse", "nfs", "9p"],
+        "_ansible_socket": None, "_ansible_tmpdir": None, "_ansible_tracebacks_for": [],
+    })
+    args.update(extra)
+    return args
 
 
-def script(args):
-    done = subprocess.run(["/bin/sh", str(STATUS), str(args)], capture_output=True, text=True, timeout=30)
+def script(tmp_path, args, way, env=None, shell="/bin/sh"):
+    """Runs the module text as ansible would, `way` = file (pipelining off) or pipelined."""
+    text = module_text(args)
+    if way == "file":
+        path = tmp_path / "AnsiballZ_async_status"
+        path.write_text(text)
+        done = subprocess.run([shell, str(path)], stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=30, cwd=tmp_path, env=env)
+    else:
+        done = subprocess.run([shell], input=text, capture_output=True, text=True, timeout=30,
+                              cwd=tmp_path, env=env)
+    assert done.stderr == "", done.stderr
     return done.returncode, json.loads(done.stdout)
 
 
-def native(args):
-    done = subprocess.run([str(PROGRAM), "async_status", str(args)], capture_output=True, text=True, timeout=30)
+def native(args, cwd=None):
+    text = args if isinstance(args, str) else json.dumps(args)
+    done = subprocess.run([str(PROGRAM), "async_status", "--args-json", text], capture_output=True,
+                          text=True, timeout=30, cwd=cwd)
     return done.returncode, json.loads(done.stdout)
+
+
+def install_program(async_dir, suffix=""):
+    """The copy async_wrapper leaves on the host (contract: ansible-async-<id>[.<arch>])."""
+    bin_dir = async_dir / ".bin"
+    bin_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = bin_dir / f"ansible-async-{payload_id()}{suffix}"
+    shutil.copyfile(PROGRAM, target)
+    target.chmod(0o700)
+    return target
 
 
 JOB_FILES = {
@@ -47,14 +91,15 @@ JOB_FILES = {
 }
 
 
+@pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("name", sorted(JOB_FILES))
-def test_fallback_answers_as_the_program_does(tmp_path, name):
+def test_fallback_answers_as_the_program_does(tmp_path, name, way):
     async_dir = tmp_path / "async"
     async_dir.mkdir(mode=0o700)
     (async_dir / "j1.1").write_text(JOB_FILES[name])
-    args = args_file(tmp_path, async_dir, "j1.1")
+    args = ansible_args(async_dir, "j1.1")
     assert not (async_dir / ".bin").exists()
-    code, answer = script(args)
+    code, answer = script(tmp_path, args, way)
     expected_code, expected = native(args)
     assert code == expected_code
     if name in ("garbage", "not-json"):
@@ -64,6 +109,7 @@ def test_fallback_answers_as_the_program_does(tmp_path, name):
         assert answer == expected
 
 
+@pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("jid,mode,msg", [
     ("j0.0", "status", "could not find job"),
     ("j0.0", "cleanup", "could not find job"),
@@ -71,32 +117,167 @@ def test_fallback_answers_as_the_program_does(tmp_path, name):
     (".hidden", "status", "invalid job id"),
     ("j1.1", "kill", "value of mode must be one of: cleanup, status, got: kill"),
 ])
-def test_fallback_refuses_what_the_program_refuses(tmp_path, jid, mode, msg):
+def test_fallback_refuses_what_the_program_refuses(tmp_path, jid, mode, msg, way):
     async_dir = tmp_path / "async"
     async_dir.mkdir(mode=0o700)
     (async_dir / "j1.1").write_text("{}")
     (tmp_path / "x").write_text("keep")
-    args = args_file(tmp_path, async_dir, jid, mode)
-    for run in (script, native):
-        code, answer = run(args)
-        assert code == 1 and answer["failed"] is True, (run, answer)
-        assert answer["msg"].startswith(msg), (run, answer)
+    args = ansible_args(async_dir, jid, mode)
+    for code, answer in (script(tmp_path, args, way), native(args)):
+        assert code == 1 and answer["failed"] is True, answer
+        assert answer["msg"].startswith(msg), answer
     assert (tmp_path / "x").read_text() == "keep"
     assert (async_dir / "j1.1").exists()
 
 
-def test_fallback_cleanup_removes_the_job_file_and_its_log(tmp_path):
+@pytest.mark.parametrize("way", WAYS)
+def test_fallback_cleanup_removes_the_job_file_and_its_log(tmp_path, way):
     async_dir = tmp_path / "async"
     async_dir.mkdir(mode=0o700)
     (async_dir / "j1.1").write_text("{}")
     (async_dir / "j1.1.log").write_text("t invoked\n")
-    code, answer = script(args_file(tmp_path, async_dir, "j1.1", "cleanup"))
+    code, answer = script(tmp_path, ansible_args(async_dir, "j1.1", "cleanup"), way)
     assert code == 0
     assert answer == {"ansible_job_id": "j1.1", "erased": str(async_dir / "j1.1")}
     assert sorted(p.name for p in async_dir.iterdir()) == []
 
 
-def test_with_the_program_on_the_host_it_runs_the_program(tmp_path):
+# --- bad input: same answer as the program, or a clear failure; nothing run, nothing else touched
+
+ODD = {
+    "quote": 'a"b',
+    "single-quote": "a'b",
+    "backslash": "a\\b\\\\",
+    "space": "a b",
+    "newline": "a\nb",
+    "tab": "a\tb",
+    "command": "$(touch PWNED)",
+    "backticks": "`touch PWNED`",
+    "glob": "*",
+    "non-ascii": "é😀ü",
+    "heredoc-end": "x\nANSIBLE_ASYNC_STATUS_ARGS\ntouch PWNED\n",
+}
+
+
+def other_job(tmp_path):
+    """Another job's file beside the odd ones, that nothing may touch."""
+    async_dir = tmp_path / "async"
+    async_dir.mkdir(mode=0o700, exist_ok=True)
+    (async_dir / "j9.9").write_text('{"rc": 0}')
+    return async_dir
+
+
+def assert_untouched(tmp_path, async_dir):
+    assert (async_dir / "j9.9").read_text() == '{"rc": 0}'
+    assert not list(tmp_path.rglob("PWNED")), "a command in the arguments ran"
+
+
+@pytest.mark.parametrize("with_program", [False, True], ids=["fallback", "program"])
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("mode", ["status", "cleanup"])
+@pytest.mark.parametrize("odd", sorted(ODD))
+def test_odd_job_ids(tmp_path, odd, mode, way, with_program):
+    async_dir = other_job(tmp_path)
+    if with_program:
+        install_program(async_dir)
+    jid = ODD[odd]
+    args = ansible_args(async_dir, jid, mode)
+    code, answer = script(tmp_path, args, way)
+    expected_code, expected = native(args, cwd=tmp_path)
+    assert (code, answer) == (expected_code, expected)
+    assert answer["failed"] is True and answer["msg"].startswith("invalid job id"), answer
+    assert_untouched(tmp_path, async_dir)
+
+
+# /bin/sh is dash here; bash is /bin/sh on other hosts (as sh: POSIX mode).
+SHELLS = ["/bin/sh"] + (["bash"] if shutil.which("bash") else [])
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("with_program", [False, True], ids=["fallback", "program"])
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("odd", sorted(set(ODD) - {"glob"}))
+def test_odd_async_dirs(tmp_path, odd, way, with_program, shell):
+    """A job in a dir whose name has odd characters: found, reported, cleaned up."""
+    decoy = other_job(tmp_path)
+    async_dir = tmp_path / f"odd {ODD[odd]} dir"
+    async_dir.mkdir(mode=0o700)
+    if with_program:
+        install_program(async_dir)
+    (async_dir / "j1.1").write_text('{"rc": 3, "changed": true}')
+    (async_dir / "j9.9").symlink_to(decoy / "j9.9")
+    for mode in ("status", "cleanup"):
+        args = ansible_args(async_dir, "j1.1", mode)
+        code, answer = script(tmp_path, args, way, shell=shell)
+        assert code == 0, answer
+        if mode == "status":
+            assert answer == {"rc": 3, "changed": True, "finished": True, "ansible_job_id": "j1.1"}
+        else:
+            assert answer == {"ansible_job_id": "j1.1", "erased": str(async_dir / "j1.1")}
+    assert not (async_dir / "j1.1").exists()
+    # What the program says about the job now gone, the script says too.
+    args = ansible_args(async_dir, "j1.1")
+    assert script(tmp_path, args, way, shell=shell) == native(args)
+    assert_untouched(tmp_path, decoy)
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("odd", sorted(ODD))
+def test_odd_missing_async_dirs(tmp_path, odd, way):
+    decoy = other_job(tmp_path)
+    args = ansible_args(tmp_path / ODD[odd] / "async", "j9.9")
+    code, answer = script(tmp_path, args, way)
+    assert (code, answer) == native(args, cwd=tmp_path)
+    assert answer["msg"] == "could not find job"
+    assert_untouched(tmp_path, decoy)
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("text,msg", [
+    ("", "not valid JSON"),
+    ("jid=j1.1 mode=status", "not valid JSON"),
+    ('{"jid": "j1.1",}', "not valid JSON"),
+    ('{"jid": "j1.1"} {}', "not valid JSON"),
+    ('{"jid": "j1.1', "not valid JSON"),
+    ('{"jid": "a\\qb"}', "not valid JSON"),
+    ('{"jid": 01}', "not valid JSON"),
+    ('{"jid": tru}', "not valid JSON"),
+    ('{"jid": ["j1.1"', "not valid JSON"),
+    ('["j1.1"]', "not a JSON object"),
+    ('"j1.1"', "not a JSON object"),
+    ("17", "not a JSON object"),
+    ("null", "not a JSON object"),
+])
+def test_arguments_that_are_not_a_json_object(tmp_path, text, msg, way):
+    async_dir = other_job(tmp_path)
+    code, answer = script(tmp_path, text, way, env={**os.environ, "ANSIBLE_ASYNC_DIR": str(async_dir)})
+    assert code == 1 and answer["failed"] is True, answer
+    assert msg in answer["msg"], answer
+    native_code, native_answer = native(text)
+    assert native_code == 1 and msg in native_answer["msg"], native_answer
+    assert_untouched(tmp_path, async_dir)
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("args,msg", [
+    ({"jid": "j1.1", "bogus": 1}, "Unsupported parameters for (async_status) module: bogus."),
+    ({"mode": "status"}, "missing required arguments: jid"),
+    ({"jid": None}, "missing required arguments: jid"),
+    ({"jid": ["j1.1"]}, "argument 'jid' must be a string"),
+    ({"jid": "j1.1", "_async_dir": True}, "argument '_async_dir' must be a string"),
+])
+def test_wrong_arguments(tmp_path, args, msg, way):
+    code, answer = script(tmp_path, args, way)
+    assert code == 1 and answer["msg"].startswith(msg), answer
+    native_code, native_answer = native(args)
+    assert native_code == 1 and native_answer["msg"].startswith(msg), native_answer
+
+
+# --- with the program on the host ----------------------------------------------------------
+
+@pytest.mark.parametrize("suffix", ["", ".x86_64"], ids=["plain", "arch"])
+@pytest.mark.parametrize("way", WAYS)
+def test_with_the_program_on_the_host_it_runs_the_program(tmp_path, way, suffix):
     async_dir = tmp_path / "async"
     module = tmp_path / "ansible-tmp-1" / "m"
     module.parent.mkdir()
@@ -105,11 +286,60 @@ def test_with_the_program_on_the_host_it_runs_the_program(tmp_path):
     started = subprocess.run(["/bin/sh", str(LAUNCHER), "j7", "60", str(module), "_", "-preserve_tmp"],
                              env=env, capture_output=True, text=True, timeout=30, check=True)
     jid = json.loads(started.stdout)["ansible_job_id"]
+    if suffix:
+        # The name the launcher gives its copy may carry the architecture.
+        for copy in (async_dir / ".bin").iterdir():
+            copy.rename(copy.with_name(copy.name + suffix))
     try:
-        code, answer = script(args_file(tmp_path, async_dir, jid))
+        code, answer = script(tmp_path, ansible_args(async_dir, jid), way)
         assert code == 0 and answer["finished"] is False
         # Only the program measures how long a job has run.
         assert isinstance(answer["elapsed"], float)
     finally:
         subprocess.run([str(PROGRAM), "async_job", "--async-dir", str(async_dir), "terminate", jid],
                        capture_output=True, timeout=30)
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_with_copies_for_two_architectures_it_runs_the_one_for_this_host(tmp_path, way):
+    async_dir = tmp_path / "async"
+    async_dir.mkdir(mode=0o700)
+    (async_dir / "j1.1").write_text('{"started": true, "finished": false, "ansible_job_id": "j1.1", '
+                                    '"started_at": 1.0, "time_limit": 5}')
+    install_program(async_dir, ".x86_64")
+    foreign = async_dir / ".bin" / f"ansible-async-{payload_id()}.aarch64"
+    foreign.write_text("#!/bin/sh\necho '{\"failed\": true, \"msg\": \"wrong architecture\"}'\n")
+    foreign.chmod(0o700)
+    code, answer = script(tmp_path, ansible_args(async_dir, "j1.1"), way)
+    assert code == 0 and answer["finished"] is False and "elapsed" in answer, answer
+
+
+def test_pipelined_the_program_does_not_read_the_script_text(tmp_path):
+    """Piped, the rest of the module text is still on stdin: the program gets /dev/null."""
+    async_dir = tmp_path / "async"
+    async_dir.mkdir(mode=0o700)
+    (async_dir / "j1.1").write_text("{}")
+    bin_dir = async_dir / ".bin"
+    bin_dir.mkdir(mode=0o700)
+    spy = bin_dir / f"ansible-async-{payload_id()}"
+    spy.write_text(f"#!/bin/sh\nhead -c 64 | wc -c >{tmp_path}/stdin-bytes\nexec {PROGRAM} \"$@\"\n")
+    spy.chmod(0o700)
+    code, answer = script(tmp_path, ansible_args(async_dir, "j1.1"), "pipelined")
+    assert (code, answer) == (0, {"finished": True, "ansible_job_id": "j1.1"})
+    assert (tmp_path / "stdin-bytes").read_text().strip() == "0"
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_a_symlinked_program_dir_is_not_used(tmp_path, way):
+    """<async dir>/.bin as a symbolic link (to wherever): its program is not run."""
+    async_dir = tmp_path / "async"
+    async_dir.mkdir(mode=0o700)
+    (async_dir / "j1.1").write_text('{"started": true, "finished": false, "ansible_job_id": "j1.1", '
+                                    '"started_at": 1.0, "time_limit": 5}')
+    elsewhere = tmp_path / "elsewhere"
+    install_program(elsewhere)
+    install_program(elsewhere, ".x86_64")  # several copies: the one for this host is picked
+    (async_dir / ".bin").symlink_to(elsewhere / ".bin")
+    code, answer = script(tmp_path, ansible_args(async_dir, "j1.1"), way)
+    # The shell's own answer: the program would have added "elapsed".
+    assert code == 0 and answer["finished"] is False and "elapsed" not in answer, answer

@@ -127,13 +127,22 @@ def test_wrapper_file_with_both_programs_fits_the_size_budget():
 
 
 def test_ansible_sees_async_status_as_a_small_json_args_script():
+    """A 'new'-style module of substyle jsonargs: ansible writes the arguments into it and,
+    with pipelining on, runs it in one SSH command; no arguments file (that is WANT_JSON)."""
     data = STATUS.read_bytes()
     assert data.startswith(b"#!/bin/sh\n")
     assert not module_common._is_binary(data)
-    assert b"WANT_JSON" in data  # ansible then passes the arguments as a JSON file
+    assert data.count(module_common.REPLACER_JSONARGS) == 1
+    assert b"WANT_JSON" not in data
+    # Markers ansible checks before the JSON-args one, or replaces in a JSON-args module.
+    assert module_common.REPLACER not in data
     assert module_common.NEW_STYLE_PYTHON_MODULE_RE.search(data) is None
-    assert module_common.REPLACER_JSONARGS not in data
-    assert len(data) < 8192
+    assert module_common.REPLACER_WINDOWS not in data
+    assert b"#Requires -" not in data and b"#AnsibleRequires -" not in data
+    for replaced in (module_common.REPLACER_VERSION, module_common.REPLACER_COMPLEX,
+                     module_common.REPLACER_SELINUX, b"syslog.LOG_USER"):
+        assert replaced not in data, replaced
+    assert len(data) < 16384
 
 
 def test_keeps_one_private_copy_and_does_not_rewrite_it(tmp_path):

@@ -173,13 +173,14 @@ class Sshd:
             return ""
 
 
-def _sshd_config(d: Path, address: str, port: int, host_key: Path, authorized: Path, pid_file: Path) -> str:
+def _sshd_config(d: Path, address: str, port: int, host_key: Path, authorized: Path, pid_file: Path,
+                 more_addresses: tuple[str, ...] = ()) -> str:
     sftp = "/usr/lib/openssh/sftp-server" if Path("/usr/lib/openssh/sftp-server").exists() else "internal-sftp"
+    listen = "".join(f"ListenAddress {a}\n" for a in (address, *more_addresses))
     return f"""\
 # Private sshd for tests/ssh: loopback only, key login for root, nothing else.
 Port {port}
-ListenAddress {address}
-HostKey {host_key}
+{listen}HostKey {host_key}
 PidFile {pid_file}
 AuthorizedKeysFile {authorized}
 PermitRootLogin prohibit-password
@@ -203,8 +204,9 @@ Subsystem sftp {sftp}
 
 
 @contextlib.contextmanager
-def running_sshd(d: Path):
-    """Starts a private sshd with its files in `d`; stops it (by its PidFile) on leaving."""
+def running_sshd(d: Path, more_addresses: tuple[str, ...] = ()):
+    """Starts a private sshd with its files in `d`; stops it (by its PidFile) on leaving. It
+    listens on 127.0.0.1 and on `more_addresses` (other loopback addresses), same port."""
     if os.geteuid() != 0:
         pytest.fail("tests/ssh run as root (they start sshd and sudo to test users)")
     if not SSHD.exists():
@@ -223,7 +225,7 @@ def running_sshd(d: Path):
     server = None
     for _attempt in range(5):
         port = free_port(address)
-        config.write_text(_sshd_config(d, address, port, host_key, authorized, pid_file))
+        config.write_text(_sshd_config(d, address, port, host_key, authorized, pid_file, more_addresses))
         subprocess.run([str(SSHD), "-t", "-f", str(config)], check=True)
         pid_file.unlink(missing_ok=True)
         # Foreground (-D) so the process is ours to wait for; it writes its PidFile all the same.

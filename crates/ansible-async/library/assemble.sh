@@ -64,14 +64,19 @@ for launcher in "$library/.async_wrapper.tmp" "$library/.async_job.tmp"; do
     fi
 done
 # ansible searches a whole module file for these markers (ansible/executor/module_common.py)
-# and would treat it as another kind of module if one appeared. async_status and async_job
-# carry WANT_JSON on purpose: it makes ansible pass the arguments as JSON.
+# and would treat it as another kind of module if one appeared. async_job carries WANT_JSON
+# on purpose (ansible passes it an arguments file); async_status carries
+# <<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>> on purpose, once: ansible writes the arguments there and
+# pipelines it.
 markers='<<INCLUDE_ANSIBLE_MODULE_(COMMON|JSON_ARGS)>>|# POWERSHELL_COMMON'
 markers="$markers|(from|import) +(\\.{2,} *module_utils|ansible_collections\\.|ansible\\.module_utils)"
 markers="$markers|#Requires -(Module|Version)|#AnsibleRequires -"
+json_args='<<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>>'
 for file in "$library/.async_wrapper.tmp" "$library/.async_job.tmp" $payloads "$library/.async_status.tmp"; do
-    if found=$(grep -aoiE -- "$markers" "$file"); then
-        echo "assemble.sh: ansible would misread $file because of: $found" >&2
+    found=$(grep -aoiE -- "$markers" "$file") || :
+    [ "$file" = "$library/.async_status.tmp" ] && [ "$found" = "$json_args" ] && found=
+    if [ -n "$found" ] || { [ "$file" = "$library/.async_status.tmp" ] && grep -aq WANT_JSON "$file"; }; then
+        echo "assemble.sh: ansible would misread $file because of: ${found:-WANT_JSON}" >&2
         exit 1
     fi
 done

@@ -6,7 +6,8 @@
 //! (`ansible-async async_wrapper ...`, which is how the launchers in `library/` run it).
 //! `library/` (see `library/assemble.sh` here) carries it gzipped inside `async_wrapper`
 //! and unpacked as `async_job`; `async_status` is a small script that runs the copy
-//! `async_wrapper` left on the host.
+//! `async_wrapper` left on the host, as `ansible-async async_status --args-json JSON` (ansible
+//! writes the arguments into that script; it has no arguments file).
 
 use std::ffi::OsString;
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! `async_status` as a native binary module: ansible runs `async_status ARGS_FILE`, where
 //! the args file is one JSON object (`jid`, `mode`, `_async_dir` and ansible's own
-//! `_ansible_*` keys), and reads one JSON object from stdout.
+//! `_ansible_*` keys), and reads one JSON object from stdout. `async_status --args-json JSON`
+//! takes that object as text instead: `library/async_status`, a script into which ansible
+//! writes the arguments, has no arguments file to pass.
 //!
 //! `mode: status` reports the job file (running, or the module's result once it ended);
 //! `mode: cleanup` removes it. Results match ansible-core's own module key for key.
@@ -11,7 +13,8 @@ use std::path::{Path, PathBuf};
 use async_core::{jobfile, reply, user, JobDir, JobFile, JobId, ModuleArgs};
 use serde_json::{json, Value};
 
-const USAGE: &str = "async_status is an ansible module: ansible runs it as `async_status ARGS_FILE`";
+const USAGE: &str = "async_status is an ansible module: ansible runs it as `async_status ARGS_FILE` \
+                     (or `async_status --args-json JSON`)";
 
 #[derive(Debug, PartialEq)]
 enum Mode {
@@ -26,12 +29,16 @@ struct Args {
     async_dir: JobDir,
 }
 
-/// Runs `async_status ARGS_FILE` with `args` (without the program name) and exits.
+/// Runs `async_status ARGS_FILE` or `async_status --args-json JSON` with `args` (without the
+/// program name) and exits.
 pub fn run(args: Vec<OsString>) -> ! {
-    let Some(args_file) = args.into_iter().next() else {
-        reply::exit(&reply::failure(USAGE), 1);
+    let args = match args.as_slice() {
+        [flag, json] if flag == "--args-json" => parse_json_args(&json.to_string_lossy()),
+        [flag, ..] if flag == "--args-json" => Err(USAGE.to_string()),
+        [args_file, ..] => read_args(Path::new(args_file)),
+        [] => Err(USAGE.to_string()),
     };
-    let args = match read_args(Path::new(&args_file)) {
+    let args = match args {
         Ok(args) => args,
         Err(msg) => reply::exit(&reply::failure(msg), 1),
     };
@@ -41,6 +48,15 @@ pub fn run(args: Vec<OsString>) -> ! {
 
 fn read_args(path: &Path) -> Result<Args, String> {
     parse_args(&ModuleArgs::read(path)?)
+}
+
+/// The arguments as JSON text (what ansible writes into a JSON-args module).
+fn parse_json_args(text: &str) -> Result<Args, String> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => parse_args(&ModuleArgs::new(map)),
+        Ok(_) => Err("the module arguments are not a JSON object".into()),
+        Err(e) => Err(format!("the module arguments are not valid JSON: {e}")),
+    }
 }
 
 fn parse_args(args: &ModuleArgs) -> Result<Args, String> {
@@ -517,6 +533,18 @@ mod tests {
         assert!(err(json!({"jid": ["j1"]})).contains("must be a string"));
         let ok = parse_args(&ModuleArgs::new(json!({"jid": 17}).as_object().unwrap().clone())).unwrap();
         assert_eq!(ok.jid, "17");
+    }
+
+    #[test]
+    fn arguments_as_json_text() {
+        let args = parse_json_args(
+            r#"{"jid": "j1.1", "mode": "cleanup", "_async_dir": "/x y", "_ansible_no_log": false}"#,
+        )
+        .unwrap();
+        assert_eq!((args.jid.as_str(), &args.mode), ("j1.1", &Mode::Cleanup));
+        assert!(parse_json_args("[1]").unwrap_err().contains("not a JSON object"));
+        assert!(parse_json_args("{\"jid\": ").unwrap_err().contains("not valid JSON"));
+        assert!(parse_json_args("<<not substituted>>").unwrap_err().contains("not valid JSON"));
     }
 
     #[test]
