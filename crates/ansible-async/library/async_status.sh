@@ -254,8 +254,7 @@ check_args() {
 }
 
 # program DIR: sets $program to the native program async_wrapper left in DIR/.bin, if any:
-# ansible-async-<release id>, or ansible-async-<release id>.<arch> (by `uname -m` when there
-# are several).
+# ansible-async-<release id>, or ansible-async-<release id>.<arch> for this host's `uname -m`.
 program() {
     program= several=
     for candidate in "$1/.bin/ansible-async-$payload_id" "$1/.bin/ansible-async-$payload_id".*; do
@@ -265,7 +264,9 @@ program() {
         fi
     done
     [ -L "$1/.bin" ] && program= && return 0 # a .bin the user does not control
-    [ -z "$several" ] && return 0
+    # One copy named by architecture may still be another host's (an async dir shared with
+    # a host of another kind): only an unsuffixed copy is taken without asking uname.
+    [ -z "$several" ] && case $program in "" | */ansible-async-"$payload_id") return 0 ;; esac
     case $(uname -m 2>/dev/null) in
     x86_64 | amd64) arch=x86_64 ;;
     aarch64 | arm64) arch=aarch64 ;;
