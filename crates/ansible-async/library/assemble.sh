@@ -29,9 +29,9 @@ done
 
 size() { wc -c <"$1" | tr -d ' '; }
 
+x86_64_gz=$library/.x86_64.gz aarch64_gz=$library/.aarch64.gz
 # One id for the whole build: the programs' content. Every script gets the same.
 # What a failed run leaves behind goes; the finished files are renamed before exit.
-x86_64_gz=$library/.x86_64.gz aarch64_gz=$library/.aarch64.gz
 trap 'rm -f "$x86_64_gz" "$aarch64_gz" "$library/.async_wrapper.tmp" \
     "$library/.async_job.tmp" "$library/.async_status.tmp"' EXIT
 id=$(cat "$x86_64" "$aarch64" | sha256sum | cut -c1-16)
