@@ -350,8 +350,13 @@ if [ -n "$why" ]; then
     printf '{"failed": true, "msg": "%s", "ansible_job_id": "%s"}\n' "$quoted" "$id"
     exit 1
 fi
+# Without the program only _async_dir is searched (the program also looks in the user's own
+# re-anchored dirs); the answer names it as the program does.
+json_quote "$dir"
+searched=$quoted
 not_found() {
-    printf '{"failed": true, "msg": "could not find job", "ansible_job_id": "%s", "started": true, "finished": true}\n' "$jid"
+    printf '{"failed": true, "msg": "could not find job (searched: %s)", "searched": ["%s"], "ansible_job_id": "%s", "started": true, "finished": true}\n' \
+        "$searched" "$searched" "$jid"
     exit 1
 }
 case $job_dir in -*) job_dir=./$job_dir ;; esac
