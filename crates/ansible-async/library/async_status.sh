@@ -355,8 +355,8 @@ fi
 json_quote "$dir"
 searched=$quoted
 not_found() {
-    printf '{"failed": true, "msg": "could not find job (searched: %s)", "searched": ["%s"], "ansible_job_id": "%s", "started": true, "finished": true}\n' \
-        "$searched" "$searched" "$jid"
+    printf '{"failed": true, "msg": "could not find job", "searched": ["%s"], "ansible_job_id": "%s", "started": true, "finished": true}\n' \
+        "$searched" "$jid"
     exit 1
 }
 case $job_dir in -*) job_dir=./$job_dir ;; esac
