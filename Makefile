@@ -29,7 +29,7 @@ STATIC      := RUSTFLAGS="-C target-feature=+crt-static"
 DIST_NAME := ansible-async-rs-$(VERSION)
 DIST_DIR  := target/releases/$(DIST_NAME)
 
-.PHONY: all toolchain programs library build dist repro-check venvs ssh-host test unit e2e demo bench clean
+.PHONY: all toolchain programs library build dist repro-check venvs ssh-host lint test unit e2e demo bench clean
 
 all: build
 
@@ -86,6 +86,16 @@ venvs:
 # openssh-server, sudo and the test users for tests/ssh (root; apt-get when missing).
 ssh-host:
 	bash tests/ssh/setup-host.sh
+
+# Formatting, clippy and rustdoc with warnings as errors, and shellcheck on every shell script
+# (tests/shellcheck.sh). `.ci/run` runs it before the tests.
+lint:
+	@cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+	sh tests/shellcheck.sh
 
 unit:
 	cargo test --workspace --locked

@@ -28,6 +28,7 @@ DEMO_LIBRARY=$(CDPATH='' cd -- "$DEMO_LIBRARY" && pwd)
 
 # Everything the demo writes goes into one private temp dir, removed at the end.
 demo_tmp=$(mktemp -d "${TMPDIR:-/tmp}/ansible-async-demo.XXXXXX") || exit 2
+# shellcheck disable=SC2317 # run by the trap below
 cleanup() {
     if [ "${DEMO_KEEP:-0}" = 1 ]; then
         echo "run-demo: kept $demo_tmp"

@@ -34,6 +34,7 @@ ensure_packages() {
     if [ -n "$missing" ]; then
         log "installing$missing"
         export DEBIAN_FRONTEND=noninteractive
+        # shellcheck disable=SC2086 # $missing: package names, one word each
         apt-get install -y -q --no-install-recommends $missing >&2 ||
             { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends $missing >&2; }
     fi

@@ -22,7 +22,7 @@ from ansible.executor import module_common
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-JOB = REPO / "library" / "async_job"  # the native program itself, named for async_job
+PROGRAM = REPO / "target" / "programs" / "ansible-async.x86_64"  # the native program make build ships
 
 
 def wait_until(predicate, timeout=10.0, what="condition"):
@@ -47,7 +47,7 @@ def library(tmp_path_factory):
 def program(tmp_path_factory):
     """The native program under its own name, which answers to all three commands."""
     path = tmp_path_factory.mktemp("native") / "ansible-async"
-    shutil.copy(JOB, path)
+    shutil.copy(PROGRAM, path)
     return path
 
 
@@ -101,9 +101,12 @@ class Host:
         return json.loads(run.stdout)
 
     def script_status(self, jid: str) -> dict:
-        args = self.tmp / "status-args"
-        args.write_text(json.dumps({"jid": jid, "mode": "status", "_async_dir": str(self.async_dir)}))
-        run = subprocess.run(["/bin/sh", str(self.library / "async_status"), str(args)],
+        """library/async_status as ansible runs it: the arguments written into its text."""
+        args = json.dumps({"jid": jid, "mode": "status", "_async_dir": str(self.async_dir)})
+        marker = "<<INCLUDE_ANSIBLE_MODULE_" + "JSON_ARGS>>"
+        module = self.tmp / "AnsiballZ_async_status"
+        module.write_text((self.library / "async_status").read_text().replace(marker, args))
+        run = subprocess.run(["/bin/sh", str(module)], stdin=subprocess.DEVNULL,
                              env=self.env, capture_output=True, text=True)
         return json.loads(run.stdout)
 

@@ -228,7 +228,7 @@ def test_odd_missing_async_dirs(tmp_path, odd, way):
     args = ansible_args(tmp_path / ODD[odd] / "async", "j9.9")
     code, answer = script(tmp_path, args, way)
     assert (code, answer) == native(args, cwd=tmp_path)
-    assert answer["msg"] == "could not find job"
+    assert answer["msg"] == "could not find job" and answer["searched"] == [args["_async_dir"]]
     assert_untouched(tmp_path, decoy)
 
 
@@ -286,10 +286,11 @@ def test_with_the_program_on_the_host_it_runs_the_program(tmp_path, way, suffix)
     started = subprocess.run(["/bin/sh", str(LAUNCHER), "j7", "60", str(module), "_", "-preserve_tmp"],
                              env=env, capture_output=True, text=True, timeout=30, check=True)
     jid = json.loads(started.stdout)["ansible_job_id"]
-    if suffix:
-        # The name the launcher gives its copy may carry the architecture.
-        for copy in (async_dir / ".bin").iterdir():
-            copy.rename(copy.with_name(copy.name + suffix))
+    # The launcher names its copy by architecture (ansible-async-<id>.x86_64); an older one
+    # left it unsuffixed. The script takes either.
+    copies = list((async_dir / ".bin").iterdir())
+    assert [c.name for c in copies] == [f"ansible-async-{payload_id()}.x86_64"]
+    copies[0].rename(copies[0].with_name(f"ansible-async-{payload_id()}{suffix}"))
     try:
         code, answer = script(tmp_path, ansible_args(async_dir, jid), way)
         assert code == 0 and answer["finished"] is False

@@ -351,12 +351,16 @@ def test_without_gzip_the_reply_names_it(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a file system")
-def test_on_a_read_only_home_the_reply_names_it(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount and to act as another user")
+def test_on_a_read_only_home_the_reply_names_it(world_tmp, home_user):
+    # The default async dir is under the passwd home (whatever HOME says): make that read-only.
+    home = Path(home_user.pw_dir)
+    shipped = world_tmp / "shipped"
+    shipped.mkdir()
+    shutil.copy(LAUNCHER, shipped / "async_wrapper")
     subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(home)], check=True)
     try:
-        rc, reply, stderr = run_launcher(LAUNCHER, base_env(HOME=str(home)))
+        rc, reply, stderr = run_launcher(shipped / "async_wrapper", base_env(HOME=str(home)), user=home_user)
         assert rc == 1 and reply["failed"] is True, (reply, stderr)
         assert reply["msg"].startswith(f"could not create directory: {home}/.ansible_async")
         assert "Read-only file system" in reply["msg"], reply

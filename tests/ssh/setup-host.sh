@@ -76,6 +76,7 @@ if ! getent passwd "$NOHOME_USER" >/dev/null; then
     useradd --no-create-home --home-dir "$NOHOME_DIR" --shell /bin/sh "$NOHOME_USER"
 fi
 nohome=$(getent passwd "$NOHOME_USER" | cut -d: -f6)
+# shellcheck disable=SC2016 # $1 is the inner sh's
 if runuser -u "$NOHOME_USER" -- /bin/sh -c 'test -w "$1" || mkdir -p "$1" 2>/dev/null' sh "$nohome"; then
     log "$NOHOME_USER can write to or create its home $nohome: the fault test needs a home it cannot write"
     exit 1

@@ -21,6 +21,7 @@ for arg in "$@"; do
     *) echo "assemble.sh: unknown argument $arg (want x86_64=PROGRAM aarch64=PROGRAM)" >&2 && exit 2 ;;
     esac
 done
+# shellcheck disable=SC2015 # the usage when either test fails
 [ -f "$x86_64" ] && [ -f "$aarch64" ] || {
     echo "usage: assemble.sh LIBRARY_DIR x86_64=PROGRAM aarch64=PROGRAM" >&2
     exit 2
@@ -28,14 +29,14 @@ done
 
 size() { wc -c <"$1" | tr -d ' '; }
 
+x86_64_gz=$library/.x86_64.gz aarch64_gz=$library/.aarch64.gz
 # One id for the whole build: the programs' content. Every script gets the same.
 # What a failed run leaves behind goes; the finished files are renamed before exit.
-trap 'rm -f "$library/.x86_64.gz" "$library/.aarch64.gz" "$library/.async_wrapper.tmp" \
+trap 'rm -f "$x86_64_gz" "$aarch64_gz" "$library/.async_wrapper.tmp" \
     "$library/.async_job.tmp" "$library/.async_status.tmp"' EXIT
 id=$(cat "$x86_64" "$aarch64" | sha256sum | cut -c1-16)
-gzip -9 -n -c "$x86_64" >"$library/.x86_64.gz"
-gzip -9 -n -c "$aarch64" >"$library/.aarch64.gz"
-payloads="$library/.x86_64.gz $library/.aarch64.gz"
+gzip -9 -n -c "$x86_64" >"$x86_64_gz"
+gzip -9 -n -c "$aarch64" >"$aarch64_gz"
 
 # script TEMPLATE OUTPUT PROGRAM FALLBACK MODULE_KIND: the template with common.sh, the
 # fallback fragment (a file, or /dev/null) and the ids filled in.
@@ -46,8 +47,8 @@ script() {
         $0 == "@MODULE_KIND@" { print kind; next }
         { print }
     ' "$here/$1" | sed -e "s/@PAYLOAD_ID@/$id/" -e "s/@PROGRAM@/$3/g" \
-        -e "s/@X86_64_GZ@/$(size "$library/.x86_64.gz")/" -e "s/@X86_64_SIZE@/$(size "$x86_64")/" \
-        -e "s/@AARCH64_GZ@/$(size "$library/.aarch64.gz")/" -e "s/@AARCH64_SIZE@/$(size "$aarch64")/" >"$2"
+        -e "s/@X86_64_GZ@/$(size "$x86_64_gz")/" -e "s/@X86_64_SIZE@/$(size "$x86_64")/" \
+        -e "s/@AARCH64_GZ@/$(size "$aarch64_gz")/" -e "s/@AARCH64_SIZE@/$(size "$aarch64")/" >"$2"
 }
 
 script async_wrapper.sh "$library/.async_wrapper.tmp" async_wrapper "$here/fallback/fallback.sh" \
@@ -72,7 +73,7 @@ markers='<<INCLUDE_ANSIBLE_MODULE_(COMMON|JSON_ARGS)>>|# POWERSHELL_COMMON'
 markers="$markers|(from|import) +(\\.{2,} *module_utils|ansible_collections\\.|ansible\\.module_utils)"
 markers="$markers|#Requires -(Module|Version)|#AnsibleRequires -"
 json_args='<<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>>'
-for file in "$library/.async_wrapper.tmp" "$library/.async_job.tmp" $payloads "$library/.async_status.tmp"; do
+for file in "$library/.async_wrapper.tmp" "$library/.async_job.tmp" "$x86_64_gz" "$aarch64_gz" "$library/.async_status.tmp"; do
     found=$(grep -aoiE -- "$markers" "$file") || :
     [ "$file" = "$library/.async_status.tmp" ] && [ "$found" = "$json_args" ] && found=
     if [ -n "$found" ] || { [ "$file" = "$library/.async_status.tmp" ] && grep -aq WANT_JSON "$file"; }; then
@@ -80,21 +81,20 @@ for file in "$library/.async_wrapper.tmp" "$library/.async_job.tmp" $payloads "$
         exit 1
     fi
 done
-if grep -aq WANT_JSON "$library/.async_wrapper.tmp" $payloads; then
+if grep -aq WANT_JSON "$library/.async_wrapper.tmp" "$x86_64_gz" "$aarch64_gz"; then
     echo "assemble.sh: WANT_JSON in async_wrapper would change how ansible runs it" >&2
     exit 1
 fi
 
 head_size=$(size "$library/.async_wrapper.tmp")
-# shellcheck disable=SC2086 # $payloads is two paths without spaces, in this order.
-cat $payloads >>"$library/.async_wrapper.tmp"
-cat $payloads >>"$library/.async_job.tmp"
+cat "$x86_64_gz" "$aarch64_gz" >>"$library/.async_wrapper.tmp"
+cat "$x86_64_gz" "$aarch64_gz" >>"$library/.async_job.tmp"
 chmod 0755 "$library/.async_wrapper.tmp" "$library/.async_job.tmp" "$library/.async_status.tmp"
 for name in async_wrapper async_job async_status; do
     mv -f "$library/.$name.tmp" "$library/$name"
 done
 echo "assembled $library (release $id):" \
     "async_wrapper $(size "$library/async_wrapper") bytes ($head_size of launcher" \
-    "+ x86_64 $(size "$library/.x86_64.gz") + aarch64 $(size "$library/.aarch64.gz") gzipped)," \
+    "+ x86_64 $(size "$x86_64_gz") + aarch64 $(size "$aarch64_gz") gzipped)," \
     "async_job $(size "$library/async_job") bytes, async_status $(size "$library/async_status") bytes;" \
     "programs unpacked: x86_64 $(size "$x86_64"), aarch64 $(size "$aarch64") bytes"

@@ -64,6 +64,7 @@ j_string() {
 
 # j_byte N: appends the byte N to $str.
 j_byte() {
+    # shellcheck disable=SC2059 # an octal escape: digits only
     case $1 in
     10) str=$str$nl ;;
     0) return 1 ;; # a shell string cannot hold NUL
@@ -151,7 +152,7 @@ j_value() {
     false*) type=false rest=${rest#false} ;;
     null*) type=null rest=${rest#null} ;;
     [-0-9]*) type=number && j_number ;;
-    [\[{]*) j_container ;;
+    \[* | \{*) j_container ;;
     *) return 1 ;;
     esac
 }
@@ -159,13 +160,13 @@ j_value() {
 # j_container: reads an array or an object, nested ones too (their contents are not kept).
 # $stack holds the closing brackets of the containers being read, innermost first.
 j_container() {
-    case $rest in \[*) stack=]$stack ;; *) stack=}$stack ;; esac
+    case $rest in \[*) stack=]$stack ;; *) stack=\}$stack ;; esac
     rest=${rest#?}
     j_ws
     case $rest in "${stack%"${stack#?}"}"*) rest=${rest#?} && stack=${stack#?} && type=container && return 0 ;; esac
     while :; do
         case $stack in
-        }*)
+        \}*)
             j_ws
             case $rest in \"*) j_string || return 1 ;; *) return 1 ;; esac
             j_ws
@@ -193,7 +194,7 @@ read_args() {
     rest=$json
     j_ws
     case $rest in
-    {*) ;;
+    \{*) ;;
     *)
         if j_value && j_ws && [ -z "$rest" ]; then
             args_error="the module arguments are not a JSON object"
@@ -209,7 +210,7 @@ read_args() {
     [ -z "$rest" ] || return 1
     rest=${json#*\{}
     j_ws
-    case $rest in }*) return 0 ;; esac
+    case $rest in \}*) return 0 ;; esac
     while :; do
         j_ws
         j_string
@@ -349,8 +350,13 @@ if [ -n "$why" ]; then
     printf '{"failed": true, "msg": "%s", "ansible_job_id": "%s"}\n' "$quoted" "$id"
     exit 1
 fi
+# Without the program only _async_dir is searched (the program also looks in the user's own
+# re-anchored dirs); the answer names it as the program does.
+json_quote "$dir"
+searched=$quoted
 not_found() {
-    printf '{"failed": true, "msg": "could not find job", "ansible_job_id": "%s", "started": true, "finished": true}\n' "$jid"
+    printf '{"failed": true, "msg": "could not find job", "searched": ["%s"], "ansible_job_id": "%s", "started": true, "finished": true}\n' \
+        "$searched" "$jid"
     exit 1
 }
 case $job_dir in -*) job_dir=./$job_dir ;; esac

@@ -82,6 +82,7 @@ cache_dirs() {
             if [ "$program" = async_job ] && [ "$d" = "$dir" ]; then
                 native_why="there is no async directory $d" && return 1
             fi
+            # shellcheck disable=SC2174 # umask 077 covers the parents
             err=$(mkdir -p -m 700 "$d" 2>&1) || {
                 native_why="could not create directory: $d - ${err#mkdir: }" && return 1
             }

@@ -14,6 +14,7 @@ fail() {
 # when the user has no passwd entry; ~user is user's passwd home.
 expand_dir() {
     dir=$1
+    # shellcheck disable=SC2088,SC2016 # ~ and $HOME are text here
     case $dir in
     "~" | "~/"*) tail=${dir#"~"} ;;
     '${HOME}' | '${HOME}/'*) tail=${dir#'${HOME}'} ;;

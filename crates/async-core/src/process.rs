@@ -50,7 +50,11 @@ impl ProcessStamp {
 /// The fields of `/proc/PID/stat` after the command name, which may itself hold spaces
 /// and parentheses; the first returned field is the state (field 3 in proc(5)).
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `/proc/./PID`: qemu-user (an aarch64 host emulated on x86_64, a container of another
+    // architecture) answers reads of `/proc/self/stat` and `/proc/<own pid>/stat` itself, with
+    // a start time a tick off the kernel's; a stamp taken of ourselves would then never match
+    // the one another process reads. The kernel's own file is the same on real hardware.
+    let stat = fs::read_to_string(format!("/proc/./{pid}/stat")).ok()?;
     let after_name = &stat[stat.rfind(')')? + 1..];
     Some(after_name.split_whitespace().map(str::to_string).collect())
 }

@@ -29,6 +29,7 @@ run_fallback() {
     esac
     # "/usr/bin/env python3 -u" -> python3; "/usr/bin/python3 -u" -> /usr/bin/python3
     set -f
+    # shellcheck disable=SC2086 # split on purpose (no globbing)
     fallback_interpreter $fallback_py
     set +f
     case ${fallback_py##*/} in
@@ -39,10 +40,12 @@ run_fallback() {
     ASYNC_WRAPPER_FALLBACK_REASON=${native_why:-}
     export ASYNC_WRAPPER_FALLBACK_REASON
     for fallback_try in $fallback_py python3 python python2; do
+        # shellcheck disable=SC2015 # skip it when either test fails
         case $fallback_try in
         */*) [ -f "$fallback_try" ] && [ -x "$fallback_try" ] || continue ;;
         *) command -v "$fallback_try" >/dev/null 2>&1 || continue ;;
         esac
+        # shellcheck disable=SC2093 # the first python found runs the job
         exec "$fallback_try" - "$@" <<'ASYNC_WRAPPER_FALLBACK_PY'
 # async_wrapper, portable fallback: what library/async_wrapper runs on a host where none of
 # its native programs runs (another architecture, another OS). It writes the same job

@@ -1,0 +1,48 @@
+#!/bin/sh
+# `make lint`'s shell part: shellcheck on every shell script in the repository (as POSIX sh
+# unless its #! line names bash), and on library/'s three scripts as assemble.sh puts them
+# together: what ansible ships to hosts. .shellcheckrc holds the repository's settings; a
+# deliberate pattern gets an inline `# shellcheck disable=SCxxxx # why`. Works from anywhere.
+set -eu
+cd "$(dirname "$0")/.."
+command -v shellcheck >/dev/null 2>&1 || {
+    echo "shellcheck.sh: shellcheck is not installed (Debian: apt-get install shellcheck)" >&2
+    exit 2
+}
+templates=crates/ansible-async/library
+out=target/lint
+rm -rf "$out" && mkdir -p "$out/library"
+status=0
+
+# The scripts as they are in the tree (.ci/run has no .sh suffix). async_wrapper.sh and
+# async_status.sh are templates that common.sh completes: alone, the variables it sets look
+# unassigned (SC2154), which the assembled scripts below check.
+find . \( -path ./target -o -path ./.git -o -path ./.venv -o -path ./library \) -prune -o \
+    -type f -name '*.sh' -print | sort >"$out/scripts"
+echo ./.ci/run >>"$out/scripts"
+while IFS= read -r script; do
+    case $(head -n 1 "$script") in
+    '#!'*bash*) dialect='bash' ;;
+    *) dialect='sh' ;;
+    esac
+    case $script in
+    "./$templates/async_wrapper.sh" | "./$templates/async_status.sh") set -- -e SC2154 ;;
+    *) set -- ;;
+    esac
+    shellcheck -s "$dialect" "$@" "$script" || status=1
+done <"$out/scripts"
+
+# The assembled scripts, with two small stand-ins for the programs: async_status is all
+# text; async_wrapper and async_job are checked up to their gzipped programs.
+printf 'x86_64 stand-in\n' >"$out/x86_64"
+printf 'aarch64 stand-in\n' >"$out/aarch64"
+sh "$templates/assemble.sh" "$out/library" x86_64="$out/x86_64" aarch64="$out/aarch64" >/dev/null
+payload=$(($(gzip -9 -n -c "$out/x86_64" | wc -c) + $(gzip -9 -n -c "$out/aarch64" | wc -c)))
+for name in async_wrapper async_job; do
+    head -c "$(($(wc -c <"$out/library/$name") - payload))" "$out/library/$name" >"$out/$name"
+done
+cp "$out/library/async_status" "$out/async_status"
+shellcheck -s sh "$out/async_wrapper" "$out/async_job" "$out/async_status" || status=1
+
+[ "$status" = 0 ] && echo "shellcheck: $(($(wc -l <"$out/scripts") + 3)) scripts clean"
+exit "$status"
