@@ -66,10 +66,13 @@ build: library
 dist: library
 	rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)/library
 	cp library/async_wrapper library/async_status library/async_job $(DIST_DIR)/library/
+	mkdir -p $(DIST_DIR)/docs
 	cp README.md LICENSE $(DIST_DIR)/
-	chmod 0755 $(DIST_DIR) $(DIST_DIR)/library $(DIST_DIR)/library/*
-	chmod 0644 $(DIST_DIR)/README.md $(DIST_DIR)/LICENSE
-	cd $(DIST_DIR) && sha256sum library/async_job library/async_status library/async_wrapper LICENSE README.md >SHA256SUMS
+	cp docs/ARCHITECTURE.md $(DIST_DIR)/docs/
+	chmod 0755 $(DIST_DIR) $(DIST_DIR)/library $(DIST_DIR)/library/* $(DIST_DIR)/docs
+	chmod 0644 $(DIST_DIR)/README.md $(DIST_DIR)/LICENSE $(DIST_DIR)/docs/ARCHITECTURE.md
+	cd $(DIST_DIR) && sha256sum library/async_job library/async_status library/async_wrapper LICENSE README.md \
+		docs/ARCHITECTURE.md >SHA256SUMS
 	chmod 0644 $(DIST_DIR)/SHA256SUMS
 	LC_ALL=C tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \
 		-C target/releases -cf - $(DIST_NAME) | gzip -9 -n >target/releases/$(DIST_NAME).tar.gz

@@ -68,7 +68,7 @@ def release(tmp_path_factory):
     with tarfile.open(tarball) as tar:
         members = tar.getmembers()
         assert {m.name for m in members if m.isfile()} == {
-            f"{NAME}/{f}" for f in ("README.md", "LICENSE", "SHA256SUMS",
+            f"{NAME}/{f}" for f in ("README.md", "LICENSE", "SHA256SUMS", "docs/ARCHITECTURE.md",
                                     "library/async_wrapper", "library/async_status", "library/async_job")}
         assert all(m.uid == 0 and m.gid == 0 and m.mtime == 0 for m in members)
         tar.extractall(where)
