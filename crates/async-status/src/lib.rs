@@ -359,7 +359,8 @@ mod tests {
         let (r, code) = run_with(&args(&passed, json!({"jid": "j1.1"})), &homes);
         assert_eq!(code, 1);
         assert_eq!(r["msg"], "could not find job");
-        let searched: Vec<&str> = r["searched"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        let searched: Vec<&str> =
+            r["searched"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
         for dir in [&passed, &own.join(".ansible_async"), &env.join(".ansible_async")] {
             assert!(searched.contains(&dir.to_str().unwrap()), "{r}");
         }
