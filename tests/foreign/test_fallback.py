@@ -53,7 +53,20 @@ def program(tmp_path_factory):
 
 @pytest.fixture
 def host(tmp_path, library, program):
-    return Host(tmp_path, library, program)
+    yield Host(tmp_path, library, program)
+    # A failed test may leave a job running (some have no time limit): end every process
+    # whose command line names this test's folder (its supervisors and modules).
+    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                named = str(tmp_path).encode() in f.read()
+        except OSError:
+            continue
+        if named and pid != os.getpid():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 class Host:
