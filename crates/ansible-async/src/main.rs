@@ -12,30 +12,35 @@
 use std::ffi::OsString;
 use std::path::Path;
 
+use async_core::Reply;
+
 const PROGRAMS: [&str; 3] = ["async_wrapper", "async_status", "async_job"];
 
 fn main() {
-    let mut args = std::env::args_os();
-    let invoked_as = args.next().unwrap_or_default();
-    let mut rest: Vec<OsString> = args.collect();
+    run(std::env::args_os().collect()).exit()
+}
+
+/// The reply of the program `args` names; printed once, by `main`.
+fn run(mut args: Vec<OsString>) -> Reply {
+    let invoked_as = if args.is_empty() { OsString::new() } else { args.remove(0) };
     let name =
         Path::new(&invoked_as).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let name = name.strip_prefix("AnsiballZ_").unwrap_or(&name);
     let program = match PROGRAMS.iter().find(|p| name.starts_with(*p)) {
         Some(program) => program.to_string(),
-        None if !rest.is_empty() => rest.remove(0).to_string_lossy().into_owned(),
+        None if !args.is_empty() => args.remove(0).to_string_lossy().into_owned(),
         None => String::new(),
     };
     match program.as_str() {
-        "async_wrapper" => async_wrapper::run(rest),
-        "async_status" => async_status::run(rest),
-        "async_job" => async_job::run(rest),
-        other => {
-            eprintln!(
+        "async_wrapper" => async_wrapper::run(args),
+        "async_status" => async_status::run(args),
+        "async_job" => async_job::run(args),
+        other => Reply::error(
+            format!(
                 "ansible-async: unknown program {other:?}\n\
-                 usage: ansible-async async_wrapper|async_status|async_job ARGS..."
-            );
-            std::process::exit(2)
-        }
+                 usage: ansible-async async_wrapper|async_status|async_job ARGS...\n"
+            ),
+            2,
+        ),
     }
 }

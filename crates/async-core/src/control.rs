@@ -2,16 +2,15 @@
 //! module's process group is ended. async_wrapper's supervisor follows it when a time
 //! limit is reached or it is told to stop; `async_job terminate` follows it to ask a
 //! supervisor, or to end a lost job's module itself. Keeping it here means the two can
-//! never disagree on a signal, a grace period or the shape of the result.
+//! never disagree on a signal, a grace period or the shape of the result (a
+//! [`crate::record::Terminated`]). The grace period a job starts with is recorded in its
+//! running file ([`crate::record::Running::kill_grace`]).
 
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use serde_json::{json, Map, Value};
-
-use crate::JobId;
 
 /// The signal `async_job terminate` sends a supervisor to ask it to end its job.
 pub const TERMINATE: Signal = Signal::SIGUSR1;
@@ -24,10 +23,6 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 /// period when async_wrapper starts it, e.g. through a task's `environment:`.
 pub const GRACE_ENV: &str = "ASYNC_WRAPPER_KILL_GRACE";
 
-/// The key of the running job file that records the job's grace period in seconds, so
-/// that whoever ends the job later uses the same one.
-pub const GRACE_KEY: &str = "kill_grace";
-
 /// How often a group is checked for survivors during a grace period.
 const GRACE_CHECK: Duration = Duration::from_millis(10);
 
@@ -35,25 +30,17 @@ const GRACE_CHECK: Duration = Duration::from_millis(10);
 pub fn grace_from_env() -> Result<Duration, String> {
     match std::env::var(GRACE_ENV) {
         Err(_) => Ok(DEFAULT_GRACE),
-        Ok(text) => parse_grace(&text)
-            .ok_or_else(|| format!("{GRACE_ENV} must be a number of seconds from 0 to 3600, got: {text:?}")),
+        Ok(text) => {
+            text.trim().parse::<f64>().ok().and_then(grace_from_secs).ok_or_else(|| {
+                format!("{GRACE_ENV} must be a number of seconds from 0 to 3600, got: {text:?}")
+            })
+        }
     }
 }
 
-fn parse_grace(text: &str) -> Option<Duration> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && (0.0..=3600.0).contains(s))
-        .map(Duration::from_secs_f64)
-}
-
-/// The grace period a running job file records (see [`GRACE_KEY`]).
-pub fn recorded_grace(job: &Map<String, Value>) -> Option<Duration> {
-    job.get(GRACE_KEY)
-        .and_then(Value::as_f64)
-        .filter(|s| s.is_finite() && (0.0..=3600.0).contains(s))
-        .map(Duration::from_secs_f64)
+/// A grace period of `secs` seconds, when that is one: a number from 0 to 3600.
+pub fn grace_from_secs(secs: f64) -> Option<Duration> {
+    (secs.is_finite() && (0.0..=3600.0).contains(&secs)).then(|| Duration::from_secs_f64(secs))
 }
 
 /// Ends the process group led by `leader`: SIGTERM, up to `grace` for `gone` to say it
@@ -80,35 +67,17 @@ pub fn group_gone(leader: Pid) -> bool {
     matches!(killpg(leader, None), Err(Errno::ESRCH))
 }
 
-/// The result of a job ended on request or by a signal to its supervisor.
-pub fn terminated_result(id: &JobId, child_pid: i64, msg: &str) -> Value {
-    json!({
-        "failed": true,
-        "terminated": true,
-        "msg": msg,
-        "child_pid": child_pid,
-        "ansible_job_id": id.as_str(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn grace_values() {
-        assert_eq!(parse_grace(" 0.5 "), Some(Duration::from_millis(500)));
-        assert_eq!(parse_grace("3600"), Some(Duration::from_secs(3600)));
+        let parse = |text: &str| text.trim().parse::<f64>().ok().and_then(grace_from_secs);
+        assert_eq!(parse(" 0.5 "), Some(Duration::from_millis(500)));
+        assert_eq!(parse("3600"), Some(Duration::from_secs(3600)));
         for bad in ["", "-1", "3601", "nan", "inf", "soon"] {
-            assert_eq!(parse_grace(bad), None, "{bad}");
+            assert_eq!(parse(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn recorded_grace_reads_the_job_file_key() {
-        let job = json!({"started": true, GRACE_KEY: 30}).as_object().unwrap().clone();
-        assert_eq!(recorded_grace(&job), Some(Duration::from_secs(30)));
-        let job = json!({"started": true, GRACE_KEY: "30"}).as_object().unwrap().clone();
-        assert_eq!(recorded_grace(&job), None);
     }
 }

@@ -11,6 +11,10 @@ use crate::{expand_user, Error, JobFile, JobId};
 /// `ansible_async_dir` says otherwise.
 pub const DEFAULT_ASYNC_DIR: &str = "~/.ansible_async";
 
+/// The environment variable that names the async dir; ansible sets it from
+/// `ansible_async_dir` for async_wrapper.
+pub const ASYNC_DIR_ENV: &str = "ANSIBLE_ASYNC_DIR";
+
 /// The async directory of one user on one host: one job file per job, named by its id.
 #[derive(Clone, Debug)]
 pub struct JobDir {
@@ -31,10 +35,12 @@ impl JobDir {
 
     /// The job dir ansible asks for: `ANSIBLE_ASYNC_DIR`, else `~/.ansible_async`.
     pub fn from_env() -> JobDir {
-        match std::env::var("ANSIBLE_ASYNC_DIR") {
-            Ok(dir) if !dir.is_empty() => JobDir::new(&dir),
-            _ => JobDir::new(DEFAULT_ASYNC_DIR),
-        }
+        JobDir::new(&JobDir::env_setting().unwrap_or_else(|| DEFAULT_ASYNC_DIR.into()))
+    }
+
+    /// `ANSIBLE_ASYNC_DIR` as set, not expanded; `None` when unset or empty.
+    pub fn env_setting() -> Option<String> {
+        std::env::var(ASYNC_DIR_ENV).ok().filter(|dir| !dir.is_empty())
     }
 
     pub fn path(&self) -> &Path {

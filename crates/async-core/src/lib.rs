@@ -7,11 +7,13 @@
 //! - [`JobId`]: the validated name of a job (`JID.PID`), safe to use as a file name;
 //! - [`JobDir`]: the async directory (`ANSIBLE_ASYNC_DIR`, default `~/.ansible_async`) and
 //!   the atomic, private writes of job files into it;
-//! - [`JobFile`]: what a job file says when read back;
+//! - [`JobFile`]: what a job file says when read back, and [`record`]: the records our
+//!   programs write into it, each described once as a type;
 //! - [`output`]: turning a module's raw stdout into its result, as ansible-core does;
 //! - [`ModuleArgs`]: the JSON arguments file ansible gives a module;
 //! - [`reply`]: printing one JSON object as a module's answer;
-//! - [`control`]: how a running job is asked to end and how its module's group is ended.
+//! - [`control`]: how a running job is asked to end and how its module's group is ended;
+//! - [`clock`]: "now", elapsed times and the timestamps of the logs.
 //!
 //! # Job file format
 //!
@@ -21,20 +23,26 @@
 //! - while the job runs: `{"started": true, "finished": false, "ansible_job_id": ID}`, plus
 //!   `started_at`, `time_limit`, `module`, `kill_grace` (see [`control`]) and the
 //!   `supervisor` and `module_process` ([`ProcessStamp`]s) that let a lost job be told
-//!   from a running one;
+//!   from a running one ([`record::Running`]);
 //! - when the module has ended: the module's own result object, plus `stderr` when the
 //!   module wrote any, and a junk warning in `warnings` when its JSON had trailing junk;
 //! - when the module could not run or printed no JSON:
-//!   `{"failed": true, "cmd", "msg", "data", "stderr", "ansible_job_id"}`;
-//! - when the time limit was reached: `{"failed": true, "msg": "Timeout exceeded", "child_pid": PID}`;
+//!   `{"failed": true, "cmd", "msg", "data", "stderr", "ansible_job_id"}` ([`record::NoResult`]);
+//! - when the time limit was reached: `{"failed": true, "msg": "Timeout exceeded", "child_pid": PID}`
+//!   ([`record::TimedOut`]);
 //! - when it was ended on request or by a signal to its supervisor: `{"failed": true,
-//!   "terminated": true, "msg", "child_pid", "ansible_job_id"}`.
+//!   "terminated": true, "msg", "child_pid", "ansible_job_id"}` ([`record::Terminated`]);
+//! - when the result could not be written (a full disk): `{"failed": true, "msg",
+//!   "ansible_job_id"}` ([`record::Unwritten`]).
+//!
+//! `tests/jobfiles/samples/` in the repository has a sample of each.
 //!
 //! Beside it, `<job id>.log` has one line per event (see [`log`]).
 //!
 //! A file without `started` means the job is over, as in ansible-core.
 
 mod args;
+pub mod clock;
 pub mod control;
 mod error;
 mod jobdir;
@@ -43,15 +51,18 @@ mod jobid;
 pub mod log;
 pub mod output;
 mod process;
+pub mod record;
 pub mod reply;
 mod state;
 pub mod user;
 
 pub use args::ModuleArgs;
 pub use error::Error;
-pub use jobdir::{JobDir, Written, DEFAULT_ASYNC_DIR};
+pub use jobdir::{JobDir, Written, ASYNC_DIR_ENV, DEFAULT_ASYNC_DIR};
 pub use jobfile::JobFile;
 pub use jobid::JobId;
 pub use process::ProcessStamp;
-pub use state::{JobInfo, JobState, TIMEOUT_MSG};
+pub use record::{Record, TIMEOUT_MSG};
+pub use reply::Reply;
+pub use state::{JobInfo, JobState};
 pub use user::expand_user;

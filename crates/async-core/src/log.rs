@@ -11,7 +11,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::clock::{now, utc_timestamp};
 
 /// Appends one event line to the log at `path` (created `0600`, never through a symlink).
 pub fn append(path: &Path, event: &str) -> io::Result<()> {
@@ -48,43 +49,9 @@ fn starts_with_key(text: &str) -> bool {
     }
 }
 
-/// Seconds since the epoch, now.
-pub fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
-/// `secs` since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub fn utc_timestamp(secs: f64) -> String {
-    let millis = (secs * 1000.0).round() as i64;
-    let (days, ms_of_day) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
-    let (y, m, d) = civil_from_days(days);
-    let s = ms_of_day / 1000;
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", s / 3600, s / 60 % 60, s % 60, ms_of_day % 1000)
-}
-
-/// Howard Hinnant's days-to-civil-date algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_utc_times() {
-        assert_eq!(utc_timestamp(0.0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(utc_timestamp(1_795_924_487.613), "2026-11-29T03:54:47.613Z");
-        assert_eq!(utc_timestamp(951_782_400.0), "2000-02-29T00:00:00.000Z");
-    }
 
     #[test]
     fn appends_lines_and_reads_fields_back() {

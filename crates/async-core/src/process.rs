@@ -6,9 +6,11 @@
 
 use std::fs;
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Recorded in job files as `{"pid", "start_time", "boot_id"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessStamp {
     pub pid: u32,
     pub start_time: u64,
@@ -34,11 +36,8 @@ impl ProcessStamp {
         }
     }
 
-    pub fn to_json(&self) -> Value {
-        json!({"pid": self.pid, "start_time": self.start_time, "boot_id": self.boot_id})
-    }
-
-    pub fn from_json(value: &Value) -> Option<ProcessStamp> {
+    /// A stamp as a job file records it; `None` when `value` is not one.
+    pub fn from_value(value: &Value) -> Option<ProcessStamp> {
         Some(ProcessStamp {
             pid: u32::try_from(value.get("pid")?.as_u64()?).ok()?,
             start_time: value.get("start_time")?.as_u64()?,
@@ -81,7 +80,10 @@ mod tests {
     fn the_current_process_is_alive() {
         let me = ProcessStamp::current().unwrap();
         assert!(me.is_alive());
-        assert_eq!(ProcessStamp::from_json(&me.to_json()), Some(me));
+        let json = serde_json::to_value(&me).unwrap();
+        assert_eq!(json["pid"], std::process::id());
+        assert_eq!(serde_json::from_value::<ProcessStamp>(json.clone()).unwrap(), me);
+        assert_eq!(ProcessStamp::from_value(&json), Some(me));
     }
 
     #[test]

@@ -1,19 +1,89 @@
-//! A module's answer: one JSON object on stdout.
+//! A program's answer. Each program (async_wrapper, async_status, async_job) returns one
+//! [`Reply`] and never prints or exits itself; the `main` that ran it calls
+//! [`Reply::exit`], the one place where anything reaches stdout or stderr and the process
+//! ends. A module's answer is one JSON object on stdout.
 
 use std::io::Write;
 
 use serde_json::{json, Value};
 
-/// `{"failed": true, "msg": msg}`, the shape of every failure ansible understands.
-pub fn failure(msg: impl Into<String>) -> Value {
-    json!({"failed": true, "msg": msg.into()})
+/// What a program prints and the code it exits with.
+#[derive(Debug, Default, PartialEq)]
+pub struct Reply {
+    stdout: String,
+    stderr: String,
+    code: i32,
 }
 
-/// Prints `value` as the module's answer and exits with `code`.
-pub fn exit(value: &Value, code: i32) -> ! {
-    let mut out = std::io::stdout().lock();
-    // Nothing useful can be done when stdout is gone; the exit code still tells.
-    let _ = writeln!(out, "{value}");
-    let _ = out.flush();
-    std::process::exit(code)
+impl Reply {
+    /// `value` as a module's answer: one JSON object on a line of its own.
+    pub fn json(value: &Value, code: i32) -> Reply {
+        Reply { stdout: format!("{value}\n"), code, ..Reply::default() }
+    }
+
+    /// `{"failed": true, "msg": msg}` and exit code 1: the shape of every failure ansible
+    /// understands.
+    pub fn failure(msg: impl Into<String>) -> Reply {
+        Reply::json(&json!({"failed": true, "msg": msg.into()}), 1)
+    }
+
+    /// Text for a person on stdout.
+    pub fn text(stdout: impl Into<String>, code: i32) -> Reply {
+        Reply { stdout: stdout.into(), code, ..Reply::default() }
+    }
+
+    /// Text for a person on stderr: an error of a command-line use.
+    pub fn error(stderr: impl Into<String>, code: i32) -> Reply {
+        Reply { stderr: stderr.into(), code, ..Reply::default() }
+    }
+
+    /// Nothing to print: how the wrapper's detached processes end.
+    pub fn silent(code: i32) -> Reply {
+        Reply { code, ..Reply::default() }
+    }
+
+    pub fn stdout(&self) -> &str {
+        &self.stdout
+    }
+
+    pub fn stderr(&self) -> &str {
+        &self.stderr
+    }
+
+    pub fn code(&self) -> i32 {
+        self.code
+    }
+
+    /// The module's answer parsed back, when stdout is one JSON value (tests read replies so).
+    pub fn value(&self) -> Option<Value> {
+        serde_json::from_str(&self.stdout).ok()
+    }
+
+    /// Prints the reply and exits with its code.
+    pub fn exit(self) -> ! {
+        // Nothing useful can be done when stdout or stderr is gone; the exit code still tells.
+        if !self.stdout.is_empty() {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(self.stdout.as_bytes());
+            let _ = out.flush();
+        }
+        if !self.stderr.is_empty() {
+            let _ = std::io::stderr().lock().write_all(self.stderr.as_bytes());
+        }
+        std::process::exit(self.code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_module_answer_is_one_json_line() {
+        let reply = Reply::failure("no");
+        assert_eq!(reply.stdout(), "{\"failed\":true,\"msg\":\"no\"}\n");
+        assert_eq!((reply.code(), reply.stderr()), (1, ""));
+        assert_eq!(reply.value(), Some(json!({"failed": true, "msg": "no"})));
+        assert_eq!(Reply::silent(0).value(), None);
+    }
 }

@@ -5,10 +5,8 @@ use std::time::UNIX_EPOCH;
 
 use serde_json::{json, Map, Value};
 
-use crate::{jobfile, log, Error, JobDir, JobFile, JobId};
-
-/// The `msg` ansible-core writes when the time limit ends a job; users match on it.
-pub const TIMEOUT_MSG: &str = "Timeout exceeded";
+use crate::record::{Running, TIMEOUT_MSG};
+use crate::{clock, log, Error, JobDir, JobFile, JobId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobState {
@@ -17,7 +15,7 @@ pub enum JobState {
     /// The file says "running" but the supervisor is gone: no result will come.
     Lost,
     /// The module finished and did not fail.
-    Ok,
+    Finished,
     /// The module finished and failed, could not start, or printed no JSON.
     Failed,
     /// The time limit ended it.
@@ -34,7 +32,7 @@ impl JobState {
         match self {
             JobState::Running => "running",
             JobState::Lost => "lost",
-            JobState::Ok => "finished",
+            JobState::Finished => "finished",
             JobState::Failed => "failed",
             JobState::TimedOut => "timed_out",
             JobState::Terminated => "terminated",
@@ -58,7 +56,7 @@ impl JobState {
         } else if failed {
             JobState::Failed
         } else {
-            JobState::Ok
+            JobState::Finished
         }
     }
 }
@@ -88,18 +86,18 @@ impl JobInfo {
     /// Seconds the job has run, or ran until it finished.
     pub fn elapsed(&self) -> Option<f64> {
         let end = if self.state.is_running() || self.state == JobState::Lost {
-            log::now()
+            clock::now()
         } else {
             self.updated_at?
         };
-        Some(((end - self.started_at?).max(0.0) * 10.0).round() / 10.0)
+        Some(clock::elapsed(self.started_at?, end))
     }
 
     pub fn to_json(&self) -> Value {
         json!({
             "jid": self.id.as_str(),
             "state": self.state.as_str(),
-            "started": self.started_at.map(log::utc_timestamp),
+            "started": self.started_at.map(clock::utc_timestamp),
             "elapsed": self.elapsed(),
             "time_limit": self.time_limit,
             "module": self.module,
@@ -134,39 +132,25 @@ impl JobDir {
             JobFile::Missing => return Ok(None),
             JobFile::Empty => {}
             JobFile::Garbage(_) => info.state = JobState::Damaged,
-            JobFile::Object(job) if jobfile::is_running(job) => {
-                info.started_at = job.get("started_at").and_then(Value::as_f64).or(info.started_at);
-                info.time_limit = job.get("time_limit").and_then(Value::as_u64).or(info.time_limit);
-                info.module = job.get("module").and_then(Value::as_str).map(str::to_string).or(info.module);
-                if jobfile::supervisor(job).is_some_and(|s| !s.is_alive()) {
-                    info.state = JobState::Lost;
+            JobFile::Object(job) => match Running::of(job) {
+                Some(running) => {
+                    info.started_at = running.started_at.or(info.started_at);
+                    info.time_limit = running.time_limit.or(info.time_limit);
+                    info.module = running.module.or(info.module);
+                    if running.supervisor.is_some_and(|s| !s.is_alive()) {
+                        info.state = JobState::Lost;
+                    }
                 }
-            }
-            JobFile::Object(result) => info.state = JobState::of_result(result),
+                None => info.state = JobState::of_result(job),
+            },
         }
         Ok(Some(info))
     }
 }
 
-/// The time at the start of a log line (`YYYY-MM-DDTHH:MM:SS.mmmZ`), as epoch seconds.
+/// The time at the start of a log line, as epoch seconds.
 fn parse_time(line: &str) -> Option<f64> {
-    let stamp = line.split(' ').next()?;
-    let num = |range: std::ops::Range<usize>| stamp.get(range)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
-    let days = days_from_civil(y, m, d);
-    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + ms as f64 / 1000.0)
-}
-
-/// Howard Hinnant's civil-date-to-days algorithm.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    clock::parse_utc_timestamp(line.split(' ').next()?)
 }
 
 #[cfg(test)]
@@ -181,8 +165,8 @@ mod tests {
 
     #[test]
     fn classifies_finished_results() {
-        assert_eq!(JobState::of_result(&result(json!({"rc": 0}))), JobState::Ok);
-        assert_eq!(JobState::of_result(&result(json!({"failed": false}))), JobState::Ok);
+        assert_eq!(JobState::of_result(&result(json!({"rc": 0}))), JobState::Finished);
+        assert_eq!(JobState::of_result(&result(json!({"failed": false}))), JobState::Finished);
         assert_eq!(JobState::of_result(&result(json!({"failed": true, "msg": "x"}))), JobState::Failed);
         assert_eq!(JobState::of_result(&result(json!({"failed": 1}))), JobState::Failed);
         let timeout = json!({"failed": true, "msg": "Timeout exceeded", "child_pid": 3});
@@ -194,7 +178,7 @@ mod tests {
     #[test]
     fn log_times_read_back() {
         for secs in [0.0, 951_782_400.5, 1_795_924_487.613] {
-            let line = format!("{} invoked time_limit=1", log::utc_timestamp(secs));
+            let line = format!("{} invoked time_limit=1", clock::utc_timestamp(secs));
             assert!((parse_time(&line).unwrap() - secs).abs() < 0.001, "{line}");
         }
         assert_eq!(parse_time("garbage invoked"), None);
@@ -209,11 +193,8 @@ mod tests {
 
         dir.log(&id, "invoked protocol=legacy time_limit=30 module=/tmp/ansible-tmp-1/m y.py");
         let me = ProcessStamp::current().unwrap();
-        dir.write(
-            &id,
-            &json!({"started": true, "finished": false, "started_at": 5.0, "supervisor": me.to_json()}),
-        )
-        .unwrap();
+        dir.write(&id, &json!({"started": true, "finished": false, "started_at": 5.0, "supervisor": me}))
+            .unwrap();
         let info = dir.info(&id).unwrap().unwrap();
         assert_eq!(info.state, JobState::Running);
         assert_eq!(info.started_at, Some(5.0));
@@ -221,12 +202,12 @@ mod tests {
         assert_eq!(info.module.as_deref(), Some("/tmp/ansible-tmp-1/m y.py"));
 
         let gone = ProcessStamp { start_time: me.start_time + 1, ..me };
-        dir.write(&id, &json!({"started": true, "supervisor": gone.to_json()})).unwrap();
+        dir.write(&id, &json!({"started": true, "supervisor": gone})).unwrap();
         assert_eq!(dir.info(&id).unwrap().unwrap().state, JobState::Lost);
 
         dir.write(&id, &json!({"rc": 0})).unwrap();
         let info = dir.info(&id).unwrap().unwrap();
-        assert_eq!(info.state, JobState::Ok);
+        assert_eq!(info.state, JobState::Finished);
         assert!(info.started_at.unwrap() > 1e9, "from the log line's time");
         assert!(info.elapsed().unwrap() >= 0.0);
         assert_eq!(info.to_json()["state"], "finished");

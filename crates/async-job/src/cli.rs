@@ -1,8 +1,8 @@
 //! `async_job` as a command for a person logged into the host.
 
-use std::io::Write;
+use std::fmt::Write;
 
-use async_core::{log, JobDir, JobInfo};
+use async_core::{clock, JobDir, JobInfo, Reply};
 use serde_json::{json, Value};
 
 use crate::jobs::{self, Error};
@@ -41,30 +41,25 @@ struct Options {
     words: Vec<String>,
 }
 
-pub fn run(args: &[String]) -> i32 {
+/// The command's output and exit code.
+pub fn run(args: &[String]) -> Reply {
     let options = match parse(args) {
         Ok(Some(options)) => options,
-        Ok(None) => {
-            print!("{HELP}");
-            return 0;
-        }
-        Err(msg) => {
-            eprintln!("async_job: {msg}\n(see async_job --help)");
-            return EXIT_USAGE;
-        }
+        Ok(None) => return Reply::text(HELP, 0),
+        Err(msg) => return Reply::error(format!("async_job: {msg}\n(see async_job --help)\n"), EXIT_USAGE),
     };
     match execute(&options) {
-        Ok(()) => 0,
+        Ok(text) => Reply::text(text, 0),
         Err(e) => {
-            if options.json {
-                println!("{}", json!({"failed": true, "msg": e.to_string()}));
-            } else {
-                eprintln!("async_job: {e}");
-            }
-            match e {
+            let code = match e {
                 Error::Invalid(_) => EXIT_USAGE,
                 Error::NotFound(_) => EXIT_NOT_FOUND,
                 Error::Failed(_) => EXIT_FAILED,
+            };
+            if options.json {
+                Reply::json(&json!({"failed": true, "msg": e.to_string()}), code)
+            } else {
+                Reply::error(format!("async_job: {e}\n"), code)
             }
         }
     }
@@ -75,15 +70,22 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         Options { dir: JobDir::from_env(), json: false, dry_run: false, older_than: None, words: Vec::new() };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().cloned().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "-h" | "--help" | "help" => return Ok(None),
-            "--json" => options.json = true,
-            "--dry-run" => options.dry_run = true,
+        // `--name=value` is `--name value`.
+        let (arg, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| match &inline {
+            Some(value) => Ok(value.clone()),
+            None => args.next().cloned().ok_or_else(|| format!("{name} needs a value")),
+        };
+        match arg {
+            "-h" | "--help" | "help" if inline.is_none() => return Ok(None),
+            "--json" if inline.is_none() => options.json = true,
+            "--dry-run" if inline.is_none() => options.dry_run = true,
             "--async-dir" => options.dir = JobDir::new(&value("--async-dir")?),
             "--older-than" => options.older_than = Some(value("--older-than")?),
-            other if other.starts_with("--async-dir=") => options.dir = JobDir::new(&other[12..]),
-            other if other.starts_with("--older-than=") => options.older_than = Some(other[13..].to_string()),
+            "--help" | "--json" | "--dry-run" => return Err(format!("{arg} takes no value")),
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
             word => options.words.push(word.to_string()),
         }
@@ -106,10 +108,12 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
     Ok(Some(options))
 }
 
-fn execute(options: &Options) -> Result<(), Error> {
+/// What the command prints.
+fn execute(options: &Options) -> Result<String, Error> {
     let dir = &options.dir;
-    let mut out = std::io::stdout().lock();
-    let print = |out: &mut std::io::StdoutLock, text: String| {
+    let mut out = String::new();
+    let print = |out: &mut String, text: String| {
+        // Writing to a String cannot fail.
         let _ = writeln!(out, "{text}");
     };
     match options.words[0].as_str() {
@@ -180,7 +184,7 @@ fn execute(options: &Options) -> Result<(), Error> {
         }
         _ => unreachable!("checked by parse"),
     }
-    Ok(())
+    Ok(out)
 }
 
 fn table(jobs: &[JobInfo]) -> String {
@@ -193,7 +197,7 @@ fn table(jobs: &[JobInfo]) -> String {
             [
                 job.id.to_string(),
                 job.state.to_string(),
-                job.started_at.map(log::utc_timestamp).unwrap_or_else(|| "-".into()),
+                job.started_at.map(clock::utc_timestamp).unwrap_or_else(|| "-".into()),
                 job.elapsed().map(|e| format!("{e:.1}s")).unwrap_or_else(|| "-".into()),
                 match job.time_limit {
                     // The wrapper was given 0: it imposes no limit.
@@ -206,14 +210,65 @@ fn table(jobs: &[JobInfo]) -> String {
         })
         .collect();
     let header = ["JID", "STATE", "STARTED", "ELAPSED", "LIMIT", "MODULE"].map(String::from);
+    // Every column but the last, the module's path (of any length), is padded to its width.
+    let last = header.len() - 1;
     let widths: Vec<usize> =
-        (0..5).map(|i| rows.iter().chain([&header]).map(|r| r[i].len()).max().unwrap_or(0)).collect();
+        (0..last).map(|i| rows.iter().chain([&header]).map(|r| r[i].len()).max().unwrap_or(0)).collect();
     std::iter::once(&header)
         .chain(&rows)
         .map(|r| {
-            let cells: Vec<String> = (0..5).map(|i| format!("{:<w$}", r[i], w = widths[i])).collect();
-            format!("{}  {}", cells.join("  "), r[5])
+            let cells: Vec<String> =
+                r[..last].iter().zip(&widths).map(|(cell, &w)| format!("{cell:<w$}")).collect();
+            format!("{}  {}", cells.join("  "), r[last])
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(args: &[&str]) -> Result<Option<Options>, String> {
+        parse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn options_take_their_value_after_a_space_or_an_equals_sign() {
+        for args in [
+            &["gc", "--older-than", "1d", "--async-dir", "/a=b"][..],
+            &["gc", "--older-than=1d", "--async-dir=/a=b"][..],
+        ] {
+            let options = words(args).unwrap().unwrap();
+            assert_eq!(options.older_than.as_deref(), Some("1d"));
+            assert_eq!(options.dir.path(), std::path::Path::new("/a=b"));
+        }
+        assert!(words(&["--help"]).unwrap().is_none());
+        assert_eq!(words(&["list", "--json=yes"]).err().unwrap(), "--json takes no value");
+        assert_eq!(words(&["list", "--async-dir"]).err().unwrap(), "--async-dir needs a value");
+        assert_eq!(words(&["list", "--bogus=1"]).err().unwrap(), "unknown option --bogus");
+    }
+
+    #[test]
+    fn usage_errors_go_to_stderr_with_exit_code_2() {
+        let reply = run(&["frobnicate".to_string()]);
+        assert_eq!((reply.code(), reply.stdout()), (EXIT_USAGE, ""));
+        assert_eq!(reply.stderr(), "async_job: unknown command \"frobnicate\"\n(see async_job --help)\n");
+        assert_eq!(run(&["--help".to_string()]), Reply::text(HELP, 0));
+    }
+
+    #[test]
+    fn the_table_pads_every_column_but_the_module() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = JobDir::at(tmp.path().to_path_buf());
+        let id = async_core::JobId::new("j1.2").unwrap();
+        dir.write(&id, &json!({"rc": 0})).unwrap();
+        dir.log(&id, "invoked protocol=legacy time_limit=0 grace=2 module=/t/m y.py");
+        let text = table(&jobs::list(&dir).unwrap());
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("JID   STATE     STARTED  "), "{text}");
+        assert!(lines[0].ends_with("LIMIT  MODULE"), "{text}");
+        assert!(lines[1].starts_with("j1.2  finished  20"), "{text}");
+        assert!(lines[1].ends_with("none   /t/m y.py"), "{text}");
+    }
 }

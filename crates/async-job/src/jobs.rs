@@ -4,7 +4,8 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use async_core::control::{self, TERMINATE};
-use async_core::{jobfile, log, JobDir, JobFile, JobId, JobInfo, JobState, ProcessStamp};
+use async_core::record::{Record, Running, Terminated as TerminatedResult};
+use async_core::{clock, log, JobDir, JobFile, JobId, JobInfo, JobState, ProcessStamp};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use serde_json::{json, Value};
@@ -40,8 +41,8 @@ impl From<async_core::Error> for Error {
     }
 }
 
-/// The job dir, checked: it must exist and be safe to act on.
-pub fn open(dir: &JobDir) -> Result<(), Error> {
+/// Checks that the job dir exists and is safe to act on.
+fn check_dir(dir: &JobDir) -> Result<(), Error> {
     if !dir.exists() {
         return Err(Error::Failed(format!("the async directory {} does not exist", dir.path().display())));
     }
@@ -49,7 +50,7 @@ pub fn open(dir: &JobDir) -> Result<(), Error> {
 }
 
 pub fn list(dir: &JobDir) -> Result<Vec<JobInfo>, Error> {
-    open(dir)?;
+    check_dir(dir)?;
     let mut jobs = Vec::new();
     for id in dir.job_ids()? {
         // A job cleaned up while we list is simply not there any more.
@@ -61,7 +62,7 @@ pub fn list(dir: &JobDir) -> Result<Vec<JobInfo>, Error> {
 }
 
 pub fn show(dir: &JobDir, jid: &str) -> Result<(JobInfo, Vec<String>), Error> {
-    open(dir)?;
+    check_dir(dir)?;
     let id = JobId::new(jid)?;
     let info = dir.info(&id)?.ok_or_else(|| Error::NotFound(jid.into()))?;
     Ok((info, log::read(&dir.log_path(&id))))
@@ -81,20 +82,23 @@ pub struct Terminated {
 /// period, SIGKILL, failed result), and this waits until the result is written. A lost
 /// job whose module still runs is ended here directly.
 pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Terminated, Error> {
-    open(dir)?;
+    check_dir(dir)?;
     let id = JobId::new(jid)?;
     let info = dir.info(&id)?.ok_or_else(|| Error::NotFound(jid.into()))?;
     let JobFile::Object(job) = &info.file else {
         return Ok(unchanged(&info, "it is not running"));
     };
-    let module = job.get("module_process").and_then(ProcessStamp::from_json).filter(ProcessStamp::is_alive);
+    let Some(running) = Running::of(job) else {
+        return Ok(unchanged(&info, &format!("it is {}", info.state)));
+    };
+    let module = running.module_process.clone().filter(ProcessStamp::is_alive);
     match info.state {
         JobState::Running => {}
         JobState::Lost if module.is_some() => {}
         state => return Ok(unchanged(&info, &format!("it is {state}"))),
     }
     // Whom to signal: the supervisor when it lives, else the module's group directly.
-    let target = match (jobfile::supervisor(job).filter(ProcessStamp::is_alive), module) {
+    let target = match (running.supervisor.clone().filter(ProcessStamp::is_alive), module) {
         (Some(supervisor), _) => Target::Supervisor(supervisor),
         (None, Some(module)) => Target::Group(module),
         (None, None) => {
@@ -111,7 +115,7 @@ pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Terminated
             msg: format!("job {jid} would be terminated"),
         });
     }
-    let grace = grace_of(dir, &id, job);
+    let grace = grace_of(dir, &id, &running);
     match target {
         Target::Supervisor(supervisor) => {
             kill(Pid::from_raw(supervisor.pid as i32), TERMINATE)
@@ -120,12 +124,12 @@ pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Terminated
         }
         Target::Group(module) => {
             control::end_group(Pid::from_raw(module.pid as i32), grace, || !module.is_alive());
-            let result = control::terminated_result(
+            let result = TerminatedResult::new(
                 &id,
                 module.pid.into(),
                 "the job was terminated on request (async_job terminate); its supervisor was already gone",
             );
-            dir.write(&id, &result)?;
+            dir.write(&id, &result.to_value())?;
             dir.log(&id, "terminated by=async_job supervisor=gone");
         }
     }
@@ -162,7 +166,7 @@ fn await_result(dir: &JobDir, id: &JobId, limit: Duration) -> Result<(), Error> 
     let deadline = Instant::now() + limit;
     loop {
         match dir.read(id)? {
-            JobFile::Object(job) if !jobfile::is_running(&job) => return Ok(()),
+            JobFile::Object(job) if !Running::is_running(&job) => return Ok(()),
             JobFile::Missing => return Ok(()),
             _ if Instant::now() >= deadline => {
                 return Err(Error::Failed(format!(
@@ -177,13 +181,12 @@ fn await_result(dir: &JobDir, id: &JobId, limit: Duration) -> Result<(), Error> 
 
 /// The grace period the job was started with: the running job file records it; jobs of
 /// older versions have it only in their log's `invoked` line.
-fn grace_of(dir: &JobDir, id: &JobId, job: &serde_json::Map<String, Value>) -> Duration {
-    control::recorded_grace(job)
+fn grace_of(dir: &JobDir, id: &JobId, job: &Running) -> Duration {
+    job.kill_grace()
         .or_else(|| {
             log::field(&log::read(&dir.log_path(id)), "invoked", "grace")
                 .and_then(|g| g.parse::<f64>().ok())
-                .filter(|g| g.is_finite() && (0.0..=3600.0).contains(g))
-                .map(Duration::from_secs_f64)
+                .and_then(control::grace_from_secs)
         })
         .unwrap_or(control::DEFAULT_GRACE)
 }
@@ -197,7 +200,7 @@ pub struct Collected {
 /// Removes the job files (and logs) of jobs that are over and whose file was last written
 /// at least `older_than` ago. Running jobs are never touched.
 pub fn gc(dir: &JobDir, older_than: Duration, check_mode: bool) -> Result<Collected, Error> {
-    let now = log::now();
+    let now = clock::now();
     let mut collected = Collected { removed: Vec::new(), kept_running: 0 };
     for info in list(dir)? {
         if info.state.is_running() {
@@ -274,7 +277,7 @@ mod grace_tests {
         let dir = JobDir::new(tmp.path().join("async").to_str().unwrap());
         dir.create().unwrap();
         let id = JobId::new("j1.2").unwrap();
-        let job = |value: Value| value.as_object().unwrap().clone();
+        let job = |value: Value| Running::of(value.as_object().unwrap()).unwrap();
 
         // No log at all: the running job file decides.
         let recorded = job(json!({"started": true, "kill_grace": 30}));

@@ -12,11 +12,11 @@ mod module;
 use std::ffi::OsString;
 use std::path::Path;
 
-use async_core::reply;
+use async_core::Reply;
 
-/// Runs `async_job` with `args` (without the program name) and exits: as a module when the
-/// one argument is an args file, else as a command.
-pub fn run(args: Vec<OsString>) -> ! {
+/// Runs `async_job` with `args` (without the program name): as a module when the one
+/// argument is an args file, else as a command.
+pub fn run(args: Vec<OsString>) -> Reply {
     let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
     // ansible passes one argument, the path of its args file; a person passes a command.
     if let [only] = args.as_slice() {
@@ -24,8 +24,8 @@ pub fn run(args: Vec<OsString>) -> ! {
             matches!(only.as_str(), "list" | "show" | "terminate" | "gc" | "help") || only.starts_with('-');
         if !is_command && Path::new(only).is_file() {
             let (result, code) = module::run(Path::new(only));
-            reply::exit(&result, code);
+            return Reply::json(&result, code);
         }
     }
-    std::process::exit(cli::run(&args))
+    cli::run(&args)
 }

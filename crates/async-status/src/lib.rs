@@ -10,7 +10,8 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use async_core::{jobfile, reply, user, JobDir, JobFile, JobId, ModuleArgs};
+use async_core::record::Running;
+use async_core::{user, JobDir, JobFile, JobId, ModuleArgs, Reply};
 use serde_json::{json, Value};
 
 const USAGE: &str = "async_status is an ansible module: ansible runs it as `async_status ARGS_FILE` \
@@ -30,20 +31,21 @@ struct Args {
 }
 
 /// Runs `async_status ARGS_FILE` or `async_status --args-json JSON` with `args` (without the
-/// program name) and exits.
-pub fn run(args: Vec<OsString>) -> ! {
+/// program name): the module's answer.
+pub fn run(args: Vec<OsString>) -> Reply {
     let args = match args.as_slice() {
         [flag, json] if flag == "--args-json" => parse_json_args(&json.to_string_lossy()),
         [flag, ..] if flag == "--args-json" => Err(USAGE.to_string()),
         [args_file, ..] => read_args(Path::new(args_file)),
         [] => Err(USAGE.to_string()),
     };
-    let args = match args {
-        Ok(args) => args,
-        Err(msg) => reply::exit(&reply::failure(msg), 1),
-    };
-    let (result, code) = run_module(&args);
-    reply::exit(&result, code)
+    match args {
+        Ok(args) => {
+            let (result, code) = run_module(&args);
+            Reply::json(&result, code)
+        }
+        Err(msg) => Reply::failure(msg),
+    }
 }
 
 fn read_args(path: &Path) -> Result<Args, String> {
@@ -73,10 +75,12 @@ fn parse_args(args: &ModuleArgs) -> Result<Args, String> {
 /// The answer for `args` and the exit code: 0 when the module itself succeeded (a finished
 /// job's own failure is reported with 0, as ansible-core does), 1 when it failed.
 fn run_module(args: &Args) -> (Value, i32) {
-    run_with(args, &Homes::current())
+    run_with(args, Homes::current)
 }
 
-fn run_with(args: &Args, homes: &Homes) -> (Value, i32) {
+/// `homes` is called only when the job is not where ansible said: a poll of a job in
+/// `_async_dir` reads no passwd file.
+fn run_with(args: &Args, homes: impl FnOnce() -> Homes) -> (Value, i32) {
     let id = match JobId::new(&args.jid) {
         Ok(id) => id,
         Err(e) => return failed(json!({"ansible_job_id": args.jid}), e.to_string()),
@@ -130,7 +134,7 @@ struct Lookup {
 }
 
 impl Lookup {
-    fn new(async_dir: &JobDir, id: &JobId, homes: &Homes, everywhere: bool) -> Lookup {
+    fn new(async_dir: &JobDir, id: &JobId, homes: impl FnOnce() -> Homes, everywhere: bool) -> Lookup {
         let mut lookup = Lookup { holding: Vec::new(), searched: Vec::new(), refused: None };
         if async_dir.exists() {
             match async_dir.check() {
@@ -143,7 +147,7 @@ impl Lookup {
         if !everywhere && !lookup.holding.is_empty() {
             return lookup;
         }
-        for path in homes.own_candidates(async_dir.path()) {
+        for path in homes().own_candidates(async_dir.path()) {
             let dir = JobDir::at(path.clone());
             if dir.exists() && dir.check().is_ok() && holds(&dir, id) {
                 lookup.holding.push(dir);
@@ -172,6 +176,7 @@ fn holds(dir: &JobDir, id: &JobId) -> bool {
 }
 
 /// What the running user's homes are (read once; given by hand in tests).
+#[derive(Clone)]
 struct Homes {
     passwd: Vec<user::PasswdEntry>,
     /// The effective user's passwd home (`$HOME` when it has no entry).
@@ -186,7 +191,7 @@ impl Homes {
             passwd: user::passwd_entries(),
             own: user::effective_home(),
             env_home: user::env_home(),
-            ansible_async_dir: std::env::var("ANSIBLE_ASYNC_DIR").ok().filter(|d| !d.is_empty()),
+            ansible_async_dir: JobDir::env_setting(),
         }
     }
 
@@ -240,16 +245,16 @@ fn report(dir: &JobDir, id: &JobId, path: String) -> (Value, i32) {
             Ok(JobFile::Object(job)) => job,
             Err(e) => return failed(over, format!("could not read job file: {e}")),
         };
-        if !jobfile::is_running(&job) {
+        let Some(running) = Running::of(&job) else {
             job.insert("finished".into(), json!(true));
             job.insert("ansible_job_id".into(), json!(id.as_str()));
             return (Value::Object(job), 0);
-        }
-        match jobfile::supervisor(&job) {
+        };
+        match running.supervisor {
             Some(supervisor) if !supervisor.is_alive() => lost = Some(supervisor.pid),
             _ => {
                 job.entry("finished").or_insert(json!(false));
-                if let Some(elapsed) = jobfile::elapsed(&job) {
+                if let Some(elapsed) = running.elapsed() {
                     job.insert("elapsed".into(), json!(elapsed));
                 }
                 return (Value::Object(job), 0);
@@ -312,6 +317,24 @@ mod tests {
         }
     }
 
+    /// Every sample of `tests/jobfiles/` is reported as `expected.json` says (the async_status
+    /// script's own answers are tested against the same files in tests/jobfiles).
+    #[test]
+    fn every_sample_job_file_is_reported_as_expected() {
+        let jobfiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/jobfiles");
+        let expected: serde_json::Map<String, Value> =
+            serde_json::from_str(&fs::read_to_string(jobfiles.join("expected.json")).unwrap()).unwrap();
+        let dir = private_dir();
+        for (name, expect) in expected {
+            fs::copy(jobfiles.join("samples").join(&name), dir.path().join("j123456789012.4242")).unwrap();
+            let (r, code) = run_module(&args(dir.path(), json!({"jid": "j123456789012.4242"})));
+            assert_eq!(json!(code), expect["code"], "{name}: {r}");
+            for (key, value) in expect["status"].as_object().unwrap() {
+                assert_eq!(&r[key], value, "{name}: {key} in {r}");
+            }
+        }
+    }
+
     #[test]
     fn unknown_job_is_failed_and_finished_and_names_the_folders_searched() {
         let dir = private_dir();
@@ -339,24 +362,24 @@ mod tests {
         fs::write(own.join(".ansible_async/j1.1"), r#"{"rc": 0}"#).unwrap();
         fs::write(own.join(".ansible_async/j1.1.log"), "t invoked\n").unwrap();
         let passed = env.join(".ansible_async");
-        let (r, code) = run_with(&args(&passed, json!({"jid": "j1.1"})), &homes);
+        let (r, code) = run_with(&args(&passed, json!({"jid": "j1.1"})), || homes.clone());
         assert_eq!((code, &r["rc"], &r["finished"]), (0, &json!(0), &json!(true)), "{r}");
         // And the other way round: the job under $HOME (a stock wrapper), ansible passing the
         // passwd home; and from another user's home (become on a local connection).
         fs::create_dir_all(env.join(".ansible_async")).unwrap();
         fs::write(env.join(".ansible_async/j2.2"), r#"{"rc": 2}"#).unwrap();
         for passed in [own.join(".ansible_async"), other.join(".ansible_async")] {
-            let (r, _) = run_with(&args(&passed, json!({"jid": "j2.2"})), &homes);
+            let (r, _) = run_with(&args(&passed, json!({"jid": "j2.2"})), || homes.clone());
             assert_eq!(r["rc"], 2, "{r}");
         }
         // Cleanup removes every trace, wherever it is.
         fs::write(env.join(".ansible_async/j1.1"), r#"{"rc": 0}"#).unwrap();
-        let (r, code) = run_with(&args(&passed, json!({"jid": "j1.1", "mode": "cleanup"})), &homes);
+        let (r, code) = run_with(&args(&passed, json!({"jid": "j1.1", "mode": "cleanup"})), || homes.clone());
         assert_eq!(code, 0, "{r}");
         assert_eq!(r["erased"], passed.join("j1.1").to_str().unwrap(), "the one ansible asked for first");
         assert!(!own.join(".ansible_async/j1.1").exists() && !env.join(".ansible_async/j1.1").exists());
         assert!(!own.join(".ansible_async/j1.1.log").exists());
-        let (r, code) = run_with(&args(&passed, json!({"jid": "j1.1"})), &homes);
+        let (r, code) = run_with(&args(&passed, json!({"jid": "j1.1"})), || homes.clone());
         assert_eq!(code, 1);
         assert_eq!(r["msg"], "could not find job");
         let searched: Vec<&str> =
@@ -377,23 +400,24 @@ mod tests {
         fs::write(real.join("j1.1"), r#"{"rc": 0}"#).unwrap();
         let link = tmp.path().join("link");
         symlink(&real, &link).unwrap();
-        let (r, code) = run_with(&args(&link, json!({"jid": "j1.1"})), &homes);
+        let (r, code) = run_with(&args(&link, json!({"jid": "j1.1"})), || homes.clone());
         assert_eq!(code, 1);
         assert!(r["msg"].as_str().unwrap().contains("symbolic link"), "{r}");
-        let (r, _) = run_with(&args(&link, json!({"jid": "j1.1", "mode": "cleanup"})), &homes);
+        let (r, _) = run_with(&args(&link, json!({"jid": "j1.1", "mode": "cleanup"})), || homes.clone());
         assert!(r["msg"].as_str().unwrap().contains("symbolic link"), "{r}");
         assert!(real.join("j1.1").exists());
         fs::set_permissions(&real, fs::Permissions::from_mode(0o777)).unwrap();
-        let (r, _) = run_with(&args(&real, json!({"jid": "j1.1"})), &homes);
+        let (r, _) = run_with(&args(&real, json!({"jid": "j1.1"})), || homes.clone());
         assert!(r["msg"].as_str().unwrap().contains("other users can write"), "{r}");
         // A file in place of the dir.
-        let (r, _) = run_with(&args(&real.join("j1.1"), json!({"jid": "j1.1"})), &homes);
+        let (r, _) = run_with(&args(&real.join("j1.1"), json!({"jid": "j1.1"})), || homes.clone());
         assert!(r["msg"].as_str().unwrap().contains("not a directory"), "{r}");
         // Another user's dir (only root can make one here).
         if user::euid() == 0 {
             fs::set_permissions(&real, fs::Permissions::from_mode(0o700)).unwrap();
             std::os::unix::fs::chown(&real, Some(65534), None).unwrap();
-            let (r, code) = run_with(&args(&real, json!({"jid": "j1.1", "mode": "cleanup"})), &homes);
+            let (r, code) =
+                run_with(&args(&real, json!({"jid": "j1.1", "mode": "cleanup"})), || homes.clone());
             assert_eq!(code, 1);
             assert!(r["msg"].as_str().unwrap().contains("owned by uid 65534"), "{r}");
             assert!(real.join("j1.1").exists());
@@ -431,7 +455,7 @@ mod tests {
         let dir = private_dir();
         let me = ProcessStamp::current().unwrap();
         let marker = json!({"started": true, "finished": false, "ansible_job_id": "j1.1",
-                            "started_at": 1.0, "time_limit": 30, "supervisor": me.to_json()});
+                            "started_at": 1.0, "time_limit": 30, "supervisor": me});
         fs::write(dir.path().join("j1.1"), marker.to_string()).unwrap();
         let (r, code) = run_module(&args(dir.path(), json!({"jid": "j1.1"})));
         assert_eq!(code, 0);
@@ -447,7 +471,7 @@ mod tests {
         // The same pid, started at another time: the supervisor died and the pid was reused.
         let gone = ProcessStamp { start_time: me.start_time + 1, ..me };
         let marker = json!({"started": true, "finished": false, "ansible_job_id": "j1.1",
-                            "supervisor": gone.to_json()});
+                            "supervisor": gone});
         fs::write(dir.path().join("j1.1"), marker.to_string()).unwrap();
         let (r, code) = run_module(&args(dir.path(), json!({"jid": "j1.1"})));
         assert_eq!(code, 1);

@@ -1,3 +1,3 @@
 fn main() {
-    async_status::run(std::env::args_os().skip(1).collect())
+    async_status::run(std::env::args_os().skip(1).collect()).exit()
 }

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use async_core::{reply, JobDir, JobId};
+use async_core::{control, JobDir, JobId, Reply};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::{fork, setsid, ForkResult};
@@ -27,24 +27,19 @@ use supervisor::Supervisor;
 /// which is a finished job too). Anything else is an error text.
 const STARTED: &[u8] = b"started";
 
-/// Runs `async_wrapper` with `args` (without the program name) and exits.
-pub fn run(args: Vec<OsString>) -> ! {
-    let invocation = Invocation::parse(&args).unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
-    let id = JobId::for_wrapper(&invocation.jid, std::process::id())
-        .unwrap_or_else(|e| reply::exit(&reply::failure(e.to_string()), 1));
-    let grace =
-        async_core::control::grace_from_env().unwrap_or_else(|msg| reply::exit(&reply::failure(msg), 1));
-    let dir = JobDir::from_env();
-    if let Err(e) = dir.create() {
-        reply::exit(&reply::failure(e.to_string()), 1);
-    }
-    let results_file = dir.job_path(&id).display().to_string();
-    let suppress_tmpdir_delete = !invocation.preserve_tmp;
-    let started_at = async_core::log::now();
-    let supervisor = Supervisor { id: id.clone(), dir, invocation, grace, started_at };
-
+/// Runs `async_wrapper` with `args` (without the program name). In the process ansible
+/// started, the reply is ansible's answer; the job's detached processes return a silent
+/// one when they are done.
+pub fn run(args: Vec<OsString>) -> Reply {
+    let supervisor = match prepare(&args) {
+        Ok(supervisor) => supervisor,
+        Err(msg) => return Reply::failure(msg),
+    };
+    let id = supervisor.id.clone();
+    let results_file = supervisor.dir.job_path(&id).display().to_string();
+    let suppress_tmpdir_delete = !supervisor.invocation.preserve_tmp;
     match launch(supervisor) {
-        Ok(()) => reply::exit(
+        Side::Caller(Ok(())) => Reply::json(
             &json!({
                 "failed": false,
                 "started": true,
@@ -55,61 +50,88 @@ pub fn run(args: Vec<OsString>) -> ! {
             }),
             0,
         ),
-        Err(msg) => reply::exit(&json!({"failed": true, "msg": msg, "ansible_job_id": id.as_str()}), 1),
+        Side::Caller(Err(msg)) => {
+            Reply::json(&json!({"failed": true, "msg": msg, "ansible_job_id": id.as_str()}), 1)
+        }
+        Side::Detached(code) => Reply::silent(code),
     }
 }
 
-/// Starts the detached supervisor and returns once the job runs.
-fn launch(supervisor: Supervisor) -> Result<(), String> {
-    let (ready_read, ready_write) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("could not create a pipe: {e}"))?;
+/// Checks the command line, the environment and the async dir; the job's supervisor-to-be.
+fn prepare(args: &[OsString]) -> Result<Supervisor, String> {
+    let invocation = Invocation::parse(args)?;
+    let id = JobId::for_wrapper(&invocation.jid, std::process::id()).map_err(|e| e.to_string())?;
+    let grace = control::grace_from_env()?;
+    let dir = JobDir::from_env();
+    dir.create().map_err(|e| e.to_string())?;
+    let started_at = async_core::clock::now();
+    Ok(Supervisor { id, dir, invocation, grace, started_at })
+}
+
+/// Which process [`launch`] returns in.
+enum Side {
+    /// The process ansible started: the job runs, or why it does not.
+    Caller(Result<(), String>),
+    /// One of the job's detached processes, done: it ends with this exit code.
+    Detached(i32),
+}
+
+/// Starts the detached supervisor; in the caller, returns once the job runs.
+fn launch(supervisor: Supervisor) -> Side {
+    let (ready_read, ready_write) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
+        Ok(pipe) => pipe,
+        Err(e) => return Side::Caller(Err(format!("could not create a pipe: {e}"))),
+    };
     // SAFETY: the program is single-threaded here, so the child may do anything.
-    match unsafe { fork() }.map_err(|e| format!("fork #1 failed: {e}"))? {
-        ForkResult::Parent { child } => {
+    match unsafe { fork() } {
+        Err(e) => Side::Caller(Err(format!("fork #1 failed: {e}"))),
+        Ok(ForkResult::Parent { child }) => {
             drop(ready_write);
             let mut answer = Vec::new();
             let _ = File::from(ready_read).read_to_end(&mut answer);
             // The first child exited right after the second fork; reap it.
             let _ = nix::sys::wait::waitpid(child, None);
-            match answer.as_slice() {
+            Side::Caller(match answer.as_slice() {
                 STARTED => Ok(()),
                 [] => Err("the job's supervisor exited before the job started".into()),
                 text => Err(String::from_utf8_lossy(text).into_owned()),
-            }
+            })
         }
-        ForkResult::Child => {
+        Ok(ForkResult::Child) => {
             drop(ready_read);
-            detach(ready_write, supervisor)
+            Side::Detached(detach(ready_write, supervisor))
         }
     }
 }
 
-/// Runs in the first child: leaves ansible's session, forks the supervisor, exits.
-fn detach(ready: OwnedFd, supervisor: Supervisor) -> ! {
+/// Runs in the first child: leaves ansible's session, forks the supervisor and returns at
+/// once; in the supervisor, returns when the job is over. Returns the exit code. Errors
+/// before the job runs go up the `ready` pipe, for the caller to report.
+fn detach(ready: OwnedFd, supervisor: Supervisor) -> i32 {
+    let mut ready = File::from(ready);
     let _ = setsid();
-    // SAFETY: single-threaded; the parent of this fork only exits.
+    // SAFETY: single-threaded; the parent of this fork only returns and exits.
     match unsafe { fork() } {
-        Ok(ForkResult::Parent { .. }) => exit_now(0),
+        Ok(ForkResult::Parent { .. }) => return 0,
         Ok(ForkResult::Child) => {}
         Err(e) => {
-            let _ = File::from(ready).write_all(format!("fork #2 failed: {e}").as_bytes());
-            exit_now(1);
+            let _ = ready.write_all(format!("fork #2 failed: {e}").as_bytes());
+            return 1;
         }
     }
     // The supervisor must not hold ansible's stdout open, or ansible would wait for it.
     if let Err(e) = to_dev_null() {
-        let _ = File::from(ready).write_all(format!("could not redirect stdio to /dev/null: {e}").as_bytes());
-        exit_now(1);
+        let _ = ready.write_all(format!("could not redirect stdio to /dev/null: {e}").as_bytes());
+        return 1;
     }
     close_inherited_fds(ready.as_raw_fd());
     nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
 
-    let mut ready = File::from(ready);
     let first_write = match supervisor.record_start() {
         Ok(written) => written,
         Err(e) => {
             let _ = ready.write_all(format!("could not write the job file: {e}").as_bytes());
-            exit_now(1);
+            return 1;
         }
     };
     match supervisor.start_module() {
@@ -118,16 +140,16 @@ fn detach(ready: OwnedFd, supervisor: Supervisor) -> ! {
             drop(ready);
             supervisor.record_running(first_write, Some(&module));
             let result = supervisor.supervise(module);
-            supervisor.finish(&result);
+            supervisor.write_result(&result);
         }
         Err(failed) => {
-            supervisor.finish(&failed);
+            supervisor.write_result(&failed);
             let _ = ready.write_all(STARTED);
             drop(ready);
             supervisor.record_running(first_write, None);
         }
     }
-    exit_now(0)
+    0
 }
 
 fn to_dev_null() -> nix::Result<()> {
@@ -152,8 +174,4 @@ fn close_inherited_fds(keep: RawFd) {
     for fd in fds.into_iter().filter(|&fd| fd > 2 && fd != keep) {
         let _ = nix::unistd::close(fd);
     }
-}
-
-fn exit_now(code: i32) -> ! {
-    std::process::exit(code)
 }

@@ -11,13 +11,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_core::control::{self, TERMINATE};
-use async_core::{output, JobDir, JobId, JobState, ProcessStamp, Written, TIMEOUT_MSG};
+use async_core::record::{NoResult, Record, Running, Terminated, TimedOut, Unwritten};
+use async_core::{output, JobDir, JobId, JobState, ProcessStamp, Written};
 
 use crate::syslog;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::invocation::Invocation;
 
@@ -75,7 +76,7 @@ impl Supervisor {
                 inv.module_path.display()
             ),
         );
-        self.dir.write_unsynced(&self.id, &self.marker(None))
+        self.dir.write_unsynced(&self.id, &self.marker(None).to_value())
     }
 
     /// Completes the start once ansible has its answer: makes the first job file durable,
@@ -88,27 +89,23 @@ impl Supervisor {
         syslog::notice(&format!("{} started pid={pid}", self.id));
         // Who to end if the supervisor itself is lost; the job runs without it otherwise.
         if let Some(stamp) = ProcessStamp::of(pid) {
-            let _ = self.dir.write(&self.id, &self.marker(Some(&stamp)));
+            let _ = self.dir.write(&self.id, &self.marker(Some(stamp)).to_value());
         }
     }
 
-    fn marker(&self, module: Option<&ProcessStamp>) -> Value {
-        let mut marker = json!({
-            "started": true,
-            "finished": false,
-            "ansible_job_id": self.id.as_str(),
-            "started_at": (self.started_at * 1000.0).round() / 1000.0,
-            "time_limit": self.invocation.time_limit_secs(),
-            "module": self.invocation.module_path.to_string_lossy(),
-            control::GRACE_KEY: self.grace.as_secs_f64(),
-        });
-        if let Some(stamp) = ProcessStamp::current() {
-            marker["supervisor"] = stamp.to_json();
+    fn marker(&self, module_process: Option<ProcessStamp>) -> Running {
+        Running {
+            started: true,
+            finished: false,
+            ansible_job_id: Some(self.id.to_string()),
+            started_at: Some((self.started_at * 1000.0).round() / 1000.0),
+            time_limit: Some(self.invocation.time_limit_secs()),
+            module: Some(self.invocation.module_path.to_string_lossy().into_owned()),
+            kill_grace: Some(self.grace.as_secs_f64()),
+            supervisor: ProcessStamp::current(),
+            module_process,
+            wrapper: None,
         }
-        if let Some(module) = module {
-            marker["module_process"] = module.to_json();
-        }
-        marker
     }
 
     /// Records an event in the job's log and in syslog, as the stock wrapper does.
@@ -165,12 +162,12 @@ impl Supervisor {
                     WaitStatus::Signaled(_, signal, _) => format!("killed signal={signal}"),
                     other => format!("ended {other:?}"),
                 });
-                self.finished(status, module.capture)
+                self.result_of_exit(status, module.capture)
             }
             Outcome::TimedOut => {
                 self.event(&format!("timeout time_limit={}", self.invocation.time_limit_secs()));
                 self.end(module.pid);
-                json!({"msg": TIMEOUT_MSG, "failed": true, "child_pid": pid})
+                TimedOut::new(pid.into()).to_value()
             }
             Outcome::Stopped(signal) => {
                 let msg = if signal == TERMINATE {
@@ -182,7 +179,7 @@ impl Supervisor {
                     format!("the job was ended before its module finished: async_wrapper received {signal}")
                 };
                 self.end(module.pid);
-                control::terminated_result(&self.id, pid.into(), &msg)
+                Terminated::new(&self.id, pid.into(), msg).to_value()
             }
         }
     }
@@ -192,10 +189,10 @@ impl Supervisor {
         self.event(if killed { "ended signal=SIGKILL" } else { "ended signal=SIGTERM" });
     }
 
-    /// Removes ansible's tmp dir when that is ours to do, then writes the final result.
+    /// Removes ansible's tmp dir when that is ours to do, then writes the job's result.
     /// Everything the log says comes first: once the result is there, ansible may clean up
     /// the job file and its log at any moment, and a later line would leave a stray log.
-    pub fn finish(&self, result: &Value) {
+    pub fn write_result(&self, result: &Value) {
         if let Some(tmp) = self.invocation.tmp_dir_to_remove() {
             let is_real_dir = std::fs::symlink_metadata(tmp).is_ok_and(|m| m.is_dir());
             if is_real_dir && std::fs::remove_dir_all(tmp).is_ok() {
@@ -208,16 +205,13 @@ impl Supervisor {
             self.event(&format!("result not written error={e}"));
             // Most likely a full disk or a size limit: a short failure may still fit, and
             // the "running" file stays whole if not.
-            let failure = json!({
-                "failed": true,
-                "msg": format!("could not write the module's result: {e}"),
-                "ansible_job_id": self.id.as_str(),
-            });
-            let _ = self.dir.write(&self.id, &failure);
+            let _ = self.dir.write(&self.id, &Unwritten::new(&self.id, e).to_value());
         }
     }
 
-    fn finished(&self, status: WaitStatus, mut capture: Capture) -> Value {
+    /// The job's result once the module exited by itself: its JSON result, or a
+    /// [`NoResult`] that says why there is none.
+    fn result_of_exit(&self, status: WaitStatus, mut capture: Capture) -> Value {
         let (stdout, stderr) = match capture.read() {
             Ok(output) => output,
             Err(e) => return self.failure(format!("could not read the module's output: {e}")),
@@ -235,28 +229,18 @@ impl Supervisor {
                     }
                     _ => {}
                 }
-                let mut result = self.failure_map(msg);
-                result.insert("data".into(), json!(String::from_utf8_lossy(&stdout)));
-                result.insert("stderr".into(), json!(String::from_utf8_lossy(&stderr)));
-                Value::Object(result)
+                let result = NoResult {
+                    data: String::from_utf8_lossy(&stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&stderr).into_owned(),
+                    ..NoResult::new(&self.id, self.invocation.display_command(), msg)
+                };
+                result.to_value()
             }
         }
     }
 
-    fn failure_map(&self, msg: String) -> Map<String, Value> {
-        let mut map = Map::new();
-        map.insert("failed".into(), json!(true));
-        map.insert("cmd".into(), json!(self.invocation.display_command()));
-        map.insert("msg".into(), json!(msg));
-        map.insert("ansible_job_id".into(), json!(self.id.as_str()));
-        map
-    }
-
     fn failure(&self, msg: String) -> Value {
-        let mut map = self.failure_map(msg);
-        map.insert("data".into(), json!(""));
-        map.insert("stderr".into(), json!(""));
-        Value::Object(map)
+        NoResult::new(&self.id, self.invocation.display_command(), msg).to_value()
     }
 
     /// The text Python gives an `OSError`, which is what ansible-core reports.

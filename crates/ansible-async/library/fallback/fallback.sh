@@ -668,7 +668,7 @@ class Supervisor(object):
             time.sleep(0.01)
         self.event("ended signal=SIGKILL")
 
-    def finish(self, result):
+    def write_result(self, result):
         """Removes ansible's tmp dir when that is ours to do, then writes the result. The
         log comes first: once the result is there, ansible may delete the job and its log."""
         tmp = self.inv.tmp_dir_to_remove()
@@ -827,9 +827,9 @@ def supervise(sup, ready_w, results_file):
         os.write(ready_w, STARTED)
         os.close(ready_w)
         sup.record_running(first_write)
-        sup.finish(sup.supervise())
+        sup.write_result(sup.supervise())
     else:
-        sup.finish(failed)
+        sup.write_result(failed)
         os.write(ready_w, STARTED)
         os.close(ready_w)
         sup.record_running(first_write)

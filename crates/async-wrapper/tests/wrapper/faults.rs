@@ -1,8 +1,6 @@
 //! Faults and hostile conditions: each ends in a clear failed result, and nothing that
 //! was already written is lost.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::PathBuf;
@@ -11,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{is_alive, results_file, s, wait_for, Host, WRAPPER};
+use crate::host::{is_alive, results_file, s, wait_for, Host, WRAPPER};
 use serde_json::{json, Value};
 
 fn is_root() -> bool {

@@ -1,12 +1,10 @@
 //! Ending jobs: at the time limit, on a stop signal, with a grace period; and not ending
 //! them late because a background child holds the module's output open.
 
-mod common;
-
 use std::fs;
 use std::time::Duration;
 
-use common::{is_alive, mtime, results_file, s, wait_for, Host};
+use crate::host::{is_alive, mtime, results_file, s, wait_for, Host};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -44,7 +42,7 @@ fn a_time_limit_of_0_is_no_limit_in_both_protocols() {
     assert_eq!(host.result(&limited)["msg"], "Timeout exceeded");
     let started_at = host.marker(&legacy)["started_at"].as_f64().unwrap();
     // Past the stock watchdog's first check, 5 s after the start.
-    wait_for("6 s since the start", Duration::from_secs(30), || async_core::log::now() - started_at > 6.0);
+    wait_for("6 s since the start", Duration::from_secs(30), || async_core::clock::now() - started_at > 6.0);
     for reply in [&legacy, &command] {
         let marker = host.marker(reply);
         assert!(is_alive(marker["module_process"]["pid"].as_u64().unwrap() as u32), "{marker}");
@@ -88,7 +86,7 @@ fn a_module_ignoring_sigterm_is_killed_after_the_grace_period() {
 #[test]
 fn a_bad_grace_period_is_refused() {
     let host = Host::new();
-    let out = std::process::Command::new(common::WRAPPER)
+    let out = std::process::Command::new(crate::host::WRAPPER)
         .args(["j4", "5", "/m", "_"])
         .env("ANSIBLE_ASYNC_DIR", host.async_dir())
         .env("ASYNC_WRAPPER_KILL_GRACE", "soon")

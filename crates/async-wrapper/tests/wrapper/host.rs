@@ -1,5 +1,4 @@
 //! A sandboxed "host" for running the wrapper binary in tests.
-#![allow(dead_code)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -1,14 +1,12 @@
 //! The wrapper as ansible runs it: real processes, real job files, both protocols.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{is_zombie, s, Host, WRAPPER};
+use crate::host::{is_zombie, s, Host, WRAPPER};
 use serde_json::{json, Value};
 
 #[test]
@@ -133,7 +131,7 @@ fn time_limit_kills_the_whole_process_group() {
         std::thread::sleep(Duration::from_millis(10));
     }
     // Removed right after the result is written, when not preserved.
-    common::wait_for("the ansible tmp dir to go", Duration::from_secs(5), || !host.tmp_dir().exists());
+    crate::host::wait_for("the ansible tmp dir to go", Duration::from_secs(5), || !host.tmp_dir().exists());
 }
 
 #[test]
