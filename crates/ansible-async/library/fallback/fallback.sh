@@ -540,17 +540,7 @@ class Supervisor(object):
                 os.write(err_w, str(e.errno or 0).encode())
             os._exit(127)
         os.close(err_w)
-        failed = b""
-        while True:
-            try:
-                chunk = os.read(err_r, 64)
-            except OSError as e:
-                if e.errno == errno.EINTR:
-                    continue
-                raise
-            if not chunk:
-                break
-            failed += chunk
+        failed = read_to_end(err_r)
         os.close(err_r)
         if failed:
             try:
@@ -691,6 +681,22 @@ class Supervisor(object):
                 pass
 
 
+def read_to_end(fd):
+    """What a pipe carries until its writers close it (Python 2 needs EINTR retried); a read
+    error ends it with what came so far."""
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError as e:
+            if e.errno == errno.EINTR:
+                continue
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
 def read_all(f):
     f.seek(0)
     return f.read()
@@ -762,17 +768,7 @@ def main(args):
     child = os.fork()
     if child:
         os.close(ready_w)
-        answer = b""
-        while True:
-            try:
-                chunk = os.read(ready_r, 4096)
-            except OSError as e:
-                if e.errno == errno.EINTR:
-                    continue
-                break
-            if not chunk:
-                break
-            answer += chunk
+        answer = read_to_end(ready_r)
         try:
             os.waitpid(child, 0)
         except OSError:
