@@ -17,6 +17,8 @@ Writes results.json (raw numbers) and results.md (the table) to --out and prints
 This file runs the phases; each figure is a module of figures/ that says what it measures and how.
 They share timing.py (running and timing one process), rig.py (the work dir, stock and ours side
 by side, the sweep), harvest.py (what ansible ships and how it runs it) and report.py (the table).
+ASYNC_BENCH_QUICK=1 makes the defaults small, for a run of a few minutes that checks the bench
+itself; its figures mean little.
 """
 
 from __future__ import annotations
@@ -35,22 +37,34 @@ import report
 from rig import LIBRARY, Rig
 from timing import BenchError, log
 
+# --option: (default, default with ASYNC_BENCH_QUICK=1)
+DEFAULTS = {
+    "runs": (30, 3), "phase_cap": (40, 40), "cold_runs": (5, 1), "rss_runs": (5, 1), "jobs": (100, 5),
+    "timeout_reps": (3, 1), "fleet_runs": (3, 1), "hosts": (10, 2), "budget": (480, 480),
+}
+
 
 def options():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    quick = os.environ.get("ASYNC_BENCH_QUICK", "0") not in ("", "0")
+    d = {k: v[1] if quick else v[0] for k, v in DEFAULTS.items()}
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                epilog="ASYNC_BENCH_QUICK=1 in the environment: the quick defaults %s."
+                                % ", ".join("--%s %s" % (k.replace("_", "-"), v[1]) for k, v in DEFAULTS.items()
+                                            if v[0] != v[1]))
     p.add_argument("--out", default="target/bench", help="where results.json and results.md go")
-    p.add_argument("--runs", type=int, default=30, help="timed runs per flavour, figures 1 and 2")
-    p.add_argument("--phase-cap", type=int, default=40,
+    p.add_argument("--runs", type=int, default=d["runs"], help="timed runs per flavour, figures 1 and 2")
+    p.add_argument("--phase-cap", type=int, default=d["phase_cap"],
                    help="seconds: figures 1 and 2 stop their timed runs (after 10 each) past this")
-    p.add_argument("--cold-runs", type=int, default=5, help="launches with an empty async dir, figure 1")
-    p.add_argument("--rss-runs", type=int, default=5, help="runs under /usr/bin/time for peak RSS, figures 1 and 2")
-    p.add_argument("--jobs", type=int, default=100, help="jobs running at once, figure 3")
-    p.add_argument("--timeout-reps", type=int, default=3, help="jobs per flavour and limit, figure 4")
-    p.add_argument("--fleet-runs", type=int, default=3, help="playbook runs per flavour, figure 6")
-    p.add_argument("--hosts", type=int, default=10, help="inventory size, figure 6")
+    p.add_argument("--cold-runs", type=int, default=d["cold_runs"], help="launches with an empty async dir, figure 1")
+    p.add_argument("--rss-runs", type=int, default=d["rss_runs"],
+                   help="runs under /usr/bin/time for peak RSS, figures 1 and 2")
+    p.add_argument("--jobs", type=int, default=d["jobs"], help="jobs running at once, figure 3")
+    p.add_argument("--timeout-reps", type=int, default=d["timeout_reps"], help="jobs per flavour and limit, figure 4")
+    p.add_argument("--fleet-runs", type=int, default=d["fleet_runs"], help="playbook runs per flavour, figure 6")
+    p.add_argument("--hosts", type=int, default=d["hosts"], help="inventory size, figure 6")
     p.add_argument("--no-breakdown", dest="breakdown", action="store_false",
                    help="figure 6 without the timing shell that splits controller and host CPU")
-    p.add_argument("--budget", type=int, default=480,
+    p.add_argument("--budget", type=int, default=d["budget"],
                    help="seconds: figure 6 stops adding playbook runs (after the first pair) past this")
     p.add_argument("--only", default="", help="comma-separated figure numbers to run (default: all)")
     p.add_argument("--keep", action="store_true", help="keep the work dir")
