@@ -3,7 +3,8 @@
 Each figure module gives its rows, `[label, unit, stock, ours, target]` with a stats dict (median,
 min–max) or a bare number for stock and ours, and the lines it adds under the table. A target is
 checked here: `≥ N×`/`> N×` against stock/ours of the medians, `ours ≤ N s` against ours' worst
-sample, `ours 1` against ours' value.
+sample, `ours 1` against ours' value. chart.py shares ratio_text, pair and stepped (it runs in a
+venv of its own, with matplotlib, and imports nothing else of the bench).
 """
 
 from __future__ import annotations
