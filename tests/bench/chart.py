@@ -39,7 +39,7 @@ def label(v):
 
 def keyed(res, spec):
     """Groups from (label, results key) for each key present: {flavour: stats}."""
-    return [(label, *pair(res[key])) for label, key in spec if key in res]
+    return [(name, *pair(res[key])) for name, key in spec if key in res]
 
 
 def panel(ax, title, unit, groups, log=True):
