@@ -6,6 +6,7 @@ Run with the bench venv that tests/bench/run.sh creates (matplotlib pinned there
 
 One panel per figure: grouped bars, stock vs ours, height = median, whiskers = min–max, the
 ratio stock/ours under each group's label. Panels whose values span a wide range use a log scale.
+It takes ratio_text, pair and the number steps from report.py (standard library only).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from report import pair, ratio_text, stepped  # noqa: E402  (tests/bench/report.py: stdlib only)
+
 STOCK = "#d9822b"
 OURS = "#2b6cb0"
 
@@ -29,27 +32,14 @@ def triple(s):
     return s, s, s
 
 
-def ratio_text(a, b):
-    if a is None or b is None:
-        return ""
-    if b <= 0:
-        return "∞"
-    r = a / b
-    if r >= 10:
-        return "%.0f×" % r
-    if r >= 1:
-        return "%.1f×" % r
-    return "%.2f×" % r
-
-
 def label(v):
-    if v >= 100:
-        return "%.0f" % v
-    if v >= 10:
-        return "%.1f" % v
-    if v >= 1:
-        return "%.2f" % v
-    return "%.2g" % v
+    """A bar's median: 123, 12.3, 1.23, 0.12."""
+    return stepped(v, "%.2g")
+
+
+def keyed(res, spec):
+    """Groups from (label, results key) for each key present: {flavour: stats}."""
+    return [(name, *pair(res[key])) for name, key in spec if key in res]
 
 
 def panel(ax, title, unit, groups, log=True):
@@ -94,73 +84,40 @@ def main() -> int:
     meta = res["meta"]
     fig, axes = plt.subplots(3, 3, figsize=(15, 12))
     axes = axes.ravel()
-    g = res.get
 
-    if g("launch"):
-        panel(axes[0], "1 · async_wrapper launch", "ms (log)", [
-            ("wall, warm", res["launch"]["stock"], res["launch"]["ours"]),
-            ("CPU time", res["launch_cpu"]["stock"], res["launch_cpu"]["ours"]),
-            ("wall, first\njob on host", res["launch_cold"]["stock"], res["launch_cold"]["ours"]),
-        ])
-    else:
-        axes[0].set_visible(False)
-    if g("status"):
-        panel(axes[1], "2 · one async_status call", "ms (log)", [
-            ("wall", res["status"]["stock"], res["status"]["ours"]),
-            ("CPU time", res["status_cpu"]["stock"], res["status_cpu"]["ours"]),
-            ("wall, dir our\nwrapper never used", res["status_bare"]["stock"], res["status_bare"]["ours"]),
-        ])
-    else:
-        axes[1].set_visible(False)
-    rss = []
-    if g("launch_rss"):
-        rss.append(("async_wrapper", res["launch_rss"]["stock"], res["launch_rss"]["ours"]))
-    if g("status_rss"):
-        rss.append(("async_status", res["status_rss"]["stock"], res["status_rss"]["ours"]))
-    if rss:
-        panel(axes[2], "1–2 · peak RSS of one call", "MiB (log)", rss)
-    else:
-        axes[2].set_visible(False)
-    if g("memory"):
-        m = res["memory"]
+    panel(axes[0], "1 · async_wrapper launch", "ms (log)", keyed(res, [
+        ("wall, warm", "launch"), ("CPU time", "launch_cpu"), ("wall, first\njob on host", "launch_cold")]))
+    panel(axes[1], "2 · one async_status call", "ms (log)", keyed(res, [
+        ("wall", "status"), ("CPU time", "status_cpu"), ("wall, dir our\nwrapper never used", "status_bare")]))
+    panel(axes[2], "1–2 · peak RSS of one call", "MiB (log)", keyed(res, [
+        ("async_wrapper", "launch_rss"), ("async_status", "status_rss")]))
+    m = res.get("memory")
+    if m:
         n = m["stock"]["jobs"]
         panel(axes[3], "3 · memory per running job (%d jobs)" % n, "MiB PSS (log)", [
-            ("PSS of the async\nmachinery per job", m["stock"]["pss_mib_per_job"], m["ours"]["pss_mib_per_job"]),
+            ("PSS of the async\nmachinery per job", *pair(m, "pss_mib_per_job")),
         ])
         panel(axes[4], "3 · processes per running job", "processes besides the module", [
-            ("async machinery", m["stock"]["processes_per_job"], m["ours"]["processes_per_job"]),
+            ("async machinery", *pair(m, "processes_per_job")),
         ], log=False)
         panel(axes[5], "3 · starting the %d jobs" % n, "seconds (log)", [
-            ("%d launches,\n8 at a time" % n, m["stock"]["start_all_seconds"], m["ours"]["start_all_seconds"]),
+            ("%d launches,\n8 at a time" % n, *pair(m, "start_all_seconds")),
         ])
     else:
         for k in (3, 4, 5):
             axes[k].set_visible(False)
-    if g("timeout"):
-        t = res["timeout"]
-        panel(axes[6], "4 · ended after the time limit", "seconds late (log)", [
-            ("async: %s" % k, t[k]["stock"], t[k]["ours"]) for k in ("7", "2")
-        ])
-    else:
-        axes[6].set_visible(False)
-    if g("bytes"):
-        b = res["bytes"]
-        panel(axes[7], "5 · bytes copied to the host", "KB (log)", [
-            ("async_wrapper", b["stock"]["wrapper_bytes"] / 1000, b["ours"]["wrapper_bytes"] / 1000),
-            ("per status call", b["stock"]["status_bytes_per_call"] / 1000, b["ours"]["status_bytes_per_call"] / 1000),
-            ("task lifecycle\n(1 + 5 + 1 calls)", b["stock"]["lifecycle_bytes"] / 1000, b["ours"]["lifecycle_bytes"] / 1000),
-        ])
-    else:
-        axes[7].set_visible(False)
-    if g("fleet"):
-        fl = res["fleet"]
-        groups = [("wall time", fl["wall"]["stock"], fl["wall"]["ours"])]
-        if "controller_cpu" in fl:
-            groups += [("controller\nCPU", fl["controller_cpu"]["stock"], fl["controller_cpu"]["ours"]),
-                       ("host-side\nCPU", fl["host_cpu"]["stock"], fl["host_cpu"]["ours"])]
-        panel(axes[8], "6 · ansible-playbook, %d hosts" % meta["params"]["hosts"], "seconds (log)", groups)
-    else:
-        axes[8].set_visible(False)
+    t = res.get("timeout")
+    panel(axes[6], "4 · ended after the time limit", "seconds late (log)",
+          [("async: %s" % k, *pair(t[k])) for k in ("7", "2")] if t else [])
+    b = res.get("bytes")
+    panel(axes[7], "5 · bytes copied to the host", "KB (log)", [
+        ("async_wrapper", *pair(b, "wrapper_bytes", 1000)),
+        ("per status call", *pair(b, "status_bytes_per_call", 1000)),
+        ("task lifecycle\n(1 + 5 + 1 calls)", *pair(b, "lifecycle_bytes", 1000)),
+    ] if b else [])
+    panel(axes[8], "6 · ansible-playbook, %d hosts" % meta["params"]["hosts"], "seconds (log)", keyed(
+        res.get("fleet", {}), [("wall time", "wall"), ("controller\nCPU", "controller_cpu"),
+                               ("host-side\nCPU", "host_cpu")]))
 
     handles = [plt.Rectangle((0, 0), 1, 1, color=STOCK), plt.Rectangle((0, 0), 1, 1, color=OURS)]
     fig.legend(handles, ["stock ansible-core %s (Python)" % meta["ansible_core"], "ours (native)"],

@@ -3,6 +3,7 @@
 # `make bench` runs this from the repo root after `make build venvs`; it works from anywhere.
 #
 #   sh tests/bench/run.sh [bench.py options]     e.g. --runs 10 --only 1,2 --keep
+#   ASYNC_BENCH_QUICK=1 ASYNC_BENCH_SSH=0 sh tests/bench/run.sh   # about a minute: checks the bench
 #
 # Writes target/bench/results.md (table), results.json (raw numbers) and chart.png, and prints
 # the table. The chart is drawn with matplotlib from a venv of its own, .venv/bench, created
