@@ -6,7 +6,9 @@
 //! Python; `tests/jobfiles/samples/` holds a sample of every kind, against which this module,
 //! the programs that read job files and the fallback are all tested.
 //!
-//! Written with keys sorted (serde_json's map), as the fallback writes them too.
+//! Written with keys sorted (serde_json's map), as the fallback writes them too. The programs
+//! read a finished job's file as a plain map, since most are a module's own result; the
+//! result types derive `Deserialize` for the tests that hold them to their samples.
 
 use std::time::Duration;
 
