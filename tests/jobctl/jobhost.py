@@ -7,27 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
-
-LIBRARY = Path(__file__).resolve().parents[2] / "library"
-
-
-def wait_for(what, condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def alive(pid):
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
+from harness.paths import LIBRARY
+from harness.wait import wait_until
 
 
 class Host:
@@ -66,10 +47,11 @@ class Host:
 
     def running_job(self, jid):
         """The job file once the module runs (it then records the module's process)."""
-        return wait_for(f"job {jid} to run its module", lambda: "module_process" in self.job(jid) and self.job(jid))
+        return wait_until(lambda: "module_process" in self.job(jid) and self.job(jid), timeout=20,
+                          what=f"job {jid} to run its module")
 
     def finished(self, jid):
-        wait_for(f"job {jid} to finish", lambda: "started" not in self.job(jid))
+        wait_until(lambda: "started" not in self.job(jid), timeout=20, what=f"job {jid} to finish")
         return self.job(jid)
 
     def async_job(self, *args, **env):
