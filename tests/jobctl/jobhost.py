@@ -7,8 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from harness.jobs import read_job, wait_finished, wait_running
 from harness.paths import LIBRARY
-from harness.wait import wait_until
 
 
 class Host:
@@ -42,17 +42,14 @@ class Host:
         return reply["ansible_job_id"]
 
     def job(self, jid):
-        text = (self.async_dir / jid).read_text()
-        return json.loads(text) if text.strip() else {"started": True}
+        return read_job(self.async_dir, jid)
 
     def running_job(self, jid):
         """The job file once the module runs (it then records the module's process)."""
-        return wait_until(lambda: "module_process" in self.job(jid) and self.job(jid), timeout=20,
-                          what=f"job {jid} to run its module")
+        return wait_running(self.async_dir, jid)
 
     def finished(self, jid):
-        wait_until(lambda: "started" not in self.job(jid), timeout=20, what=f"job {jid} to finish")
-        return self.job(jid)
+        return wait_finished(self.async_dir, jid)
 
     def async_job(self, *args, **env):
         return subprocess.run(

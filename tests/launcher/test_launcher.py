@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from ansible.executor import module_common
 
+from harness.jobs import wait_finished
 from harness.paths import LIBRARY
 from harness.paths import PROGRAMS as PROGRAMS_DIR
 from harness.users import temp_user
-from harness.wait import wait_until
 
 LAUNCHER = LIBRARY / "async_wrapper"
 PROGRAMS = {arch: PROGRAMS_DIR / f"ansible-async.{arch}" for arch in ("x86_64", "aarch64")}
@@ -257,10 +257,7 @@ def test_programs_are_statically_linked(program):
 
 def job_result(async_dir: Path, reply: dict) -> dict:
     """The job's result once it has finished (the test modules end at once)."""
-    job = async_dir / reply["ansible_job_id"]
-    wait_until(lambda: (text := job.read_text()).strip() and "started" not in text, timeout=30,
-               what=f"job {job} to finish")
-    return json.loads(job.read_text())
+    return wait_finished(async_dir, reply["ansible_job_id"], timeout=30)
 
 
 def echo_module(tmp_path: Path) -> Path:
