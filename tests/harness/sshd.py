@@ -65,11 +65,12 @@ class Sshd:
 
 def _config(address: str, port: int, host_key: Path, authorized: Path, pid_file: Path,
             more_addresses: tuple[str, ...], chroot: Path | None) -> str:
+    sftp = "/usr/lib/openssh/sftp-server" if Path("/usr/lib/openssh/sftp-server").exists() else "internal-sftp"
+    chroot_lines = ""
     if chroot is not None:
         # Every session runs inside the root; sftp (ansible's file transfer) in sshd itself.
-        sftp = f"internal-sftp\nChrootDirectory {chroot}"
-    else:
-        sftp = "/usr/lib/openssh/sftp-server" if Path("/usr/lib/openssh/sftp-server").exists() else "internal-sftp"
+        sftp = "internal-sftp"
+        chroot_lines = f"ChrootDirectory {chroot}\n"
     listen = "".join(f"ListenAddress {a}\n" for a in (address, *more_addresses))
     return f"""\
 # A test's private sshd: loopback only, key login for root, nothing else.
@@ -93,7 +94,7 @@ ClientAliveInterval 0
 PrintMotd no
 PermitUserEnvironment no
 LogLevel VERBOSE
-Subsystem sftp {sftp}
+{chroot_lines}Subsystem sftp {sftp}
 """
 
 
