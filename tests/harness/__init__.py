@@ -10,7 +10,7 @@ tests/ssh/drop_connections.py run with controller venvs that have no pytest.
 - stubs:       the venvs' stock async modules replaced by stubs that fail loudly; the originals.
 - env:         the environment of an ansible-playbook run.
 - wait:        waiting for a condition with a deadline (never a bare sleep).
-- jobs:        job files in an async dir; waiting for a job to run or finish.
+- jobs:        job files in an async dir; waiting for a job to run or finish; ending its processes.
 - procs:       procfs checks: alive, command lines, environments, process trees, ending them.
 - recap:       ansible-playbook's PLAY RECAP, parsed and checked.
 - sshd:        a private OpenSSH server on loopback, free ports.

@@ -1,11 +1,11 @@
 """The process table as procfs shows it: whether a process runs, what it runs, what it
-carries in its environment, its descendants; and ending what a test left behind.
+carries in its environment, its descendants; and ending what a test left behind (the
+processes of a test's jobs: jobs.kill_jobs).
 
 Every reader returns an empty answer for a process that is gone (it may end at any time)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from pathlib import Path
@@ -112,27 +112,3 @@ def kill_all(pids, sig: int = signal.SIGKILL) -> None:
         except (ProcessLookupError, PermissionError):
             pass
 
-
-def kill_jobs(async_dir: Path) -> None:
-    """Ends what the jobs in `async_dir` still run, by the pids their job files record: each
-    module's process group and each supervisor. For a fixture's teardown after a failed test."""
-    if not async_dir.is_dir():
-        return
-    for path in async_dir.iterdir():
-        if path.name.startswith(".") or path.suffix == ".log" or not path.is_file():
-            continue
-        try:
-            job = json.loads(path.read_text() or "{}")
-        except ValueError:
-            continue
-        if not isinstance(job, dict):
-            continue
-        module = (job.get("module_process") or {}).get("pid")
-        if module and is_alive(module):
-            try:
-                os.killpg(module, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        supervisor = (job.get("supervisor") or {}).get("pid")
-        if supervisor and is_alive(supervisor):
-            kill_all([supervisor])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.procs import kill_jobs
+from harness.jobs import kill_jobs
 from jobhost import Host
 
 
