@@ -5,15 +5,14 @@ e2e_support.py (a module of its own: several conftest.py files live in this repo
 from __future__ import annotations
 
 import pytest
-from e2e_support import CONTROLLERS, VENV_DIR, Controller, Play
+from e2e_support import CONTROLLERS, NATIVE, VENV_DIR, Play
+from harness.controllers import Controller
+from harness.controllers import controller as find_controller
 
 
 @pytest.fixture(params=CONTROLLERS, ids=lambda v: f"core-{v}")
 def controller(request) -> Controller:
-    venv = VENV_DIR / f"core-{request.param}"
-    if not (venv / "bin" / "ansible-playbook").exists():
-        pytest.fail(f"controller venv {venv} is missing: run `make venvs` (tests/setup-venvs.sh)")
-    return Controller(request.param, venv)
+    return find_controller(request.param, VENV_DIR, need_library=NATIVE)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Helpers of the end-to-end tests (tests/e2e): controllers, the playbook runner, process checks.
+"""Helpers of the end-to-end tests (tests/e2e): the playbook runner and its environment knobs
+(controllers, recap parsing, process checks and waiting come from the shared tests/harness).
 
 Every test runs once per controller (ansible-core 2.19 and 2.21, the two async_wrapper
 protocols). Each playbook under playbooks/ holds its own `assert` tasks; the Python side checks
@@ -17,22 +18,23 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import re
 import secrets
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from harness.controllers import VENV_DIR as DEFAULT_VENV_DIR
+from harness.controllers import Controller, versions_from_env
+from harness.env import ansible_env
+from harness.paths import LIBRARY as NATIVE_LIBRARY
+from harness.paths import REPO
+from harness.recap import assert_recap_ok, parse_recap
 
-REPO = Path(__file__).resolve().parents[2]
 E2E = REPO / "tests" / "e2e"
 PLAYBOOKS = E2E / "playbooks"
-NATIVE_LIBRARY = REPO / "library"
 TEST_MODULE_DIRS = [E2E / "modules", REPO / "target" / "e2e-modules"]
-VENV_DIR = Path(os.environ.get("E2E_VENV_DIR") or REPO / ".venv")
-CONTROLLERS = [v.strip() for v in os.environ.get("E2E_CONTROLLERS", "2.19,2.21").split(",") if v.strip()]
+VENV_DIR = Path(os.environ.get("E2E_VENV_DIR") or DEFAULT_VENV_DIR)
+CONTROLLERS = versions_from_env("E2E_CONTROLLERS")
 
 # True when the tests run against this project's native modules (the normal case).
 NATIVE = "E2E_LIBRARY" not in os.environ
@@ -40,29 +42,9 @@ LIBRARY_DIRS = (
     [NATIVE_LIBRARY] if NATIVE else [Path(p) for p in os.environ["E2E_LIBRARY"].split(":") if p]
 ) + TEST_MODULE_DIRS
 
-RECAP_RE = re.compile(
-    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-    r"\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)\s+rescued=(?P<rescued>\d+)\s+ignored=(?P<ignored>\d+)",
-    re.MULTILINE,
-)
-
 # Inventory / async-dir modes for Play.run()
 PER_TEST = "per-test"  # ansible_async_dir = <tmp>/async, set in the inventory (default)
 UNSET = "unset"  # no ansible_async_dir anywhere: ansible's default ~/.ansible_async
-
-
-@dataclass
-class Controller:
-    version: str
-    venv: Path
-
-    @property
-    def python(self) -> Path:
-        return self.venv / "bin" / "python"
-
-    @property
-    def ansible_playbook(self) -> Path:
-        return self.venv / "bin" / "ansible-playbook"
 
 
 @dataclass
@@ -99,10 +81,9 @@ class Play:
         self.nonce = str(100000 + secrets.randbelow(900000))
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
         cfg = self.tmp / "ansible.cfg"
         cfg.write_text("[defaults]\n")
-        env.update(
+        return ansible_env(
             HOME=str(self.home),
             ANSIBLE_CONFIG=str(cfg),
             ANSIBLE_LIBRARY=":".join(str(p) for p in LIBRARY_DIRS),
@@ -116,7 +97,6 @@ class Play:
             ANSIBLE_RETRY_FILES_ENABLED="False",
             ANSIBLE_DEPRECATION_WARNINGS="False",
         )
-        return env
 
     def inventory(self, async_dir: str, extra_hosts: dict[str, dict] | None) -> Path:
         localhost = {
@@ -165,9 +145,7 @@ class Play:
                        *command]
         proc = subprocess.run(command, cwd=self.tmp, env=self.env(), capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-        result = Result(proc.returncode, proc.stdout, proc.stderr, command)
-        for m in RECAP_RE.finditer(proc.stdout):
-            result.recap[m["host"]] = {k: int(v) for k, v in m.groupdict().items() if k != "host"}
+        result = Result(proc.returncode, proc.stdout, proc.stderr, command, parse_recap(proc.stdout))
         # pytest shows this (captured stdout) when the test fails; `-rP` shows it for passes.
         print(result.describe())
         see = f"{playbook}: see ansible-playbook's output in the captured stdout"
@@ -175,34 +153,5 @@ class Play:
         assert "STOCK async_" not in output, f"a stock async module ran. {see}"
         assert result.rc == expect_rc, f"ansible-playbook exited {result.rc}, expected {expect_rc}. {see}"
         if expect_rc == 0:
-            assert result.recap, f"no PLAY RECAP. {see}"
-            for host, counts in result.recap.items():
-                assert counts["failed"] == 0 and counts["unreachable"] == 0, f"{host} failed. {see}"
+            assert_recap_ok(result.recap, see=see)
         return result
-
-
-def processes_matching(text: str) -> list[tuple[int, str]]:
-    """(pid, command line) of live processes whose command line contains `text`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append((int(entry.name), cmdline))
-    return found
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
-    """Polls `condition` until it returns a true value, or fails the test after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)

@@ -7,6 +7,7 @@ Needs root (debootstrap, binfmt_misc, chroot, mount). The roots are cached outsi
 clone (see build-root.sh): the first run builds them (measured: see README).
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -17,25 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.controllers import controller
+from harness.env import ansible_env
+from harness.sshd import running_sshd
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-CONTROLLERS = {
-    "2.19": REPO / ".venv" / "core-2.19" / "bin",
-    "2.21": REPO / ".venv" / "core-2.21" / "bin",
-}
 # Debian architecture -> what `uname -m` says there, and the ELF e_machine of its programs.
 ARCHES = {"arm64": ("aarch64", 183), "armhf": ("armv7l", 40)}
-
-
-def wait_until(predicate, timeout=30.0, what="condition", interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def build_root(arch: str) -> Path:
@@ -50,75 +39,10 @@ def mounted(path: Path) -> bool:
         return any(line.split()[4] == str(path) for line in f)
 
 
-class Sshd:
-    """A private sshd on 127.0.0.1 whose every session is chrooted into `root`."""
-
-    def __init__(self, root: Path, work: Path):
-        self.root = root
-        self.work = work
-        work.mkdir(parents=True, exist_ok=True)
-        self.key = work / "client_key"
-        host_key = work / "host_key"
-        for key in (self.key, host_key):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-        authorized = work / "authorized_keys"
-        shutil.copy(f"{self.key}.pub", authorized)
-        self.port = free_port()
-        self.pid_file = work / "sshd.pid"
-        self.log = work / "sshd.log"
-        config = work / "sshd_config"
-        config.write_text(f"""\
-Port {self.port}
-ListenAddress 127.0.0.1
-HostKey {host_key}
-PidFile {self.pid_file}
-AuthorizedKeysFile {authorized}
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-MaxStartups 100:30:200
-MaxSessions 50
-PrintMotd no
-# Every session runs inside the foreign root; sftp (ansible's file transfer) in sshd itself.
-ChrootDirectory {root}
-Subsystem sftp internal-sftp
-LogLevel VERBOSE
-""")
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        subprocess.run(["/usr/sbin/sshd", "-f", str(config), "-E", str(self.log)], check=True)
-        wait_until(lambda: self.pid_file.exists() and port_open(self.port), 20, "sshd to listen")
-        self.pid = int(self.pid_file.read_text())
-
-    def stop(self):
-        try:
-            os.kill(self.pid, 15)
-        except ProcessLookupError:
-            pass
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    import socket
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            return s.recv(4).startswith(b"SSH-")
-    except OSError:
-        return False
-
-
 class ForeignHost:
     """One foreign root, reachable by ansible as host `name`."""
 
-    def __init__(self, arch: str, root: Path, sshd: Sshd, tmp: Path):
+    def __init__(self, arch: str, root: Path, sshd, tmp: Path):
         self.arch = arch
         self.machine, self.e_machine = ARCHES[arch]
         self.root = root
@@ -128,8 +52,8 @@ class ForeignHost:
         self.async_dir_in_root = f"/root/.ansible_async_test_{uuid.uuid4().hex[:10]}"
         self.async_dir = root / self.async_dir_in_root.lstrip("/")
 
-    def inventory(self, controller: str) -> Path:
-        path = self.tmp / f"inventory-{controller}"
+    def inventory(self, version: str) -> Path:
+        path = self.tmp / f"inventory-{version}"
         path.write_text(
             f"{self.arch} ansible_host=127.0.0.1 ansible_port={self.sshd.port} ansible_user=root"
             f" ansible_ssh_private_key_file={self.sshd.key} ansible_python_interpreter=/usr/bin/python3"
@@ -138,20 +62,18 @@ class ForeignHost:
         )
         return path
 
-    def playbook(self, controller: str, library: Path, playbook: Path, *args: str, timeout=900):
-        env = dict(
-            os.environ,
+    def playbook(self, version: str, library: Path, playbook: Path, *args: str, timeout=900):
+        """Runs `playbook` on this host with the controller of ansible-core `version`."""
+        env = ansible_env(
             ANSIBLE_LIBRARY=str(library),
             ANSIBLE_LOCAL_TEMP=str(self.tmp / "local"),
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_RETRY_FILES_ENABLED="0",
             ANSIBLE_HOST_KEY_CHECKING="0",
             ANSIBLE_SSH_RETRIES="2",
             ANSIBLE_TIMEOUT="60",
         )
         started = time.monotonic()
         run = subprocess.run(
-            [str(CONTROLLERS[controller] / "ansible-playbook"), "-i", str(self.inventory(controller)),
+            [str(controller(version, need_library=False).ansible_playbook), "-i", str(self.inventory(version)),
              str(playbook), *args],
             env=env, capture_output=True, text=True, timeout=timeout,
         )
@@ -175,18 +97,13 @@ class ForeignHost:
         shutil.rmtree(self.async_dir, ignore_errors=True)
 
 
-def elf_machine(path: Path) -> int:
-    head = path.read_bytes()[:20]
-    assert head[:4] == b"\x7fELF", f"{path} is not an ELF program"
-    return int.from_bytes(head[18:20], "little")
-
-
 class Roots:
     """The roots and their sshds, each built and started when a test first asks for it."""
 
     def __init__(self, tmp_path_factory):
         self.tmp_path_factory = tmp_path_factory
-        self.ready, self.sshds, self.mounts = {}, [], []
+        self.ready, self.mounts = {}, []
+        self.sshds = contextlib.ExitStack()
 
     def __getitem__(self, arch: str):
         if arch not in self.ready:
@@ -197,14 +114,13 @@ class Roots:
             if not mounted(proc):
                 subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True)
                 self.mounts.append(proc)
-            sshd = Sshd(root, self.tmp_path_factory.mktemp(f"sshd-{arch}"))
-            self.sshds.append(sshd)
+            work = self.tmp_path_factory.mktemp(f"sshd-{arch}")
+            sshd = self.sshds.enter_context(running_sshd(work, chroot=root))
             self.ready[arch] = (root, sshd)
         return self.ready[arch]
 
     def close(self):
-        for sshd in self.sshds:
-            sshd.stop()
+        self.sshds.close()
         for proc in self.mounts:
             subprocess.run(["umount", "-l", str(proc)], check=False)
 

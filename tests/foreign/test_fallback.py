@@ -20,20 +20,13 @@ from pathlib import Path
 import pytest
 from ansible.executor import module_common
 
+from harness.jobs import read_job, wait_finished, wait_running
+from harness.paths import PROGRAMS, REPO
+from harness.procs import is_alive, kill_all, processes_matching, stat_field
+from harness.wait import wait_until
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-PROGRAM = REPO / "target" / "programs" / "ansible-async.x86_64"  # the native program make build ships
-
-
-def wait_until(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+PROGRAM = PROGRAMS / "ansible-async.x86_64"  # the native program make build ships
 
 
 @pytest.fixture(scope="module")
@@ -56,17 +49,7 @@ def host(tmp_path, library, program):
     yield Host(tmp_path, library, program)
     # A failed test may leave a job running (some have no time limit): end every process
     # whose command line names this test's folder (its supervisors and modules).
-    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                named = str(tmp_path).encode() in f.read()
-        except OSError:
-            continue
-        if named and pid != os.getpid():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    kill_all(pid for pid, _ in processes_matching(str(tmp_path)))
 
 
 class Host:
@@ -94,13 +77,16 @@ class Host:
         return run.returncode, json.loads(run.stdout)
 
     def job(self, jid: str) -> dict:
-        return json.loads((self.async_dir / jid).read_text())
+        return read_job(self.async_dir, jid)
 
     def log(self, jid: str) -> str:
         return (self.async_dir / f"{jid}.log").read_text()
 
     def finished(self, jid: str, timeout=15.0) -> dict:
-        return wait_until(lambda: "started" not in self.job(jid) and self.job(jid), timeout, f"job {jid} to end")
+        return wait_finished(self.async_dir, jid, timeout=timeout)
+
+    def running(self, jid: str) -> dict:
+        return wait_running(self.async_dir, jid, timeout=10)
 
     def native(self, *args) -> dict:
         run = subprocess.run([str(self.program), "async_job", "--json", "--async-dir", str(self.async_dir), *args],
@@ -122,18 +108,6 @@ class Host:
         run = subprocess.run(["/bin/sh", str(module)], stdin=subprocess.DEVNULL,
                              env=self.env, capture_output=True, text=True)
         return json.loads(run.stdout)
-
-
-def stat_field(pid: int, index: int) -> str:
-    data = Path(f"/proc/{pid}/stat").read_text()
-    return data[data.rindex(")") + 2:].split()[index - 3]
-
-
-def alive(pid: int) -> bool:
-    try:
-        return stat_field(pid, 3) not in ("Z", "X")
-    except OSError:
-        return False
 
 
 JSON_MODULE = """\
@@ -206,7 +180,7 @@ def test_runs_with_the_modules_python_and_detaches(host):
     code, reply = host.wrapper("j12", 0, "true", module, "/usr/bin/python3", module)
     assert code == 0 and reply["_ansible_suppress_tmpdir_delete"] is False
     jid = reply["ansible_job_id"]
-    running = wait_until(lambda: "module_process" in host.job(jid) and host.job(jid), what="module stamp")
+    running = host.running(jid)
     assert running["started"] is True and running["finished"] is False
     assert running["time_limit"] == 0 and running["module"] == str(module) and running["wrapper"] == "fallback"
     supervisor, child = running["supervisor"]["pid"], running["module_process"]["pid"]
@@ -240,7 +214,7 @@ def test_time_limit_ends_the_whole_group(host):
     code, reply = host.wrapper("j13", 1, "false", module, module)
     jid = reply["ansible_job_id"]
     started = time.monotonic()
-    running = wait_until(lambda: "module_process" in host.job(jid) and host.job(jid), what="module stamp")
+    running = host.running(jid)
     group = running["module_process"]["pid"]
     result = host.finished(jid)
     assert time.monotonic() - started < 2.5
@@ -255,7 +229,7 @@ def test_async_job_terminate_with_grace_then_sigkill(host):
     module = host.module("m", "trap '' TERM\nwhile :; do sleep 1; done\n")
     code, reply = host.wrapper("j14", 0, module, "_", env={"ASYNC_WRAPPER_KILL_GRACE": "0.3"})
     jid = reply["ansible_job_id"]
-    running = wait_until(lambda: "module_process" in host.job(jid) and host.job(jid), what="module stamp")
+    running = host.running(jid)
     assert "grace=0.3" in host.log(jid)
     answer = host.native("terminate", jid)
     assert answer.get("failed") is not True, answer
@@ -263,7 +237,7 @@ def test_async_job_terminate_with_grace_then_sigkill(host):
     assert result["terminated"] is True and result["failed"] is True
     assert result["msg"] == "the job was terminated on request (async_job terminate) before its module finished"
     assert result["child_pid"] == running["module_process"]["pid"]
-    assert not alive(result["child_pid"])
+    assert not is_alive(result["child_pid"])
     assert "terminate requested" in host.log(jid) and "ended signal=SIGKILL" in host.log(jid)
     assert host.script_status(jid)["terminated"] is True
 
@@ -272,10 +246,10 @@ def test_a_lost_supervisor_is_seen_by_the_native_tools(host):
     module = host.module("m", "exec sleep 60\n")
     code, reply = host.wrapper("j15", 0, module, "_")
     jid = reply["ansible_job_id"]
-    running = wait_until(lambda: "module_process" in host.job(jid) and host.job(jid), what="module stamp")
+    running = host.running(jid)
     os.kill(running["supervisor"]["pid"], signal.SIGKILL)
     try:
-        wait_until(lambda: not alive(running["supervisor"]["pid"]), what="the supervisor to die")
+        wait_until(lambda: not is_alive(running["supervisor"]["pid"]), timeout=10, what="the supervisor to die")
         status = host.native_status(jid)
         assert status["finished"] is True and status["failed"] is True
         assert "lost" in status["msg"]
@@ -344,7 +318,7 @@ def test_async_dir_home_is_the_passwd_home(host):
             assert code == 0, reply
             assert reply["results_file"].startswith(f"{home}/{name}/"), (setting, reply)
             job = Path(reply["results_file"])
-            wait_until(lambda: job.exists() and "started" not in json.loads(job.read_text()), what="the job")
+            wait_finished(job.parent, job.name, timeout=10)
         finally:
             subprocess.run(["rm", "-rf", f"{home}/{name}"], check=True)
 

@@ -10,12 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, elf_machine
+from harness.paths import LIBRARY as BUILT_LIBRARY
+from harness.recap import assert_recap_ok, parse_recap
 
 HERE = Path(__file__).resolve().parent
 # The library under test: this clone's, or another build's (FOREIGN_LIBRARY=DIR).
-LIBRARY = Path(os.environ.get("FOREIGN_LIBRARY") or REPO / "library")
+LIBRARY = Path(os.environ.get("FOREIGN_LIBRARY") or BUILT_LIBRARY)
 SCENARIOS = HERE / "playbooks" / "scenarios.yml"
+
+
+def elf_machine(path: Path) -> int:
+    head = path.read_bytes()[:20]
+    assert head[:4] == b"\x7fELF", f"{path} is not an ELF program"
+    return int.from_bytes(head[18:20], "little")
 
 
 def launcher_text() -> bytes:
@@ -45,7 +52,8 @@ def fallback_library(tmp_path_factory):
 def test_aarch64_host_runs_the_native_program(foreign_host):
     run = foreign_host.playbook("2.19", LIBRARY, SCENARIOS, "-e", "native=true",
                                 "-e", f"expected_machine={foreign_host.machine}")
-    assert run.returncode == 0 and "failed=0" in run.stdout
+    assert run.returncode == 0, f"ansible-playbook exited {run.returncode}"
+    assert_recap_ok(parse_recap(run.stdout))
     programs = foreign_host.programs()
     assert programs and all(p.name.endswith(".aarch64") for p in programs), programs
     assert all(elf_machine(p) == foreign_host.e_machine for p in programs)
@@ -58,6 +66,7 @@ def test_armhf_host_runs_the_fallback(foreign_host, fallback_library, controller
     run = foreign_host.playbook(controller, fallback_library, SCENARIOS, "-e", "native=false",
                                 "-e", f"expected_machine={foreign_host.machine}",
                                 "-e", f"real_library={fallback_library == LIBRARY}")
-    assert run.returncode == 0 and "failed=0" in run.stdout
+    assert run.returncode == 0, f"ansible-playbook exited {run.returncode}"
+    assert_recap_ok(parse_recap(run.stdout))
     # The playbook checked the job log's `fallback python=` line; and nothing was unpacked.
     assert not any(elf_machine(p) == foreign_host.e_machine for p in foreign_host.programs())

@@ -20,7 +20,10 @@ from pathlib import Path
 
 import pytest
 
-import ssh_harness
+from harness.env import ansible_env
+from harness.paths import LIBRARY
+from harness.procs import kill_all, pids_with_env
+from harness.users import temp_user
 
 USER = "asynchome"
 ROOT_ASYNC = Path("/root/.ansible_async")
@@ -36,37 +39,11 @@ def test_user():
         pytest.fail("tests/homedir run as root (they create a test user and sudo/su to it)")
     base = Path(tempfile.mkdtemp(prefix="homedir-", dir="/tmp"))
     base.chmod(0o755)
-    home = base / "home"
-    subprocess.run(["userdel", USER], capture_output=True, check=False)  # a run that crashed
-    subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/sh", USER],
-                   check=True, capture_output=True)
-    # Not locked ("!"): sshd refuses key logins to locked accounts. No password works either.
-    subprocess.run(["usermod", "-p", "*", USER], check=True, capture_output=True)
-    user = pwd.getpwnam(USER)
-    home.mkdir(mode=0o700)
-    os.chown(home, user.pw_uid, user.pw_gid)
     try:
-        yield base
+        with temp_user(USER, base / "home"):
+            yield base
     finally:
-        # userdel refuses while the user runs anything: end what the tests left (by pid).
-        deadline = time.monotonic() + 10
-        while (pids := user_pids(user.pw_uid)) and time.monotonic() < deadline:
-            ssh_harness.kill_all(pids)
-            time.sleep(0.05)
-        subprocess.run(["userdel", USER], capture_output=True, check=False)
         shutil.rmtree(base, ignore_errors=True)
-
-
-def user_pids(uid: int) -> list[int]:
-    """Processes running as `uid`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and entry.stat().st_uid == uid:
-                pids.append(int(entry.name))
-        except OSError:
-            pass
-    return pids
 
 
 def user_dir(base: Path, name: str, mode: int = 0o755) -> Path:
@@ -80,14 +57,9 @@ def user_dir(base: Path, name: str, mode: int = 0o755) -> Path:
 
 def stock_library(controller, into: Path) -> Path:
     """ansible's own async_wrapper and async_status (the venvs hold stubs in their place)."""
-    into.mkdir(exist_ok=True)
-    for name in ("async_wrapper", "async_status"):
-        source = controller.stock_module_source(name)
-        if source is None:
-            pytest.fail(f"ansible-core {controller.version}: no stock {name}.py(.orig) in the venv")
-        shutil.copyfile(source, into / f"{name}.py")
+    controller.stock_library(into)
     # Only so the playbook parses: its async_job tasks are skipped in stock runs.
-    shutil.copy(ssh_harness.LIBRARY / "async_job", into / "async_job")
+    shutil.copy(LIBRARY / "async_job", into / "async_job")
     into.chmod(0o755)
     return into
 
@@ -105,15 +77,12 @@ def run(controller, inventory_path: Path, tmp: Path, library: Path, *, stock: bo
     summary = tmp / f"summary-{label}"
     summary.mkdir()
     (tmp / "ansible.cfg").write_text("[defaults]\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(
+    env = ansible_env(
         HOME=pwd.getpwuid(0).pw_dir,
         ANSIBLE_CONFIG=str(tmp / "ansible.cfg"),
         ANSIBLE_LIBRARY=str(library),
         ANSIBLE_LOCAL_TEMP=str(tmp / "local-tmp"),
         ANSIBLE_HOST_KEY_CHECKING="False",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
         ANSIBLE_FORKS="12",
         ANSIBLE_PIPELINING="True",
         ANSIBLE_DEPRECATION_WARNINGS="False",
@@ -155,7 +124,4 @@ def traces(roots: list[Path], jids: list[str]) -> list[Path]:
 
 def kill_marked_jobs() -> None:
     """Ends whatever the scenario tasks started and left running (they carry MARK)."""
-    ssh_harness.kill_all([p for p in ssh_harness.all_pids() if ssh_harness.environ(p).get("HOMEDIR_TEST_MARK") == MARK])
-
-
-__all__ = ["ssh_harness"]
+    kill_all(pids_with_env("HOMEDIR_TEST_MARK", MARK))

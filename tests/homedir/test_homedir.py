@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from homedir_support import (ROOT_ASYNC, USER, inventory, kill_marked_jobs, run, stock_library, traces,
-                             user_dir)
-from ssh_harness import LIBRARY as BUILT_LIBRARY
+from harness.paths import LIBRARY as BUILT_LIBRARY
+from homedir_support import USER, inventory, kill_marked_jobs, run, stock_library, traces, user_dir
 
 # HOMEDIR_LIBRARY: another library dir to test instead of the repo's library/.
 LIBRARY = Path(os.environ.get("HOMEDIR_LIBRARY") or BUILT_LIBRARY)

@@ -7,27 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
-
-LIBRARY = Path(__file__).resolve().parents[2] / "library"
-
-
-def wait_for(what, condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def alive(pid):
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
+from harness.jobs import read_job, wait_finished, wait_running
+from harness.paths import LIBRARY
 
 
 class Host:
@@ -61,16 +42,14 @@ class Host:
         return reply["ansible_job_id"]
 
     def job(self, jid):
-        text = (self.async_dir / jid).read_text()
-        return json.loads(text) if text.strip() else {"started": True}
+        return read_job(self.async_dir, jid)
 
     def running_job(self, jid):
         """The job file once the module runs (it then records the module's process)."""
-        return wait_for(f"job {jid} to run its module", lambda: "module_process" in self.job(jid) and self.job(jid))
+        return wait_running(self.async_dir, jid)
 
     def finished(self, jid):
-        wait_for(f"job {jid} to finish", lambda: "started" not in self.job(jid))
-        return self.job(jid)
+        return wait_finished(self.async_dir, jid)
 
     def async_job(self, *args, **env):
         return subprocess.run(

@@ -4,7 +4,8 @@ import json
 import os
 import signal
 
-from jobhost import alive, wait_for
+from harness.procs import is_alive
+from harness.wait import wait_until
 
 
 def test_help_and_usage_errors(host):
@@ -83,7 +84,7 @@ def test_terminate_a_running_job(host):
     result = host.job(jid)
     assert result["failed"] is True and result["terminated"] is True
     assert result["msg"].startswith("the job was terminated on request"), result
-    assert not alive(module)
+    assert not is_alive(module)
     log = (host.async_dir / f"{jid}.log").read_text()
     assert " terminate requested\n" in log
 
@@ -98,7 +99,7 @@ def test_terminate_a_module_that_ignores_sigterm(host):
     module = host.running_job(jid)["module_process"]["pid"]
     done = host.async_job("terminate", jid)
     assert done.returncode == 0, done
-    assert not alive(module)
+    assert not is_alive(module)
     assert host.job(jid)["terminated"] is True
     assert " ended signal=SIGKILL\n" in (host.async_dir / f"{jid}.log").read_text()
 
@@ -107,13 +108,13 @@ def test_terminate_a_lost_job_whose_module_still_runs(host):
     jid = host.start("exec sleep 60")
     job = host.running_job(jid)
     os.kill(job["supervisor"]["pid"], signal.SIGKILL)
-    wait_for("the supervisor to die", lambda: not alive(job["supervisor"]["pid"]))
+    wait_until(lambda: not is_alive(job["supervisor"]["pid"]), timeout=20, what="the supervisor to die")
     listed = json.loads(host.async_job("--json", "list").stdout)["jobs"]
     assert [j["state"] for j in listed] == ["lost"]
 
     done = host.async_job("terminate", jid)
     assert done.returncode == 0, done
-    assert not alive(job["module_process"]["pid"])
+    assert not is_alive(job["module_process"]["pid"])
     assert host.job(jid)["terminated"] is True
 
 
@@ -127,7 +128,7 @@ def test_terminate_uses_the_grace_period_the_job_file_records(host):
     job = host.running_job(jid)
     assert job["kill_grace"] == 5
     os.kill(job["supervisor"]["pid"], signal.SIGKILL)
-    wait_for("the supervisor to die", lambda: not alive(job["supervisor"]["pid"]))
+    wait_until(lambda: not is_alive(job["supervisor"]["pid"]), timeout=20, what="the supervisor to die")
     (host.async_dir / f"{jid}.log").unlink()
 
     done = host.async_job("terminate", jid)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobhost import wait_for
+from harness.wait import wait_until
 
 DEV_LOG = Path("/dev/log")
 
@@ -43,7 +43,7 @@ def test_notices_go_to_syslog(host, syslog):
             pass
         return any(f"{jid} result state=finished" in line for line in seen)
 
-    wait_for("the result notice", got_result, timeout=10)
+    wait_until(got_result, timeout=10, what="the result notice")
     text = "\n".join(seen)
     assert "ansible-async_wrapper[" in text
     assert f"{jid} Invoked with j1 60 " in text

@@ -10,14 +10,14 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-STATUS = REPO / "library" / "async_status"
-LAUNCHER = REPO / "library" / "async_wrapper"
-PROGRAM = REPO / "target" / "programs" / "ansible-async.x86_64"
+from harness.paths import LIBRARY, PROGRAMS
+
+STATUS = LIBRARY / "async_status"
+LAUNCHER = LIBRARY / "async_wrapper"
+PROGRAM = PROGRAMS / "ansible-async.x86_64"
 MARKER = "<<INCLUDE_ANSIBLE_MODULE_" + "JSON_ARGS>>"
 WAYS = ["file", "pipelined"]
 

@@ -14,18 +14,21 @@ import shutil
 import stat
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from ansible.executor import module_common
 
-REPO = Path(__file__).resolve().parents[2]
-LAUNCHER = REPO / "library" / "async_wrapper"
-PROGRAMS = {arch: REPO / "target" / "programs" / f"ansible-async.{arch}" for arch in ("x86_64", "aarch64")}
+from harness.jobs import wait_finished
+from harness.paths import LIBRARY
+from harness.paths import PROGRAMS as PROGRAMS_DIR
+from harness.users import temp_user
+
+LAUNCHER = LIBRARY / "async_wrapper"
+PROGRAMS = {arch: PROGRAMS_DIR / f"ansible-async.{arch}" for arch in ("x86_64", "aarch64")}
 PROGRAM = PROGRAMS["x86_64"]
-STATUS = REPO / "library" / "async_status"
-JOB = REPO / "library" / "async_job"
+STATUS = LIBRARY / "async_status"
+JOB = LIBRARY / "async_job"
 ELF_MACHINE = {"x86_64": 62, "aarch64": 183}
 
 
@@ -194,39 +197,8 @@ def test_still_works_when_ansible_rewrites_the_shebang(tmp_path):
 def home_user(world_tmp):
     """A user made for the test whose passwd home is a fresh folder (the default async dir is
     under the passwd home, whatever HOME says)."""
-    name = "asynclaunch"
-    home = world_tmp / "home"
-    subprocess.run(["userdel", name], capture_output=True, check=False)  # left by a crashed run
-    subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/sh", name],
-                   check=True, capture_output=True)
-    user = pwd.getpwnam(name)
-    home.mkdir()
-    os.chown(home, user.pw_uid, user.pw_gid)
-    try:
+    with temp_user("asynclaunch", world_tmp / "home", home_mode=0o755) as user:
         yield user
-    finally:
-        # userdel refuses while the user runs anything: end the test's jobs (by pid) first.
-        deadline = time.monotonic() + 10
-        while (pids := user_pids(user.pw_uid)) and time.monotonic() < deadline:
-            for pid in pids:
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
-        subprocess.run(["userdel", name], capture_output=True, check=True)
-
-
-def user_pids(uid):
-    """Processes running as `uid`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and entry.stat().st_uid == uid:
-                pids.append(int(entry.name))
-        except OSError:
-            pass
-    return pids
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
@@ -285,14 +257,7 @@ def test_programs_are_statically_linked(program):
 
 def job_result(async_dir: Path, reply: dict) -> dict:
     """The job's result once it has finished (the test modules end at once)."""
-    job = async_dir / reply["ansible_job_id"]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        text = job.read_text()
-        if text.strip() and "started" not in text:
-            return json.loads(text)
-        time.sleep(0.02)
-    raise AssertionError(f"job {job} did not finish: {job.read_text()!r}")
+    return wait_finished(async_dir, reply["ansible_job_id"], timeout=30)
 
 
 def echo_module(tmp_path: Path) -> Path:

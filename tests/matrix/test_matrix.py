@@ -24,16 +24,17 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from harness.controllers import VERSIONS, controller, versions_from_env
+from harness.env import ansible_env
+from harness.paths import LIBRARY
+from harness.recap import assert_recap_ok, parse_recap
+
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
-LIBRARY = REPO / "library"
-ALL = ["2.14", "2.15", "2.16", "2.17", "2.18", "2.19", "2.20", "2.21"]
-CONTROLLERS = [v.strip() for v in os.environ.get("MATRIX_CONTROLLERS", ",".join(ALL)).split(",") if v.strip()]
+CONTROLLERS = versions_from_env("MATRIX_CONTROLLERS", VERSIONS)
 # The host's own python runs the modules, as on a managed host (the become user cannot reach a venv).
 TARGET_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
 BECOME_USER = "asyncuser"  # made by tests/ssh/setup-host.sh (`make ssh-host`), with sudo for root
 JUNK = "Module invocation had junk after the JSON data: "
-RECAP = re.compile(r"^localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
 def minor(version: str) -> tuple[int, int]:
@@ -67,12 +68,10 @@ except Exception:
 class Controller:
     def __init__(self, version: str, tmp: Path, become_dir: Path, venv: str | None = None):
         self.version = version
-        self.venv = REPO / ".venv" / f"core-{venv or version}"
+        self.controller = controller(version, venv=venv)
         self.tmp = tmp
         self.become_dir = become_dir
         self.extra_env: dict[str, str] = {}
-        if not (self.venv / "bin" / "ansible-playbook").exists():
-            pytest.fail(f"controller venv {self.venv} is missing: run `make venvs` (tests/setup-venvs.sh)")
         if venv and venv != version:
             site = tmp / "pretend"
             site.mkdir()
@@ -92,26 +91,25 @@ class Controller:
             "become_async_dir": str(self.become_dir),
             "ansible_facts_parallel": facts_parallel(self.version),
         }
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-        env.update(
+        env = ansible_env(
             ANSIBLE_CONFIG=str(self.tmp / "none.cfg"),
             ANSIBLE_LIBRARY=str(LIBRARY),
             ANSIBLE_LOCAL_TEMP=str(self.tmp / "local"),
             ANSIBLE_REMOTE_TEMP=str(self.tmp / "remote"),
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_RETRY_FILES_ENABLED="0",
             ANSIBLE_DEPRECATION_WARNINGS="0",
             **self.extra_env,
         )
-        command = [str(self.venv / "bin" / "ansible-playbook"), "-i", str(inventory),
+        command = [str(self.controller.ansible_playbook), "-i", str(inventory),
                    "-e", json.dumps(extra), str(PLAYBOOKS / playbook), *args]
         run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
         print(f"----- ansible-core {self.version}: {playbook} {' '.join(args)}\n{run.stdout}{run.stderr}")
         if self.extra_env and playbook == "main.yml":
             assert f"version={self.version}.0 " in run.stdout, "the controller did not take the pretended version"
-        recap = RECAP.search(run.stdout)
-        assert run.returncode == 0 and recap and recap.group(4) == "0", \
-            f"ansible-playbook {playbook} failed on ansible-core {self.version} (rc {run.returncode})"
+        see = f"ansible-playbook {playbook} on ansible-core {self.version} (rc {run.returncode})"
+        assert run.returncode == 0, f"{see} failed"
+        recap = parse_recap(run.stdout)
+        assert list(recap) == ["localhost"], (recap, see)
+        assert_recap_ok(recap, see=see)
         return run.stdout
 
 

@@ -10,14 +10,17 @@ import os
 import re
 import subprocess
 import tarfile
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from harness.controllers import installed
+from harness.env import ansible_env
+from harness.paths import LIBRARY, REPO
+from harness.recap import assert_recap_ok, parse_recap
+
 VERSION = re.search(r'^version = "(.*)"', (REPO / "Cargo.toml").read_text(), re.M).group(1)
 NAME = f"ansible-async-rs-{VERSION}"
-CONTROLLERS = sorted((REPO / ".venv").glob("core-*/bin/ansible-playbook"))
+CONTROLLERS = installed()
 
 ROLE_TASKS = """\
 - name: Polled
@@ -79,11 +82,11 @@ def test_sums_check_and_the_library_is_what_make_build_writes(release):
     subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=release, check=True, capture_output=True)
     for name in ("async_wrapper", "async_status", "async_job"):
         shipped = release / "library" / name
-        assert shipped.read_bytes() == (REPO / "library" / name).read_bytes()
+        assert shipped.read_bytes() == (LIBRARY / name).read_bytes()
         assert os.access(shipped, os.X_OK)
 
 
-@pytest.mark.parametrize("controller", CONTROLLERS, ids=[c.parts[-3] for c in CONTROLLERS])
+@pytest.mark.parametrize("controller", CONTROLLERS, ids=[c.venv.name for c in CONTROLLERS])
 def test_a_role_with_the_release_library_runs_async_tasks(release, controller, tmp_path):
     role = tmp_path / "roles" / "native_async"
     (role / "tasks").mkdir(parents=True)
@@ -95,12 +98,13 @@ def test_a_role_with_the_release_library_runs_async_tasks(release, controller, t
     (tmp_path / "play.yml").write_text("- hosts: all\n  gather_facts: false\n  roles: [native_async]\n")
     async_dir = tmp_path / "async"
     (tmp_path / "inventory").write_text(
-        f"localhost ansible_connection=local ansible_python_interpreter={controller.parent / 'python'}"
+        f"localhost ansible_connection=local ansible_python_interpreter={controller.python}"
         f" ansible_async_dir={async_dir}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "remote"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0")
-    run = subprocess.run([str(controller), "-i", str(tmp_path / "inventory"), str(tmp_path / "play.yml")],
+    env = ansible_env(ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "remote"))
+    run = subprocess.run([str(controller.ansible_playbook), "-i", str(tmp_path / "inventory"),
+                          str(tmp_path / "play.yml")],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0 and "failed=0" in run.stdout, run.stdout[-5000:] + run.stderr[-3000:]
+    output = run.stdout[-5000:] + run.stderr[-3000:]
+    assert run.returncode == 0, output
+    assert_recap_ok(parse_recap(run.stdout), hosts=1, see=output)
     assert [p.name.rsplit(".", 1)[1] for p in (async_dir / ".bin").iterdir()] == ["x86_64"]

@@ -9,28 +9,29 @@ Everything a test starts is stopped when it ends, pass or fail: the ssh connecti
 (ControlPersist) it left, and the async jobs it started (found by a marker that every playbook
 puts into its tasks' environment). sshd is stopped at the end of the session by the pid in its
 PidFile. tests/ssh/setup-host.sh prepares the machine (packages, users, sudo). The helpers are
-in ssh_harness.py.
+in ssh_harness.py and the shared tests/harness (sshd, controllers, procfs, waiting, recap).
 """
 
 from __future__ import annotations
 
 import pytest
 
-import ssh_harness
-from ssh_harness import CONTROLLERS, Ansible, Timings
+from harness.controllers import PROTOCOLS, controller as find_controller
+from harness.sshd import running_sshd
+from ssh_harness import Ansible, Timings
 
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory):
     """The private sshd, for the whole session."""
-    with ssh_harness.running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
         yield server
 
 
-@pytest.fixture(params=sorted(CONTROLLERS), scope="session")
+@pytest.fixture(params=PROTOCOLS, scope="session")
 def controller(request):
     """Each test runs once per controller (ansible-core 2.19 and 2.21)."""
-    return ssh_harness.controller(request.param)
+    return find_controller(request.param)
 
 
 @pytest.fixture

@@ -16,16 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from ssh_harness import (
-    Ansible,
-    async_wrapper_pids,
-    cmdline,
-    home_of,
-    is_alive,
-    marked_pids,
-    require_user,
-    wait_until,
-)
+from harness.procs import cmdline, is_alive
+from harness.wait import wait_until
+from ssh_harness import Ansible, async_wrapper_pids, home_of, marked_pids, require_user
 
 ASYNC_USER = "asyncuser"
 NOHOME_USER = "nohomeuser"
@@ -52,7 +45,7 @@ def leftover_tmp(remote_tmp: Path) -> list[str]:
 
 def no_jobs_left(ansible: Ansible, deadline: float = 20) -> None:
     """None of this test's jobs (supervisor or module) is still running."""
-    wait_until(lambda: not marked_pids(ansible.mark), deadline,
+    wait_until(lambda: not marked_pids(ansible.mark), timeout=deadline,
                what=f"the test's jobs to end: {[cmdline(p) for p in marked_pids(ansible.mark)]}")
 
 
@@ -96,7 +89,7 @@ def start_and_release(ansible: Ansible, *, shared: bool, drop: bool) -> tuple[st
     # with it, the connection masters the run opened again after the drop are closed now.
     if shared:
         ansible.stop_connections()
-    wait_until(lambda: not ansible.sshd.session_pids(), 15, what="every sshd session to end")
+    wait_until(lambda: not ansible.sshd.session_pids(), timeout=15, what="every sshd session to end")
     assert is_alive(supervisor), f"the supervisor {supervisor} of {jid} died with the connection"
     assert "async_wrapper" in cmdline(supervisor), cmdline(supervisor)
     assert supervisor not in ansible.sshd.session_pids()
@@ -104,7 +97,7 @@ def start_and_release(ansible: Ansible, *, shared: bool, drop: bool) -> tuple[st
     assert read_job(ansible.async_dir, jid)["finished"] is False
 
     release.touch()
-    wait_until(lambda: not is_alive(supervisor), 30, what=f"the supervisor of {jid} to exit")
+    wait_until(lambda: not is_alive(supervisor), timeout=30, what=f"the supervisor of {jid} to exit")
     return jid, supervisor
 
 
@@ -116,7 +109,7 @@ def test_poll0_job_survives_the_connection(ansible):
     assert not (ansible.async_dir / jid).exists()
     assert job_entries(ansible.async_dir) == []
     no_jobs_left(ansible)
-    wait_until(lambda: not leftover_tmp(ansible.remote_tmp), 10,
+    wait_until(lambda: not leftover_tmp(ansible.remote_tmp), timeout=10,
                what=f"remote tmp dirs to go: {leftover_tmp(ansible.remote_tmp)}")
 
 
@@ -146,7 +139,7 @@ def test_poll_cleanup_and_async_dirs(ansible, pipelining):
     assert job_entries(custom) == []
     assert (custom / ".bin").is_dir(), "the launcher caches its program in the custom async dir"
     no_jobs_left(ansible)
-    wait_until(lambda: not leftover_tmp(ansible.remote_tmp), 10,
+    wait_until(lambda: not leftover_tmp(ansible.remote_tmp), timeout=10,
                what=f"remote tmp dirs to go: {leftover_tmp(ansible.remote_tmp)}")
 
 
@@ -163,7 +156,7 @@ def test_become_unprivileged_user(ansible):
                          extra_vars={"async_user": ASYNC_USER, "async_user_home": str(home)})
     result.assert_ok(hosts=1)
     # The wrapper, running as asyncuser, removed ansible's tmp dirs (in /var/tmp) of its jobs.
-    wait_until(lambda: not (become_tmp_dirs(ASYNC_USER) - before), 30,
+    wait_until(lambda: not (become_tmp_dirs(ASYNC_USER) - before), timeout=30,
                what=f"the jobs' tmp dirs to go: {become_tmp_dirs(ASYNC_USER) - before}")
     info = os.stat(async_dir)
     owner = home.stat().st_uid
@@ -208,12 +201,7 @@ def stock_library(ansible: Ansible, dirname: str = "stock-library") -> Path:
     replace them inside the venv)."""
     library = ansible.tmp / dirname
     library.mkdir()
-    for name in ("async_wrapper", "async_status"):
-        source = ansible.controller.stock_module_source(name)
-        if source is None:
-            pytest.fail(f"ansible-core {ansible.controller.version}: no stock {name}.py(.orig) in the venv")
-        shutil.copyfile(source, library / f"{name}.py")
-    return library
+    return ansible.controller.stock_library(library)
 
 
 def run_scale(ansible: Ansible, label: str, library: Path | None = None):
@@ -227,10 +215,10 @@ def run_scale(ansible: Ansible, label: str, library: Path | None = None):
         assert counts["ok"] >= 5, (host, counts)
     # No job file left, no async_wrapper (nor any job) still running, no tmp dir left.
     assert job_entries(async_dir) == [], job_entries(async_dir)
-    wait_until(lambda: not async_wrapper_pids(ansible.mark), 10,
+    wait_until(lambda: not async_wrapper_pids(ansible.mark), timeout=10,
                what=f"async_wrapper processes to end: {async_wrapper_pids(ansible.mark)}")
     no_jobs_left(ansible, deadline=10)
-    wait_until(lambda: not leftover_tmp(ansible.remote_tmp), 10,
+    wait_until(lambda: not leftover_tmp(ansible.remote_tmp), timeout=10,
                what=f"remote tmp dirs to go: {leftover_tmp(ansible.remote_tmp)}")
     ansible.stop_connections()
     return result, async_dir

@@ -1,0 +1,18 @@
+"""The helpers every pytest suite under tests/ shares, one copy of each.
+
+tests/ is on sys.path in every pytest run from the repo root (tests/conftest.py makes sure),
+so suites import `harness.<module>`; scripts run on their own put tests/ there themselves.
+Nothing here imports pytest at import time: the stub script (tests/stub_stock_modules.py) and
+tests/ssh/drop_connections.py run with controller venvs that have no pytest.
+
+- paths:       where the build puts what the tests run (library/, the programs).
+- controllers: the controller venvs (ansible-core 2.14 ... 2.21, tests/setup-venvs.sh).
+- stubs:       the venvs' stock async modules replaced by stubs that fail loudly; the originals.
+- env:         the environment of an ansible-playbook run.
+- wait:        waiting for a condition with a deadline (never a bare sleep).
+- jobs:        job files in an async dir; waiting for a job to run or finish; ending its processes.
+- procs:       procfs checks: alive, command lines, environments, process trees, ending them.
+- recap:       ansible-playbook's PLAY RECAP, parsed and checked.
+- sshd:        a private OpenSSH server on loopback, free ports.
+- users:       a throwaway user whose passwd home is a fresh folder.
+"""
