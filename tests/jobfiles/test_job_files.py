@@ -1,11 +1,8 @@
-"""The sample job files in tests/jobfiles/samples, one of every kind, against every writer and
-reader outside Rust (the Rust reader and record types are tested against the same files in
-crates/async-core and crates/async-status):
-
-- both writers, the native program (library/async_wrapper) and the portable fallback
-  (tests/foreign/fallback-library.sh), write each record with the sample's keys and value types;
-- the async_status script's own answer (no program on the host) is the program's, as
-  expected.json says.
+"""The sample job files in tests/jobfiles/samples against the two writers: the native program
+(library/async_wrapper) and the portable fallback (tests/foreign/fallback-library.sh) write each
+record with the sample's keys and value types. The record types and the Rust readers are tested
+against the same files in crates/async-core and crates/async-status, the async_status script's
+own answers in tests/launcher.
 
 Needs `make build`.
 """
@@ -14,29 +11,15 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from harness.jobs import kill_jobs, wait_finished, wait_running
+from harness.paths import LIBRARY, TESTS
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 SAMPLES = HERE / "samples"
-EXPECTED = json.loads((HERE / "expected.json").read_text())
-PROGRAM = REPO / "target" / "programs" / "ansible-async.x86_64"
-MARKER = "<<INCLUDE_ANSIBLE_MODULE_" + "JSON_ARGS>>"
-JID = "j123456789012.4242"
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def sample(name):
@@ -59,21 +42,22 @@ def shape(value):
 @pytest.fixture(scope="module")
 def libraries(tmp_path_factory):
     fallback = tmp_path_factory.mktemp("fallback-library")
-    subprocess.run(["sh", str(REPO / "tests" / "foreign" / "fallback-library.sh"), str(fallback)], check=True)
-    return {"native": REPO / "library", "fallback": fallback}
+    subprocess.run(["sh", str(TESTS / "foreign" / "fallback-library.sh"), str(fallback)], check=True)
+    return {"native": LIBRARY, "fallback": fallback}
 
 
 class Writer:
     """One wrapper (native or fallback) starting jobs as ansible does, in a private async dir."""
 
-    def __init__(self, library, tmp):
-        self.library, self.tmp = library, tmp
+    def __init__(self, kind, library, tmp):
+        self.kind, self.library, self.tmp = kind, library, tmp
         self.async_dir = tmp / "async"
         self.env = {"PATH": os.environ["PATH"], "HOME": str(tmp), "ANSIBLE_ASYNC_DIR": str(self.async_dir)}
-        self.supervisors = []
+        self.modules = 0
 
     def start(self, body, limit):
-        module = self.tmp / "ansible-tmp-1-2-3" / f"m{len(self.supervisors)}"
+        self.modules += 1
+        module = self.tmp / "ansible-tmp-1-2-3" / f"m{self.modules}"
         module.parent.mkdir(exist_ok=True)
         module.write_text("#!/bin/sh\n" + body)
         module.chmod(0o755)
@@ -82,32 +66,18 @@ class Writer:
         assert run.returncode == 0, run.stdout + run.stderr
         return json.loads(run.stdout)["ansible_job_id"]
 
-    def job(self, jid):
-        return json.loads((self.async_dir / jid).read_text())
-
     def running(self, jid):
-        job = wait_until(lambda: "module_process" in self.job(jid) and self.job(jid), 30,
-                         f"job {jid} to record its module")
-        self.supervisors.append(job["supervisor"]["pid"])
-        return job
+        return wait_running(self.async_dir, jid, timeout=30)
 
     def result(self, jid):
-        return wait_until(lambda: "started" not in self.job(jid) and self.job(jid), 30, f"job {jid} to end")
-
-    def end_all(self):
-        for pid in self.supervisors:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        return wait_finished(self.async_dir, jid, timeout=30)
 
 
 @pytest.fixture(params=["native", "fallback"])
 def writer(request, libraries, tmp_path):
-    w = Writer(libraries[request.param], tmp_path)
-    w.kind = request.param
+    w = Writer(request.param, libraries[request.param], tmp_path)
     yield w
-    w.end_all()
+    kill_jobs(w.async_dir)
 
 
 def test_running_and_terminated_records_have_the_samples_shape(writer):
@@ -146,33 +116,3 @@ def test_a_modules_result_is_kept_as_it_is(writer):
     module_result = sample("finished.json")
     jid = writer.start(f"cat <<'EOF'\n{json.dumps(module_result)}\nEOF\n", 30)
     assert writer.result(jid) == module_result
-
-
-def status_args(async_dir):
-    return json.dumps({"jid": JID, "mode": "status", "_async_dir": str(async_dir)})
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_the_async_status_script_reads_every_sample_as_the_program_does(tmp_path, libraries, name):
-    async_dir = tmp_path / "async"
-    async_dir.mkdir(mode=0o700)
-    (async_dir / JID).write_bytes((SAMPLES / name).read_bytes())
-    args = status_args(async_dir)
-    native = subprocess.run([str(PROGRAM), "async_status", "--args-json", args], capture_output=True, text=True)
-    program = json.loads(native.stdout)
-    expect = EXPECTED[name]
-    assert native.returncode == expect["code"]
-    assert {key: program.get(key) for key in expect["status"]} == expect["status"]
-    # The script without a program on the host: the launcher library's async_status finds no
-    # cached program in this async dir and answers by itself.
-    module = tmp_path / "AnsiballZ_async_status"
-    module.write_text((REPO / "library" / "async_status").read_text().replace(MARKER, args))
-    run = subprocess.run(["/bin/sh", str(module)], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                         env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
-    assert run.stderr == ""
-    script = json.loads(run.stdout)
-    if "script" in expect:
-        # Where the script cannot tell what the program can (a lost job): what it says instead.
-        assert {key: script.get(key) for key in expect["script"]} == expect["script"]
-    else:
-        assert (run.returncode, script) == (native.returncode, program)
