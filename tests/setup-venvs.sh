@@ -54,13 +54,25 @@ python313() {
     return 1
 }
 
+# own_scripts DIR: whether DIR's scripts (pip's, for one) start DIR's own python.
+own_scripts() {
+    interpreter=$(head -n 1 "$1/bin/pip" 2>/dev/null) || return 1
+    case ${interpreter#"#!"} in
+    "$(cd "$1" && pwd)"/bin/python*) return 0 ;;
+    *) return 1 ;;
+    esac
+}
+
 # make_venv DIR PYTHON PACKAGE...
 make_venv() {
     dir=$1
     python=$2
     shift 2
     want="$*"
-    if [ -f "$dir/.ready" ] && [ "$(cat "$dir/.ready")" = "$want" ] && [ -x "$dir/bin/python" ]; then
+    # A venv's scripts name its python by absolute path: one copied or made in another
+    # checkout (a git worktree since removed) has scripts that cannot start. Made anew then.
+    if [ -f "$dir/.ready" ] && [ "$(cat "$dir/.ready")" = "$want" ] && [ -x "$dir/bin/python" ] &&
+        own_scripts "$dir"; then
         log "$dir is ready ($want)"
         return 0
     fi
