@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use async_core::control::{self, TERMINATE};
-use async_core::record::{Record, Running, Terminated as TerminatedResult};
+use async_core::record::{Record, Running, Terminated};
 use async_core::{clock, log, JobDir, JobFile, JobId, JobInfo, JobState, ProcessStamp};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
@@ -69,7 +69,7 @@ pub fn show(dir: &JobDir, jid: &str) -> Result<(JobInfo, Vec<String>), Error> {
 }
 
 /// What `terminate` did.
-pub struct Terminated {
+pub struct TerminateOutcome {
     pub changed: bool,
     /// The job's state before.
     pub before: JobState,
@@ -81,7 +81,7 @@ pub struct Terminated {
 /// Ends a running job: its supervisor is asked to (SIGTERM to the module's group, grace
 /// period, SIGKILL, failed result), and this waits until the result is written. A lost
 /// job whose module still runs is ended here directly.
-pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Terminated, Error> {
+pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<TerminateOutcome, Error> {
     check_dir(dir)?;
     let id = JobId::new(jid)?;
     let info = dir.info(&id)?.ok_or_else(|| Error::NotFound(jid.into()))?;
@@ -108,7 +108,7 @@ pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Terminated
         }
     };
     if check_mode {
-        return Ok(Terminated {
+        return Ok(TerminateOutcome {
             changed: true,
             before: info.state,
             result: Value::Object(job.clone()),
@@ -124,7 +124,7 @@ pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Terminated
         }
         Target::Group(module) => {
             control::end_group(Pid::from_raw(module.pid as i32), grace, || !module.is_alive());
-            let result = TerminatedResult::new(
+            let result = Terminated::new(
                 &id,
                 module.pid.into(),
                 "the job was terminated on request (async_job terminate); its supervisor was already gone",
@@ -137,7 +137,12 @@ pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Terminated
         JobFile::Object(result) => Value::Object(result),
         other => json!(format!("{other:?}")),
     };
-    Ok(Terminated { changed: true, before: info.state, result, msg: format!("job {jid} was terminated") })
+    Ok(TerminateOutcome {
+        changed: true,
+        before: info.state,
+        result,
+        msg: format!("job {jid} was terminated"),
+    })
 }
 
 /// Who `terminate` signals.
@@ -148,12 +153,12 @@ enum Target {
     Group(ProcessStamp),
 }
 
-fn unchanged(info: &JobInfo, why: &str) -> Terminated {
+fn unchanged(info: &JobInfo, why: &str) -> TerminateOutcome {
     let result = match &info.file {
         JobFile::Object(job) => Value::Object(job.clone()),
         _ => Value::Null,
     };
-    Terminated {
+    TerminateOutcome {
         changed: false,
         before: info.state,
         result,
