@@ -78,6 +78,16 @@ def install_program(async_dir, suffix=""):
 
 
 # A job file of every kind (tests/jobfiles), and what the program answers for each.
+def running_job(tmp_path):
+    """An async dir with a running job j1.1 that records no supervisor (so never lost): only
+    the program adds "elapsed" to its report."""
+    async_dir = tmp_path / "async"
+    async_dir.mkdir(mode=0o700)
+    (async_dir / "j1.1").write_text('{"started": true, "finished": false, "ansible_job_id": "j1.1", '
+                                    '"started_at": 1.0, "time_limit": 5}')
+    return async_dir
+
+
 JOB_FILES = TESTS / "jobfiles" / "samples"
 EXPECTED = json.loads((TESTS / "jobfiles" / "expected.json").read_text())
 SAMPLE_JID = "j123456789012.4242"
@@ -303,10 +313,7 @@ def test_with_the_program_on_the_host_it_runs_the_program(tmp_path, way, suffix)
 
 @pytest.mark.parametrize("way", WAYS)
 def test_with_copies_for_two_architectures_it_runs_the_one_for_this_host(tmp_path, way):
-    async_dir = tmp_path / "async"
-    async_dir.mkdir(mode=0o700)
-    (async_dir / "j1.1").write_text('{"started": true, "finished": false, "ansible_job_id": "j1.1", '
-                                    '"started_at": 1.0, "time_limit": 5}')
+    async_dir = running_job(tmp_path)
     install_program(async_dir, ".x86_64")
     foreign = async_dir / ".bin" / f"ansible-async-{payload_id()}.aarch64"
     foreign.write_text("#!/bin/sh\necho '{\"failed\": true, \"msg\": \"wrong architecture\"}'\n")
@@ -333,10 +340,7 @@ def test_pipelined_the_program_does_not_read_the_script_text(tmp_path):
 @pytest.mark.parametrize("way", WAYS)
 def test_a_symlinked_program_dir_is_not_used(tmp_path, way):
     """<async dir>/.bin as a symbolic link (to wherever): its program is not run."""
-    async_dir = tmp_path / "async"
-    async_dir.mkdir(mode=0o700)
-    (async_dir / "j1.1").write_text('{"started": true, "finished": false, "ansible_job_id": "j1.1", '
-                                    '"started_at": 1.0, "time_limit": 5}')
+    async_dir = running_job(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     install_program(elsewhere)
     install_program(elsewhere, ".x86_64")  # several copies: the one for this host is picked
