@@ -116,3 +116,14 @@ def test_a_modules_result_is_kept_as_it_is(writer):
     module_result = sample("finished.json")
     jid = writer.start(f"cat <<'EOF'\n{json.dumps(module_result)}\nEOF\n", 30)
     assert writer.result(jid) == module_result
+
+
+def test_output_that_is_not_utf8_is_kept_as_ansibles_wrapper_keeps_it(writer):
+    # A module's JSON with a lone surrogate escape (Python's json with strict UTF-8 off), and
+    # stderr bytes that are not UTF-8: ansible-core's wrapper writes both as \udcXX escapes.
+    jid = writer.start("printf '%s\\n' '{\"stdout\": \"caf\\udce9\", \"rc\": 0}'; printf 'caf\\351\\n' >&2", 30)
+    writer.result(jid)
+    raw = (writer.async_dir / jid).read_bytes()
+    assert b'"stdout":"caf\\udce9"' in raw, raw
+    assert b'"stderr":"caf\\udce9\\n"' in raw, raw
+    assert json.loads(raw) == {"stdout": "caf\udce9", "rc": 0, "stderr": "caf\udce9\n"}

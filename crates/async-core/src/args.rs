@@ -17,7 +17,7 @@ impl ModuleArgs {
     pub fn read(path: &Path) -> Result<ModuleArgs, String> {
         let text = std::fs::read(path)
             .map_err(|e| format!("could not read the module arguments file {}: {e}", path.display()))?;
-        match serde_json::from_slice(&text) {
+        match crate::json::parse_slice(&text) {
             Ok(Value::Object(map)) => Ok(ModuleArgs { map }),
             Ok(_) => Err(format!("the module arguments file {} is not a JSON object", path.display())),
             Err(e) => Err(format!("the module arguments file {} is not valid JSON: {e}", path.display())),

@@ -9,6 +9,7 @@
 //!   the atomic, private writes of job files into it;
 //! - [`JobFile`]: what a job file says when read back, and [`record`]: the records our
 //!   programs write into it, each described once as a type;
+//! - [`json`]: JSON as Python reads and writes it (lone surrogates, bytes that are not UTF-8);
 //! - [`output`]: turning a module's raw stdout into its result, as ansible-core does;
 //! - [`ModuleArgs`]: the JSON arguments file ansible gives a module;
 //! - [`reply`]: printing one JSON object as a module's answer;
@@ -48,6 +49,7 @@ mod error;
 mod jobdir;
 pub mod jobfile;
 mod jobid;
+pub mod json;
 pub mod log;
 pub mod output;
 mod process;

@@ -54,7 +54,7 @@ fn read_args(path: &Path) -> Result<Args, String> {
 
 /// The arguments as JSON text (what ansible writes into a JSON-args module).
 fn parse_json_args(text: &str) -> Result<Args, String> {
-    match serde_json::from_str(text) {
+    match async_core::json::parse(text) {
         Ok(Value::Object(map)) => parse_args(&ModuleArgs::new(map)),
         Ok(_) => Err("the module arguments are not a JSON object".into()),
         Err(e) => Err(format!("the module arguments are not valid JSON: {e}")),
@@ -322,8 +322,8 @@ mod tests {
     #[test]
     fn every_sample_job_file_is_reported_as_expected() {
         let jobfiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/jobfiles");
-        let expected: serde_json::Map<String, Value> =
-            serde_json::from_str(&fs::read_to_string(jobfiles.join("expected.json")).unwrap()).unwrap();
+        let text = fs::read_to_string(jobfiles.join("expected.json")).unwrap();
+        let Ok(Value::Object(expected)) = async_core::json::parse(&text) else { panic!("expected.json") };
         let dir = private_dir();
         for (name, expect) in expected {
             fs::copy(jobfiles.join("samples").join(&name), dir.path().join("j123456789012.4242")).unwrap();

@@ -230,8 +230,8 @@ impl Supervisor {
                     _ => {}
                 }
                 let result = NoResult {
-                    data: String::from_utf8_lossy(&stdout).into_owned(),
-                    stderr: String::from_utf8_lossy(&stderr).into_owned(),
+                    data: async_core::json::decode(&stdout),
+                    stderr: async_core::json::decode(&stderr),
                     ..NoResult::new(&self.id, self.invocation.display_command(), msg)
                 };
                 result.to_value()

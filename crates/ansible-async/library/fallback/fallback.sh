@@ -92,6 +92,12 @@ def text(value):
     return value
 
 
+def output_text(data):
+    # A module's output as ansible-core reads it: bytes that are not UTF-8 become lone
+    # surrogates, which json.dumps writes as \udcXX escapes (Python 2 has no such handler).
+    return data.decode("utf-8", "replace" if PY2 else "surrogateescape")
+
+
 def dumps(value):
     # As the native program writes it: compact, keys sorted.
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
@@ -404,7 +410,7 @@ def syslog_notice(msg):
 def module_result(stdout, stderr, blank_is_junk):
     """The module's JSON result, or a string saying why there is none. Blank lines after the
     JSON are junk for ansible-core <= 2.20 (the legacy protocol), not for 2.21."""
-    lines = text(stdout).splitlines()
+    lines = output_text(stdout).splitlines()
     start = next((i for i, line in enumerate(lines) if line.strip().startswith("{")), None)
     if start is None:
         return "No start of json char found"
@@ -427,7 +433,7 @@ def module_result(stdout, stderr, blank_is_junk):
             warnings = [warnings]
         result["warnings"] = warnings + ["Module invocation had junk after the JSON data: " + "\n".join(junk)]
     if stderr:
-        result["stderr"] = text(stderr)
+        result["stderr"] = output_text(stderr)
     return result
 
 
@@ -608,7 +614,7 @@ class Supervisor(object):
             msg += " (it was killed by signal %d, %s)" % (sig, signal_name(sig))
         elif os.WEXITSTATUS(status):
             msg += " (it exited with status %d)" % os.WEXITSTATUS(status)
-        return self.failure(msg, text(out), text(err))
+        return self.failure(msg, output_text(out), output_text(err))
 
     def stopped(self, signum):
         if signum == signal.SIGUSR1:
