@@ -1,5 +1,6 @@
-"""Every ansible-core minor from 2.14 to 2.21 against this project's library/: real playbooks on
-localhost, two runs per controller (playbooks/main.yml, and playbooks/check.yml with --check).
+"""Every controller of tests/controllers.txt (one ansible-core per minor, 2.14 on) against this
+project's library/: real playbooks on localhost, two runs per controller (playbooks/main.yml,
+and playbooks/check.yml with --check).
 
 Each playbook asserts what ansible reported; this side checks the run's recap and what is left
 in the async dir: the job logs only this project's wrapper writes (so our programs ran; the
@@ -7,7 +8,7 @@ venvs' stock modules are stubs that fail loudly anyway), the wrapper protocol ea
 speaks, the junk warnings each version gives, and gather_facts' facts modules running with a
 time limit of 0 and not being ended by it.
 
-MATRIX_CONTROLLERS=2.14,2.21 runs only those (default: all). The venvs come from
+MATRIX_CONTROLLERS=2.14,2.22 runs only those (default: all). The venvs come from
 tests/setup-venvs.sh (`make venvs`).
 """
 
