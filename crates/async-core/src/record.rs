@@ -47,6 +47,10 @@ pub struct Running {
     /// Seconds; 0 is no limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_limit: Option<u64>,
+    /// Seconds after the module's start at which the time limit ends the job: by default
+    /// when ansible-core's own wrapper would have, else the limit itself; none without a limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<u64>,
     /// The module's path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
@@ -95,6 +99,7 @@ impl Running {
             ansible_job_id: text("ansible_job_id"),
             started_at: job.get("started_at").and_then(Value::as_f64),
             time_limit: job.get("time_limit").and_then(Value::as_u64),
+            deadline: job.get("deadline").and_then(Value::as_u64),
             module: text("module"),
             kill_grace: job.get("kill_grace").and_then(Value::as_f64),
             supervisor: stamp("supervisor"),
@@ -114,20 +119,31 @@ impl Running {
     }
 }
 
-/// The result of a job the time limit ended: ansible-core's own shape, key for key.
+/// The result of a job the time limit ended: ansible-core's own shape, key for key, and
+/// how long the module ran against which limit, so that a user sees why at once.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimedOut {
     pub failed: bool,
     pub msg: String,
     /// The module's pid.
     pub child_pid: i64,
+    /// Seconds the module ran, to a tenth.
+    pub elapsed: f64,
+    /// The task's `async:` seconds.
+    pub time_limit: u64,
 }
 
 impl Record for TimedOut {}
 
 impl TimedOut {
-    pub fn new(child_pid: i64) -> TimedOut {
-        TimedOut { failed: true, msg: TIMEOUT_MSG.into(), child_pid }
+    pub fn new(child_pid: i64, ran: Duration, time_limit: u64) -> TimedOut {
+        TimedOut {
+            failed: true,
+            msg: TIMEOUT_MSG.into(),
+            child_pid,
+            elapsed: clock::elapsed(0.0, ran.as_secs_f64()),
+            time_limit,
+        }
     }
 }
 
@@ -262,7 +278,7 @@ mod tests {
     fn the_constructors_make_the_samples_shapes() {
         let id = JobId::new("j123456789012.4242").unwrap();
         let parse = |name| serde_json::from_str::<Value>(&sample(name)).unwrap();
-        assert_eq!(TimedOut::new(4243).to_value(), parse("timed-out.json"));
+        assert_eq!(TimedOut::new(4243, Duration::from_millis(11_030), 6).to_value(), parse("timed-out.json"));
         let msg = "the job was terminated on request (async_job terminate) before its module finished";
         assert_eq!(Terminated::new(&id, 4243, msg).to_value(), parse("terminated.json"));
         let no_result = NoResult::new(&id, "cmd", "msg").to_value();
@@ -299,6 +315,7 @@ mod tests {
             ansible_job_id: Some("j1.2".into()),
             started_at: Some(1.5),
             time_limit: Some(30),
+            deadline: Some(31),
             module: Some("/m".into()),
             kill_grace: Some(2.5),
             supervisor: stamp(2),

@@ -20,6 +20,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+use crate::deadline::Rule;
 use crate::invocation::Invocation;
 
 /// Signals the supervisor handles itself: its children's exits, being asked to stop
@@ -35,6 +36,8 @@ pub struct Supervisor {
     pub dir: JobDir,
     pub invocation: Invocation,
     pub grace: Duration,
+    /// When the time limit ends the job.
+    pub limit_rule: Rule,
     /// Seconds since the epoch at which ansible invoked the wrapper.
     pub started_at: f64,
 }
@@ -42,6 +45,7 @@ pub struct Supervisor {
 /// A running module: the leader of its own process group.
 pub(crate) struct Module {
     pid: Pid,
+    started: Instant,
     capture: Capture,
 }
 
@@ -69,10 +73,15 @@ impl Supervisor {
         self.dir.log(
             &self.id,
             &format!(
-                "invoked protocol={} time_limit={} grace={} module={}",
+                "invoked protocol={} time_limit={} grace={}{} module={}",
                 inv.protocol.name(),
                 inv.time_limit_secs(),
                 self.grace.as_secs_f64(),
+                match self.deadline() {
+                    Some(deadline) =>
+                        format!(" deadline={} limit_rule={}", deadline.as_secs(), self.limit_rule.name()),
+                    None => String::new(),
+                },
                 inv.module_path.display()
             ),
         );
@@ -100,12 +109,18 @@ impl Supervisor {
             ansible_job_id: Some(self.id.to_string()),
             started_at: Some((self.started_at * 1000.0).round() / 1000.0),
             time_limit: Some(self.invocation.time_limit_secs()),
+            deadline: self.deadline().map(|deadline| deadline.as_secs()),
             module: Some(self.invocation.module_path.to_string_lossy().into_owned()),
             kill_grace: Some(self.grace.as_secs_f64()),
             supervisor: ProcessStamp::current(),
             module_process,
             wrapper: None,
         }
+    }
+
+    /// How long after the module's start the time limit ends the job; `None`: no limit.
+    fn deadline(&self) -> Option<Duration> {
+        self.limit_rule.deadline(self.invocation.time_limit_secs())
     }
 
     /// Records an event in the job's log and in syslog, as the stock wrapper does.
@@ -147,14 +162,14 @@ impl Supervisor {
             .map_err(|e| self.spawn_failure(program, &e))?;
         let pid = child.id();
         self.dir.log(&self.id, &format!("started pid={pid}"));
-        Ok(Module { pid: Pid::from_raw(pid as i32), capture })
+        Ok(Module { pid: Pid::from_raw(pid as i32), started: Instant::now(), capture })
     }
 
     /// Waits for the module, ends it at the time limit or when the supervisor is told to
     /// stop, and returns the job's result.
     pub(crate) fn supervise(&self, module: Module) -> Value {
         let pid = module.pid.as_raw();
-        let deadline = self.invocation.time_limit.map(|limit| Instant::now() + limit);
+        let deadline = self.deadline().map(|deadline| module.started + deadline);
         match wait(module.pid, deadline) {
             Outcome::Exited(status) => {
                 self.event(&match status {
@@ -165,9 +180,10 @@ impl Supervisor {
                 self.result_of_exit(status, module.capture)
             }
             Outcome::TimedOut => {
-                self.event(&format!("timeout time_limit={}", self.invocation.time_limit_secs()));
+                let limit = self.invocation.time_limit_secs();
+                self.event(&format!("timeout time_limit={limit} limit_rule={}", self.limit_rule.name()));
                 self.end(module.pid);
-                TimedOut::new(pid.into()).to_value()
+                TimedOut::new(pid.into(), module.started.elapsed(), limit).to_value()
             }
             Outcome::Stopped(signal) => {
                 let msg = if signal == TERMINATE {

@@ -61,6 +61,7 @@ run_fallback() {
 import errno
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -73,6 +74,7 @@ USAGE = ("usage: async_wrapper <jid> <time_limit> <modulescript> <argsfile> [-pr
          "Humans, do not call directly!")
 TIMEOUT_MSG = "Timeout exceeded"
 GRACE_ENV = "ASYNC_WRAPPER_KILL_GRACE"
+EXACT_ENV = "ASYNC_WRAPPER_EXACT_LIMIT"
 STARTED = b"started"
 # Handled by the supervisor: its children's exits, being asked to stop, and SIGUSR1,
 # which is how `async_job terminate` asks.
@@ -211,6 +213,24 @@ class Invocation(object):
             args.append(str(self.preserve_tmp).lower())
         return " ".join(args + [self.module_path, self.display_command()])
 
+    def stock_watchdog(self):
+        """The watchdog ansible-core's own wrapper would have had (see the native program's
+        deadline rules): the 2.21 command line is 2.21 or later; the older one is told by the
+        _ansible_version among the module's arguments, else taken for 2.14-2.17's."""
+        if self.protocol == "command":
+            return "stock-2.18"
+        for path in (self.args_file, self.module_path):
+            if path is None:
+                continue
+            try:
+                with open(path, "rb") as f:
+                    version = ansible_version_in(f.read(8 << 20))
+            except (IOError, OSError):
+                continue
+            if version:
+                return "stock-2.18" if version >= (2, 18) else "stock-2.14"
+        return "stock-2.14"
+
     def tmp_dir_to_remove(self):
         if self.preserve_tmp or not self.in_tmp_dir():
             return None
@@ -244,6 +264,36 @@ def grace_from_env():
         return grace
     except ValueError:
         fail("%s must be a number of seconds from 0 to 3600, got: %s" % (GRACE_ENV, quoted(value)))
+
+
+def exact_from_env():
+    value = os.environ.get(EXACT_ENV)
+    word = (value or "").strip().lower()
+    if word in ("", "0", "false", "no", "off"):
+        return False
+    if word in ("1", "true", "yes", "on"):
+        return True
+    fail("%s must be 1 (end the job at its time limit exactly) or 0, got: %s" % (EXACT_ENV, quoted(value)))
+
+
+def ansible_version_in(data):
+    at = data.find(b"_ansible_version")
+    if at < 0:
+        return None
+    found = re.match(br"[\"'\\:= ]{0,8}(\d+)\.(\d+)", data[at + 16:at + 64])
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def deadline_of(limit, rule):
+    """Seconds after the module's start at which the limit ends the job; None: no limit."""
+    if not limit:
+        return None
+    if rule == "exact":
+        return limit
+    steps = -(-limit // 5) * 5
+    if rule == "stock-2.18":
+        return limit + 1 if limit <= 5 else steps + 1
+    return 5 + steps
 
 
 def seconds(value):
@@ -450,8 +500,10 @@ def job_state(result):
 # --- the supervisor -----------------------------------------------------------------------------
 
 class Supervisor(object):
-    def __init__(self, inv, job_id, jobs, grace, started_at):
+    def __init__(self, inv, job_id, jobs, grace, limit_rule, started_at):
         self.inv, self.id, self.jobs, self.grace, self.started_at = inv, job_id, jobs, grace, started_at
+        self.limit_rule = limit_rule
+        self.deadline = deadline_of(inv.time_limit, limit_rule)
         self.pending = []
         self.pid = None
 
@@ -460,6 +512,8 @@ class Supervisor(object):
                   "started_at": round(self.started_at, 3), "time_limit": self.inv.time_limit,
                   "module": text(self.inv.module_path), "wrapper": "fallback",
                   "kill_grace": self.grace}
+        if self.deadline is not None:
+            marker["deadline"] = self.deadline
         me = process_stamp(os.getpid())
         if me:
             marker["supervisor"] = me
@@ -472,8 +526,11 @@ class Supervisor(object):
         syslog_notice("%s %s" % (self.id, event))
 
     def record_start(self):
-        self.jobs.log(self.id, "invoked protocol=%s time_limit=%d grace=%s module=%s" % (
-            self.inv.protocol, self.inv.time_limit, seconds(self.grace), self.inv.module_path))
+        deadline = ""
+        if self.deadline is not None:
+            deadline = " deadline=%d limit_rule=%s" % (self.deadline, self.limit_rule)
+        self.jobs.log(self.id, "invoked protocol=%s time_limit=%d grace=%s%s module=%s" % (
+            self.inv.protocol, self.inv.time_limit, seconds(self.grace), deadline, self.inv.module_path))
         self.jobs.log(self.id, "fallback python=%s reason=%s" % (
             ".".join(str(v) for v in sys.version_info[:3]), REASON or "-"))
         return self.jobs.write(self.id, self.marker(), durable=False)
@@ -556,6 +613,7 @@ class Supervisor(object):
             code = int(failed)
             return self.failure("[Errno %d] %s: '%s'" % (code, os.strerror(code), text(argv[0])))
         self.pid = pid
+        self.module_started = clock()
         self.jobs.log(self.id, "started pid=%d" % pid)
         return None
 
@@ -574,7 +632,7 @@ class Supervisor(object):
                 status = st
 
     def supervise(self):
-        deadline = clock() + self.inv.time_limit if self.inv.time_limit else None
+        deadline = None if self.deadline is None else self.module_started + self.deadline
         while True:
             status = self.reap()
             if status is not None:
@@ -583,9 +641,10 @@ class Supervisor(object):
                 return self.stopped(self.pending[0])
             left = None if deadline is None else deadline - clock()
             if left is not None and left <= 0:
-                self.event("timeout time_limit=%d" % self.inv.time_limit)
+                self.event("timeout time_limit=%d limit_rule=%s" % (self.inv.time_limit, self.limit_rule))
                 self.end()
-                return {"msg": TIMEOUT_MSG, "failed": True, "child_pid": self.pid}
+                return {"msg": TIMEOUT_MSG, "failed": True, "child_pid": self.pid, "time_limit": self.inv.time_limit,
+                        "elapsed": round(clock() - self.module_started, 1)}
             try:
                 select.select([self.wake], [], [], left)
             except (select.error, OSError):
@@ -761,11 +820,12 @@ def main(args):
     job_id = "%s.%d" % (inv.jid, os.getpid())
     check_job_id(job_id)
     grace = grace_from_env()
+    limit_rule = "exact" if exact_from_env() or not inv.time_limit else inv.stock_watchdog()
     jobs = JobDir(expand_dir(os.environ.get("ANSIBLE_ASYNC_DIR") or "~/.ansible_async"))
     jobs.create()
     started_at = time.time()
     results_file = jobs.job_path(job_id)
-    sup = Supervisor(inv, job_id, jobs, grace, started_at)
+    sup = Supervisor(inv, job_id, jobs, grace, limit_rule, started_at)
 
     ready_r, ready_w = os.pipe()
     set_cloexec(ready_r)

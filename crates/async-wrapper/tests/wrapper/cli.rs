@@ -118,7 +118,7 @@ fn time_limit_kills_the_whole_process_group() {
     // The module starts a grandchild and both would run for a minute.
     let module = host.module("m", &format!("sleep 60 & echo $! > {}; sleep 60", s(&pids)));
     let started = Instant::now();
-    let reply = host.start(&["j7", "1", s(&module), "_"]);
+    let reply = host.start_with(&["j7", "1", s(&module), "_"], &[("ASYNC_WRAPPER_EXACT_LIMIT", "1")]);
     let result = host.result(&reply);
     assert_eq!(result["msg"], "Timeout exceeded");
     assert_eq!(result["failed"], true);
@@ -276,7 +276,10 @@ fn the_job_log_tells_what_happened() {
     let events: Vec<&str> = text.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
     assert_eq!(events, ["invoked", "started", "exited", "tmp_removed", "result"], "{text}");
     assert!(text.ends_with(" result state=finished\n"), "{text}");
-    assert!(text.contains(&format!(" invoked protocol=legacy time_limit=10 grace=2 module={}\n", s(&module))));
+    assert!(text.contains(&format!(
+        " invoked protocol=legacy time_limit=10 grace=2 deadline=15 limit_rule=stock-2.14 module={}\n",
+        s(&module)
+    )));
     assert!(text.contains(" exited status=3\n"), "{text}");
     assert_eq!(fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
 }
