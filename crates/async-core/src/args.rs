@@ -66,7 +66,17 @@ impl ModuleArgs {
     }
 
     pub fn check_mode(&self) -> bool {
-        self.map.get("_ansible_check_mode") == Some(&Value::Bool(true))
+        self.flag("_ansible_check_mode")
+    }
+
+    /// Whether ansible asks for `invocation` in the results a module builds itself
+    /// (ansible-core 2.21 on: its `INJECT_INVOCATION` setting; off by default).
+    pub fn inject_invocation(&self) -> bool {
+        self.flag("_ansible_inject_invocation")
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        self.map.get(key) == Some(&Value::Bool(true))
     }
 }
 

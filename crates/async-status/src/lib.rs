@@ -9,6 +9,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use async_core::record::Running;
 use async_core::{user, JobDir, JobFile, JobId, ModuleArgs, Reply};
@@ -28,6 +29,8 @@ struct Args {
     jid: String,
     mode: Mode,
     async_dir: JobDir,
+    /// `invocation` for the results built here, when ansible asks for it.
+    invocation: Option<Value>,
 }
 
 /// Runs `async_status ARGS_FILE` or `async_status --args-json JSON` with `args` (without the
@@ -69,7 +72,14 @@ fn parse_args(args: &ModuleArgs) -> Result<Args, String> {
         Some("cleanup") => Mode::Cleanup,
         Some(other) => return Err(format!("value of mode must be one of: cleanup, status, got: {other}")),
     };
-    Ok(Args { jid, mode, async_dir: args.job_dir("_async_dir")? })
+    let async_dir = args.job_dir("_async_dir")?;
+    // What ansible-core's module reports as its arguments once validated: all three, the
+    // mode's default filled in.
+    let invocation = args.inject_invocation().then(|| {
+        let mode = if mode == Mode::Cleanup { "cleanup" } else { "status" };
+        json!({"module_args": {"_async_dir": args.string("_async_dir").ok().flatten(), "jid": jid, "mode": mode}})
+    });
+    Ok(Args { jid, mode, async_dir, invocation })
 }
 
 /// The answer for `args` and the exit code: 0 when the module itself succeeded (a finished
@@ -78,12 +88,50 @@ fn run_module(args: &Args) -> (Value, i32) {
     run_with(args, Homes::current)
 }
 
+/// An answer: a job file's own content, printed as it is (as ansible-core's module prints
+/// it), or one built here, to which ansible-core's AnsibleModule adds `invocation` when
+/// ansible asks for it.
+enum Answer {
+    File(Value),
+    Built(Value, i32),
+}
+
+impl From<(Value, i32)> for Answer {
+    fn from((value, code): (Value, i32)) -> Answer {
+        Answer::Built(value, code)
+    }
+}
+
+impl Answer {
+    fn is_running(&self) -> bool {
+        let (Answer::File(value) | Answer::Built(value, _)) = self;
+        // A stock wrapper's running file says `0`.
+        matches!(value.get("finished"), Some(Value::Bool(false))) || value.get("finished") == Some(&json!(0))
+    }
+
+    fn finish(self, invocation: Option<&Value>) -> (Value, i32) {
+        match self {
+            Answer::File(value) => (value, 0),
+            Answer::Built(mut value, code) => {
+                if let Some(invocation) = invocation {
+                    value["invocation"] = invocation.clone();
+                }
+                (value, code)
+            }
+        }
+    }
+}
+
 /// `homes` is called only when the job is not where ansible said: a poll of a job in
 /// `_async_dir` reads no passwd file.
 fn run_with(args: &Args, homes: impl FnOnce() -> Homes) -> (Value, i32) {
+    answer(args, homes).finish(args.invocation.as_ref())
+}
+
+fn answer(args: &Args, homes: impl FnOnce() -> Homes) -> Answer {
     let id = match JobId::new(&args.jid) {
         Ok(id) => id,
-        Err(e) => return failed(json!({"ansible_job_id": args.jid}), e.to_string()),
+        Err(e) => return failed(json!({"ansible_job_id": args.jid}), e.to_string()).into(),
     };
     // Cleanup looks everywhere, to leave no trace; status stops at the first dir with the job.
     let lookup = Lookup::new(&args.async_dir, &id, homes, args.mode == Mode::Cleanup);
@@ -101,17 +149,18 @@ fn run_with(args: &Args, homes: impl FnOnce() -> Homes) -> (Value, i32) {
                             json!({"ansible_job_id": id.as_str()}),
                             format!("could not remove job file: {e}"),
                         )
+                        .into()
                     }
                 }
             }
             match erased {
-                Some(path) => (json!({"ansible_job_id": id.as_str(), "erased": path}), 0),
-                None => lookup.not_found(&id),
+                Some(path) => (json!({"ansible_job_id": id.as_str(), "erased": path}), 0).into(),
+                None => lookup.not_found(&id).into(),
             }
         }
         Mode::Status => match lookup.holding.first() {
-            Some(dir) => report(dir, &id, dir.job_path(&id).display().to_string()),
-            None => lookup.not_found(&id),
+            Some(dir) => report_waiting(dir, &id, dir.job_path(&id).display().to_string(), RUNNING_WAIT),
+            None => lookup.not_found(&id).into(),
         },
     }
 }
@@ -226,29 +275,55 @@ impl Homes {
     }
 }
 
+/// How long a status call on a running job waits for it to end before it answers "running".
+///
+/// ansible's poll loop (and an until-loop) counts its budget in polls, not seconds: `async: 6`
+/// with `poll: 1` is six polls, and a task whose module ends just after the last one fails.
+/// ansible-core's own `async_status` takes about this long to start its Python, so its sixth
+/// poll comes ~1.5 s later than a 3 ms one would, and playbooks (ansible-core's own `async`
+/// test among them: `sleep 5` under `async: 6`) are written against that. Waiting here keeps
+/// that slack, and a job that ends meanwhile is reported at once instead of a poll later.
+const RUNNING_WAIT: Duration = Duration::from_millis(250);
+/// How often the job file is read while waiting.
+const RUNNING_CHECK: Duration = Duration::from_millis(10);
+
+/// [`report`], waiting up to `wait` while the job runs.
+fn report_waiting(dir: &JobDir, id: &JobId, path: String, wait: Duration) -> Answer {
+    let deadline = Instant::now() + wait;
+    loop {
+        let answer = report(dir, id, path.clone());
+        if !answer.is_running() || Instant::now() >= deadline {
+            return answer;
+        }
+        std::thread::sleep(RUNNING_CHECK);
+    }
+}
+
 /// The status of a job from its file. A running job whose supervisor is gone is lost:
 /// its result will never come, so it is reported finished and failed.
-fn report(dir: &JobDir, id: &JobId, path: String) -> (Value, i32) {
+fn report(dir: &JobDir, id: &JobId, path: String) -> Answer {
     let over =
         json!({"ansible_job_id": id.as_str(), "results_file": path, "started": true, "finished": true});
     let mut lost = None;
     // Read again when the supervisor is gone: it writes the result just before exiting.
     for _ in 0..2 {
         let mut job = match dir.read(id) {
-            Ok(JobFile::Missing) => return not_found(id),
+            Ok(JobFile::Missing) => return not_found(id).into(),
             Ok(JobFile::Empty) => {
                 let running = json!({"results_file": path, "ansible_job_id": id.as_str(),
                                      "started": true, "finished": false});
-                return (running, 0);
+                return (running, 0).into();
             }
-            Ok(JobFile::Garbage(data)) => return failed(over, format!("Could not parse job output: {data}")),
+            Ok(JobFile::Garbage(data)) => {
+                return failed(over, format!("Could not parse job output: {data}")).into()
+            }
             Ok(JobFile::Object(job)) => job,
-            Err(e) => return failed(over, format!("could not read job file: {e}")),
+            Err(e) => return failed(over, format!("could not read job file: {e}")).into(),
         };
         let Some(running) = Running::of(&job) else {
             job.insert("finished".into(), json!(true));
             job.insert("ansible_job_id".into(), json!(id.as_str()));
-            return (Value::Object(job), 0);
+            return Answer::File(Value::Object(job));
         };
         match running.supervisor {
             Some(supervisor) if !supervisor.is_alive() => lost = Some(supervisor.pid),
@@ -257,7 +332,7 @@ fn report(dir: &JobDir, id: &JobId, path: String) -> (Value, i32) {
                 if let Some(elapsed) = running.elapsed() {
                     job.insert("elapsed".into(), json!(elapsed));
                 }
-                return (Value::Object(job), 0);
+                return Answer::File(Value::Object(job));
             }
         }
     }
@@ -269,6 +344,7 @@ fn report(dir: &JobDir, id: &JobId, path: String) -> (Value, i32) {
              left no result; the host may have rebooted or the process was killed"
         ),
     )
+    .into()
 }
 
 /// `extra` with `failed` and `msg`, and exit code 1.
@@ -333,6 +409,53 @@ mod tests {
                 assert_eq!(&r[key], value, "{name}: {key} in {r}");
             }
         }
+    }
+
+    #[test]
+    fn results_built_here_carry_invocation_when_ansible_asks() {
+        let dir = private_dir();
+        let asked = |more: Value| {
+            let mut value = json!({"jid": "j1.1", "_ansible_inject_invocation": true});
+            value.as_object_mut().unwrap().extend(more.as_object().unwrap().clone());
+            args(dir.path(), value)
+        };
+        let module_args = |mode| json!({"module_args": {"_async_dir": dir.path().to_str().unwrap(), "jid": "j1.1", "mode": mode}});
+        // Not found, in either mode.
+        let (r, _) = run_module(&asked(json!({})));
+        assert_eq!((&r["msg"], &r["invocation"]), (&json!("could not find job"), &module_args("status")));
+        let (r, _) = run_module(&asked(json!({"mode": "cleanup"})));
+        assert_eq!(r["invocation"], module_args("cleanup"));
+        // A job file's own content is printed as it is; a cleanup is built here.
+        fs::write(dir.path().join("j1.1"), r#"{"rc": 0, "invocation": {"module_args": {"x": 1}}}"#).unwrap();
+        let (r, _) = run_module(&asked(json!({})));
+        assert_eq!(r["invocation"], json!({"module_args": {"x": 1}}));
+        let (r, _) = run_module(&asked(json!({"mode": "cleanup"})));
+        assert_eq!(r["invocation"], module_args("cleanup"));
+        // Not asked (ansible-core's default, and every version before 2.21): none.
+        fs::write(dir.path().join("j1.1"), "").unwrap();
+        let (r, _) = run_module(&args(dir.path(), json!({"jid": "j1.1"})));
+        assert!(r.get("invocation").is_none(), "{r}");
+        let (r, _) = run_module(&asked(json!({})));
+        assert_eq!(r["invocation"], module_args("status"));
+    }
+
+    #[test]
+    fn a_poll_of_a_running_job_waits_briefly_for_its_end() {
+        let dir = private_dir();
+        let job = dir.path().join("j1.1");
+        fs::write(&job, r#"{"started": 1, "finished": 0, "ansible_job_id": "j1.1"}"#).unwrap();
+        let started = Instant::now();
+        let (r, _) = run_module(&args(dir.path(), json!({"jid": "j1.1"})));
+        assert_eq!(r["finished"], 0);
+        assert!(started.elapsed() >= RUNNING_WAIT, "answered running at once");
+        // The job ends while the poll waits: reported at once, finished.
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            fs::write(&job, r#"{"rc": 0}"#).unwrap();
+        });
+        let (r, _) = run_module(&args(dir.path(), json!({"jid": "j1.1"})));
+        writer.join().unwrap();
+        assert_eq!((&r["finished"], &r["rc"]), (&json!(true), &json!(0)));
     }
 
     #[test]

@@ -5,18 +5,18 @@
 //! module in steps of a watchdog loop, so it ends a job some seconds after its limit, and
 //! the loop differs between versions (read from each version's `async_wrapper.py`):
 //!
-//! - 2.18 and later ([`Watchdog::Halving`]): steps of 5 s, halved to `limit / 2` when the
-//!   limit is 5 s or less; the module is killed after the first step that uses the limit
-//!   up (`limit` for limits up to 5 s, the next multiple of 5 s above), and the result
-//!   written 1 s later.
-//! - 2.14 to 2.17 ([`Watchdog::Trailing`]): a first step of 5 s, then steps of 5 s that each
-//!   count against the limit: the result is written and the module killed 5 s after the
-//!   next multiple of 5 s at or above the limit (10 s for 1 to 5).
+//! - since 2.18.19, 2.19.12, 2.20.8, 2.21.2 and 2.22 ([`Watchdog::Halving`], ansible's
+//!   fix for corrupt job files in parallel fact gathering): steps of 5 s, halved to
+//!   `limit / 2` when the limit is 5 s or less; the module is killed after the first step
+//!   that uses the limit up (`limit` for limits up to 5 s, the next multiple of 5 s above),
+//!   and the result written 1 s later.
+//! - before those, and in every 2.14 to 2.17 ([`Watchdog::Trailing`]): a first step of 5 s,
+//!   then steps of 5 s that each count against the limit: the result is written and the
+//!   module killed 5 s after the next multiple of 5 s at or above the limit (10 s for 1 to 5).
 //!
-//! The 2.21 command line speaks only for 2.21 and later. The older one does not say which
-//! version sent it, but ansible passes `_ansible_version` among a module's arguments, which
-//! are in the module file (AnsiballZ) or its arguments file; when none is found, the later
-//! of the two rules holds. `ASYNC_WRAPPER_EXACT_LIMIT=1` in the task's environment ends the
+//! Neither command line says which version sent it, but ansible passes `_ansible_version`
+//! among a module's arguments, which are in the module file (AnsiballZ) or its arguments
+//! file; when none is found, the later of the two rules holds. `ASYNC_WRAPPER_EXACT_LIMIT=1` in the task's environment ends the
 //! job at its limit exactly instead. Either way it is a deadline, not a polling loop: the
 //! supervisor sleeps until it is due, then ends the module's group (SIGTERM, grace,
 //! SIGKILL) and writes the result at once.
@@ -29,16 +29,24 @@ pub const EXACT_ENV: &str = "ASYNC_WRAPPER_EXACT_LIMIT";
 /// How ansible-core's own wrapper times a job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Watchdog {
-    /// ansible-core 2.18 and later.
+    /// ansible-core 2.18.19, 2.19.12, 2.20.8, 2.21.2, 2.22 and later.
     Halving,
-    /// ansible-core 2.14 to 2.17.
+    /// ansible-core 2.14 to 2.17, and the earlier patches of 2.18 to 2.21.
     Trailing,
 }
 
+/// The first patch of each minor with [`Watchdog::Halving`]; every later minor has it.
+const HALVING_SINCE: [(u32, u32, u32); 4] = [(2, 18, 19), (2, 19, 12), (2, 20, 8), (2, 21, 2)];
+
 impl Watchdog {
-    /// The watchdog of ansible-core `major.minor`.
-    pub fn of_version(major: u32, minor: u32) -> Watchdog {
-        if (major, minor) >= (2, 18) {
+    /// The watchdog of ansible-core `version` (major, minor, patch).
+    pub fn of_version(version: (u32, u32, u32)) -> Watchdog {
+        let (major, minor, _) = version;
+        let halving = match HALVING_SINCE.iter().find(|since| (since.0, since.1) == (major, minor)) {
+            Some(&since) => version >= since,
+            None => (major, minor) > (2, 21),
+        };
+        if halving {
             Watchdog::Halving
         } else {
             Watchdog::Trailing
@@ -48,8 +56,8 @@ impl Watchdog {
     /// How the job log names it.
     pub fn name(self) -> &'static str {
         match self {
-            Watchdog::Halving => "stock-2.18",
-            Watchdog::Trailing => "stock-2.14",
+            Watchdog::Halving => "stock-halving",
+            Watchdog::Trailing => "stock-trailing",
         }
     }
 
@@ -111,9 +119,10 @@ fn exact_from_text(text: &str) -> Result<bool, String> {
     }
 }
 
-/// The ansible-core version in a module's arguments (`_ansible_version`), wherever they
-/// are written in `text`: JSON, a Python literal holding JSON, or `key=value` words.
-pub fn ansible_version_in(text: &[u8]) -> Option<(u32, u32)> {
+/// The ansible-core version (major, minor, patch) in a module's arguments
+/// (`_ansible_version`), wherever they are written in `text`: JSON, a Python literal holding
+/// JSON, or `key=value` words. A pre-release (`2.22.0rc1`) counts as its release.
+pub fn ansible_version_in(text: &[u8]) -> Option<(u32, u32, u32)> {
     const KEY: &[u8] = b"_ansible_version";
     let at = text.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
     let rest = &text[at..];
@@ -124,8 +133,9 @@ pub fn ansible_version_in(text: &[u8]) -> Option<(u32, u32)> {
     };
     let (major, len) = number(&rest[skip..])?;
     let rest = rest[skip + len..].strip_prefix(b".")?;
-    let (minor, _) = number(rest)?;
-    Some((major, minor))
+    let (minor, len) = number(rest)?;
+    let patch = rest[len..].strip_prefix(b".").and_then(number).map_or(0, |(patch, _)| patch);
+    Some((major, minor, patch))
 }
 
 #[cfg(test)]
@@ -175,20 +185,39 @@ mod tests {
 
     #[test]
     fn finds_the_version_in_every_way_ansible_writes_arguments() {
-        type Case = (&'static [u8], Option<(u32, u32)>);
-        let cases: [Case; 6] = [
-            (br#"{"_ansible_version": "2.19.14", "x": 1}"#, Some((2, 19))),
-            (br#"ANSIBALLZ_PARAMS = '{"ANSIBLE_MODULE_ARGS": {"_ansible_version": "2.17.14"}}'"#, Some((2, 17))),
-            (br#"params='{"ANSIBLE_MODULE_ARGS": {"_ansible_no_log": false, "_ansible_version": "2.20.10"'"#, Some((2, 20))),
-            (b"_raw_params='sleep 1' _ansible_version=2.14.18 _ansible_debug=False", Some((2, 14))),
+        type Case = (&'static [u8], Option<(u32, u32, u32)>);
+        let cases: [Case; 7] = [
+            (br#"{"_ansible_version": "2.19.14", "x": 1}"#, Some((2, 19, 14))),
+            (br#"ANSIBALLZ_PARAMS = '{"ANSIBLE_MODULE_ARGS": {"_ansible_version": "2.17.14"}}'"#, Some((2, 17, 14))),
+            (br#"params='{"ANSIBLE_MODULE_ARGS": {"_ansible_no_log": false, "_ansible_version": "2.20.10"'"#, Some((2, 20, 10))),
+            (b"_raw_params='sleep 1' _ansible_version=2.14.18 _ansible_debug=False", Some((2, 14, 18))),
+            (br#"{"_ansible_version": "2.22.0rc1"}"#, Some((2, 22, 0))),
             (br#"{"_ansible_version": "devel"}"#, None),
             (b"#!/bin/sh\nsleep 1\n", None),
         ];
         for (text, version) in cases {
             assert_eq!(ansible_version_in(text), version, "{}", String::from_utf8_lossy(text));
         }
-        assert_eq!(Watchdog::of_version(2, 17), Watchdog::Trailing);
-        assert_eq!(Watchdog::of_version(2, 18), Watchdog::Halving);
-        assert_eq!(Watchdog::of_version(3, 0), Watchdog::Halving);
+    }
+
+    #[test]
+    fn the_halving_watchdog_came_with_these_patches() {
+        let cases = [
+            ((2, 14, 18), Watchdog::Trailing),
+            ((2, 17, 14), Watchdog::Trailing),
+            ((2, 18, 18), Watchdog::Trailing),
+            ((2, 18, 19), Watchdog::Halving),
+            ((2, 19, 11), Watchdog::Trailing),
+            ((2, 19, 12), Watchdog::Halving),
+            ((2, 20, 7), Watchdog::Trailing),
+            ((2, 20, 8), Watchdog::Halving),
+            ((2, 21, 1), Watchdog::Trailing),
+            ((2, 21, 2), Watchdog::Halving),
+            ((2, 22, 0), Watchdog::Halving),
+            ((3, 0, 0), Watchdog::Halving),
+        ];
+        for (version, watchdog) in cases {
+            assert_eq!(Watchdog::of_version(version), watchdog, "{version:?}");
+        }
     }
 }

@@ -142,13 +142,13 @@ impl Invocation {
         self.time_limit.map_or(0, |limit| limit.as_secs())
     }
 
-    /// The watchdog ansible-core's own wrapper would have had for this job: the 2.21 command
-    /// line is 2.21 or later; the older one is told by the `_ansible_version` among the
-    /// module's arguments (its arguments file, else the module file), and is taken for
-    /// 2.14–2.17, whose watchdog ends jobs later, when neither says.
+    /// The watchdog ansible-core's own wrapper would have had for this job, told by the
+    /// `_ansible_version` among the module's arguments (the legacy protocol's arguments
+    /// file, else the module file); the one that ends jobs later when none says.
     pub fn stock_watchdog(&self) -> Watchdog {
-        let Protocol::Legacy { args_file } = &self.protocol else {
-            return Watchdog::Halving;
+        let args_file = match &self.protocol {
+            Protocol::Legacy { args_file } => args_file.as_deref(),
+            Protocol::Command { .. } => None,
         };
         let version_in = |path: &Path| {
             let mut text = Vec::new();
@@ -156,11 +156,11 @@ impl Invocation {
             deadline::ansible_version_in(&text)
         };
         args_file
-            .iter()
             .map(Path::new)
+            .into_iter()
             .chain([self.module_path.as_path()])
             .find_map(version_in)
-            .map_or(Watchdog::Trailing, |(major, minor)| Watchdog::of_version(major, minor))
+            .map_or(Watchdog::Trailing, Watchdog::of_version)
     }
 
     /// The folder to remove when the job is over, if any: the module's folder, when it is

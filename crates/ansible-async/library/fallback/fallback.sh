@@ -75,6 +75,8 @@ USAGE = ("usage: async_wrapper <jid> <time_limit> <modulescript> <argsfile> [-pr
 TIMEOUT_MSG = "Timeout exceeded"
 GRACE_ENV = "ASYNC_WRAPPER_KILL_GRACE"
 EXACT_ENV = "ASYNC_WRAPPER_EXACT_LIMIT"
+# The first patch of each minor whose wrapper has the halving watchdog; later minors all do.
+HALVING_SINCE = ((2, 18, 19), (2, 19, 12), (2, 20, 8), (2, 21, 2))
 STARTED = b"started"
 # Handled by the supervisor: its children's exits, being asked to stop, and SIGUSR1,
 # which is how `async_job terminate` asks.
@@ -215,10 +217,8 @@ class Invocation(object):
 
     def stock_watchdog(self):
         """The watchdog ansible-core's own wrapper would have had (see the native program's
-        deadline rules): the 2.21 command line is 2.21 or later; the older one is told by the
-        _ansible_version among the module's arguments, else taken for 2.14-2.17's."""
-        if self.protocol == "command":
-            return "stock-2.18"
+        deadline rules), told by the _ansible_version among the module's arguments; the one
+        that ends jobs later when none says."""
         for path in (self.args_file, self.module_path):
             if path is None:
                 continue
@@ -228,8 +228,8 @@ class Invocation(object):
             except (IOError, OSError):
                 continue
             if version:
-                return "stock-2.18" if version >= (2, 18) else "stock-2.14"
-        return "stock-2.14"
+                return watchdog_of(version)
+        return "stock-trailing"
 
     def tmp_dir_to_remove(self):
         if self.preserve_tmp or not self.in_tmp_dir():
@@ -280,8 +280,17 @@ def ansible_version_in(data):
     at = data.find(b"_ansible_version")
     if at < 0:
         return None
-    found = re.match(br"[\"'\\:= ]{0,8}(\d+)\.(\d+)", data[at + 16:at + 64])
-    return (int(found.group(1)), int(found.group(2))) if found else None
+    found = re.match(br"[\"'\\:= ]{0,8}(\d+)\.(\d+)(?:\.(\d+))?", data[at + 16:at + 64])
+    if not found:
+        return None
+    return tuple(int(n or 0) for n in found.groups())
+
+
+def watchdog_of(version):
+    for since in HALVING_SINCE:
+        if since[:2] == version[:2]:
+            return "stock-halving" if version >= since else "stock-trailing"
+    return "stock-halving" if version[:2] > (2, 21) else "stock-trailing"
 
 
 def deadline_of(limit, rule):
@@ -291,7 +300,7 @@ def deadline_of(limit, rule):
     if rule == "exact":
         return limit
     steps = -(-limit // 5) * 5
-    if rule == "stock-2.18":
+    if rule == "stock-halving":
         return limit + 1 if limit <= 5 else steps + 1
     return 5 + steps
 

@@ -277,7 +277,7 @@ fn the_job_log_tells_what_happened() {
     assert_eq!(events, ["invoked", "started", "exited", "tmp_removed", "result"], "{text}");
     assert!(text.ends_with(" result state=finished\n"), "{text}");
     assert!(text.contains(&format!(
-        " invoked protocol=legacy time_limit=10 grace=2 deadline=15 limit_rule=stock-2.14 module={}\n",
+        " invoked protocol=legacy time_limit=10 grace=2 deadline=15 limit_rule=stock-trailing module={}\n",
         s(&module)
     )));
     assert!(text.contains(" exited status=3\n"), "{text}");

@@ -32,7 +32,7 @@ fn the_exact_time_limit_ends_the_job_when_it_is_due_not_seconds_later() {
 }
 
 /// By default a job ends when ansible-core's own wrapper would have said `Timeout exceeded`
-/// (never sooner): for 2.18 and later, a limit of 1 s is 2 s.
+/// (never sooner): for 2.19.14, a limit of 1 s is 2 s.
 #[test]
 fn by_default_the_job_ends_when_stock_s_job_file_would_say_so() {
     let host = Host::new();
@@ -52,8 +52,8 @@ fn by_default_the_job_ends_when_stock_s_job_file_would_say_so() {
         host.async_dir().join(format!("{}.log", reply["ansible_job_id"].as_str().unwrap())),
     )
     .unwrap();
-    assert!(log.contains(" deadline=2 limit_rule=stock-2.18 module="), "{log}");
-    assert!(log.contains(" timeout time_limit=1 limit_rule=stock-2.18\n"), "{log}");
+    assert!(log.contains(" deadline=2 limit_rule=stock-halving module="), "{log}");
+    assert!(log.contains(" timeout time_limit=1 limit_rule=stock-halving\n"), "{log}");
 }
 
 /// Which deadline each command line gets, as the table every wrapper is held to
