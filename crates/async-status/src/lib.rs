@@ -109,6 +109,22 @@ impl Answer {
         matches!(value.get("finished"), Some(Value::Bool(false))) || value.get("finished") == Some(&json!(0))
     }
 
+    /// How long to wait for a running job's end: for one past its time limit, up to
+    /// [`OVERTIME_WAIT`], ending [`END_MARGIN`] before its deadline; else none.
+    fn overtime_wait(&self) -> Duration {
+        let Answer::File(job) = self else { return Duration::ZERO };
+        let number = |key| job.get(key).and_then(Value::as_f64);
+        let (Some(limit), Some(deadline), Some(elapsed)) =
+            (number("time_limit"), number("deadline"), number("elapsed"))
+        else {
+            return Duration::ZERO;
+        };
+        if !self.is_running() || limit <= 0.0 || elapsed < limit {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64((deadline - elapsed - END_MARGIN).clamp(0.0, OVERTIME_WAIT))
+    }
+
     fn finish(self, invocation: Option<&Value>) -> (Value, i32) {
         match self {
             Answer::File(value) => (value, 0),
@@ -159,7 +175,7 @@ fn answer(args: &Args, homes: impl FnOnce() -> Homes) -> Answer {
             }
         }
         Mode::Status => match lookup.holding.first() {
-            Some(dir) => report_waiting(dir, &id, dir.job_path(&id).display().to_string(), RUNNING_WAIT),
+            Some(dir) => report_waiting(dir, &id, dir.job_path(&id).display().to_string()),
             None => lookup.not_found(&id).into(),
         },
     }
@@ -275,28 +291,32 @@ impl Homes {
     }
 }
 
-/// How long a status call on a running job waits for it to end before it answers "running".
+/// How long a status call waits for a job that has outrun its `async:` seconds (and so is
+/// in the time stock's watchdog would still give it) to end, rather than answer "running".
 ///
-/// ansible's poll loop (and an until-loop) counts its budget in polls, not seconds: `async: 6`
-/// with `poll: 1` is six polls, and a task whose module ends just after the last one fails.
-/// ansible-core's own `async_status` takes about this long to start its Python, so its sixth
-/// poll comes ~1.5 s later than a 3 ms one would, and playbooks (ansible-core's own `async`
-/// test among them: `sleep 5` under `async: 6`) are written against that. Waiting here keeps
-/// that slack, and a job that ends meanwhile is reported at once instead of a poll later.
-const RUNNING_WAIT: Duration = Duration::from_millis(250);
+/// ansible counts a poll loop's budget in polls, not seconds: `async: 6` with `poll: 1` is six
+/// polls, and the task fails when the last one finds the job running. ansible-core's own
+/// `async_status` spends ~0.3 s starting its Python on each poll, so with stock that last
+/// poll comes seconds after the limit; ours come at once. Playbooks (ansible-core's own
+/// `async` test among them: `sleep 5` under `async: 6`) are written against stock's slack,
+/// so a poll in that overtime waits for the job's end, up to this long.
+const OVERTIME_WAIT: f64 = 2.0;
+/// The wait stops this long before the job is to be ended, so that a poll that finds it
+/// running still says so, as stock's does (its job file says "running" until then).
+const END_MARGIN: f64 = 0.5;
 /// How often the job file is read while waiting.
 const RUNNING_CHECK: Duration = Duration::from_millis(10);
 
-/// [`report`], waiting up to `wait` while the job runs.
-fn report_waiting(dir: &JobDir, id: &JobId, path: String, wait: Duration) -> Answer {
-    let deadline = Instant::now() + wait;
-    loop {
-        let answer = report(dir, id, path.clone());
-        if !answer.is_running() || Instant::now() >= deadline {
-            return answer;
-        }
+/// [`report`], waiting while a job in its overtime runs (see [`OVERTIME_WAIT`]).
+fn report_waiting(dir: &JobDir, id: &JobId, path: String) -> Answer {
+    let answer = report(dir, id, path.clone());
+    let deadline = Instant::now() + answer.overtime_wait();
+    let mut answer = answer;
+    while answer.is_running() && Instant::now() < deadline {
         std::thread::sleep(RUNNING_CHECK);
+        answer = report(dir, id, path.clone());
     }
+    answer
 }
 
 /// The status of a job from its file. A running job whose supervisor is gone is lost:
@@ -440,22 +460,47 @@ mod tests {
     }
 
     #[test]
-    fn a_poll_of_a_running_job_waits_briefly_for_its_end() {
+    fn a_poll_of_a_job_past_its_limit_waits_for_its_end_but_not_up_to_its_deadline() {
         let dir = private_dir();
         let job = dir.path().join("j1.1");
-        fs::write(&job, r#"{"started": 1, "finished": 0, "ansible_job_id": "j1.1"}"#).unwrap();
-        let started = Instant::now();
-        let (r, _) = run_module(&args(dir.path(), json!({"jid": "j1.1"})));
-        assert_eq!(r["finished"], 0);
-        assert!(started.elapsed() >= RUNNING_WAIT, "answered running at once");
-        // The job ends while the poll waits: reported at once, finished.
-        let writer = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            fs::write(&job, r#"{"rc": 0}"#).unwrap();
+        let me = ProcessStamp::current().unwrap();
+        let running = |started_ago: f64, limit: u64, deadline: u64| {
+            let started_at = async_core::clock::now() - started_ago;
+            let marker = json!({"started": true, "finished": false, "ansible_job_id": "j1.1", "supervisor": me,
+                                "started_at": started_at, "time_limit": limit, "deadline": deadline});
+            fs::write(&job, marker.to_string()).unwrap();
+        };
+        let poll = || {
+            let started = Instant::now();
+            let (r, _) = run_module(&args(dir.path(), json!({"jid": "j1.1"})));
+            (r, started.elapsed())
+        };
+        // Within its limit: answered at once.
+        running(1.0, 6, 11);
+        let (r, took) = poll();
+        assert!(r["finished"] == false && took < Duration::from_millis(200), "{r} {took:?}");
+        // Past it, ending just before its deadline: `async: 1` (deadline 2 s), polled at 1.2 s,
+        // still says "running", at 1.5 s.
+        running(1.2, 1, 2);
+        let (r, took) = poll();
+        assert_eq!(r["finished"], false);
+        assert!(took >= Duration::from_millis(250) && took < Duration::from_millis(1500), "{took:?}");
+        // Past it, and the job ends while the poll waits: reported at once, finished.
+        running(6.2, 6, 11);
+        let writer = std::thread::spawn({
+            let job = job.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(300));
+                fs::write(&job, r#"{"rc": 0}"#).unwrap();
+            }
         });
-        let (r, _) = run_module(&args(dir.path(), json!({"jid": "j1.1"})));
+        let (r, took) = poll();
         writer.join().unwrap();
         assert_eq!((&r["finished"], &r["rc"]), (&json!(true), &json!(0)));
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+        // A job ansible's own wrapper started records no limit: answered at once.
+        fs::write(&job, r#"{"started": 1, "finished": 0, "ansible_job_id": "j1.1"}"#).unwrap();
+        assert!(poll().1 < Duration::from_millis(200));
     }
 
     #[test]
