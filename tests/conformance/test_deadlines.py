@@ -26,7 +26,7 @@ def libraries(tmp_path_factory):
 
 
 def case_id(case):
-    return "-".join(f"{k}={v}" for k, v in case.items() if k not in ("deadline", "msg"))
+    return "-".join(f"{k}={v}" for k, v in case.items() if k != "deadline")
 
 
 @pytest.mark.parametrize("wrapper", ["native", "fallback"])
@@ -53,9 +53,6 @@ def test_the_deadline_is_the_tables(libraries, tmp_path, wrapper, case):
     run = subprocess.run(["/bin/sh", str(libraries[wrapper] / "async_wrapper"), "j1", str(case["limit"]), *args],
                          env=env, capture_output=True, text=True, timeout=60)
     reply = json.loads(run.stdout)
-    if "msg" in case:
-        assert (run.returncode, reply["failed"], reply["msg"]) == (1, True, case["msg"])
-        return
     assert run.returncode == 0, run.stdout + run.stderr
     jid = reply["ansible_job_id"]
     try:

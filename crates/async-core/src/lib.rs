@@ -14,6 +14,7 @@
 //! - [`ModuleArgs`]: the JSON arguments file ansible gives a module;
 //! - [`reply`]: printing one JSON object as a module's answer;
 //! - [`control`]: how a running job is asked to end and how its module's group is ended;
+//! - [`lease`]: a job that ends when nothing asks for it any more;
 //! - [`clock`]: "now", elapsed times and the timestamps of the logs.
 //!
 //! # Job file format
@@ -33,6 +34,8 @@
 //!   ([`record::TimedOut`]);
 //! - when it was ended on request or by a signal to its supervisor: `{"failed": true,
 //!   "terminated": true, "msg", "child_pid", "ansible_job_id"}` ([`record::Terminated`]);
+//! - when its lease ran out: the same, with `"lease_expired": true`, `lease` and `last_call`
+//!   ([`record::Expired`]);
 //! - when the result could not be written (a full disk): `{"failed": true, "msg",
 //!   "ansible_job_id"}` ([`record::Unwritten`]).
 //!
@@ -50,6 +53,7 @@ mod jobdir;
 pub mod jobfile;
 mod jobid;
 pub mod json;
+pub mod lease;
 pub mod log;
 pub mod output;
 mod process;

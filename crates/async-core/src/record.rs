@@ -54,6 +54,9 @@ pub struct Running {
     /// The module's path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
+    /// Seconds without a status call after which the job is ended (see [`crate::lease`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<u64>,
     /// The job's grace period in seconds (see [`crate::control`]), so that whoever ends the
     /// job later uses the one it started with.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,6 +104,7 @@ impl Running {
             time_limit: job.get("time_limit").and_then(Value::as_u64),
             deadline: job.get("deadline").and_then(Value::as_u64),
             module: text("module"),
+            lease: job.get("lease").and_then(Value::as_u64),
             kill_grace: job.get("kill_grace").and_then(Value::as_f64),
             supervisor: stamp("supervisor"),
             module_process: stamp("module_process"),
@@ -169,6 +173,50 @@ impl Terminated {
             msg: msg.into(),
             child_pid,
             ansible_job_id: id.to_string(),
+        }
+    }
+}
+
+/// The result of a job whose lease ran out: nothing asked for it (no `async_status` call)
+/// for `lease` seconds, so the play that wanted it is taken to be gone. A [`Terminated`]
+/// with why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Expired {
+    pub failed: bool,
+    pub terminated: bool,
+    pub lease_expired: bool,
+    pub msg: String,
+    /// The module's pid.
+    pub child_pid: i64,
+    pub ansible_job_id: String,
+    /// The lease, in seconds.
+    pub lease: u64,
+    /// When the last call came (UTC), if any came.
+    pub last_call: Option<String>,
+}
+
+impl Record for Expired {}
+
+impl Expired {
+    /// `last_call`: seconds since the epoch.
+    pub fn new(id: &JobId, child_pid: i64, lease: u64, last_call: Option<f64>) -> Expired {
+        let last_call = last_call.map(clock::utc_timestamp);
+        let when = match &last_call {
+            Some(at) => format!("the last status call on it was at {at}"),
+            None => "no status call on it came since it started".to_string(),
+        };
+        Expired {
+            failed: true,
+            terminated: true,
+            lease_expired: true,
+            msg: format!(
+                "the job was ended: nothing asked for it for {lease} s, its lease (ASYNC_WRAPPER_LEASE), so the \
+                 play that started it is taken to be gone; {when}"
+            ),
+            child_pid,
+            ansible_job_id: id.to_string(),
+            lease,
+            last_call,
         }
     }
 }
@@ -263,6 +311,7 @@ mod tests {
                 }
                 "TimedOut" => rewritten::<TimedOut>(&text),
                 "Terminated" => rewritten::<Terminated>(&text),
+                "Expired" => rewritten::<Expired>(&text),
                 "NoResult" => rewritten::<NoResult>(&text),
                 "Unwritten" => rewritten::<Unwritten>(&text),
                 other => panic!("{name}: no record type {other}"),
@@ -271,7 +320,7 @@ mod tests {
             seen.push(record.to_string());
         }
         seen.sort();
-        assert_eq!(seen, ["NoResult", "Running", "Terminated", "TimedOut", "Unwritten"]);
+        assert_eq!(seen, ["Expired", "NoResult", "Running", "Terminated", "TimedOut", "Unwritten"]);
     }
 
     #[test]
@@ -281,6 +330,7 @@ mod tests {
         assert_eq!(TimedOut::new(4243, Duration::from_millis(11_030), 6).to_value(), parse("timed-out.json"));
         let msg = "the job was terminated on request (async_job terminate) before its module finished";
         assert_eq!(Terminated::new(&id, 4243, msg).to_value(), parse("terminated.json"));
+        assert_eq!(Expired::new(&id, 4243, 30, Some(1795924517.613)).to_value(), parse("expired.json"));
         let no_result = NoResult::new(&id, "cmd", "msg").to_value();
         let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         assert_eq!(keys(&no_result), keys(&parse("no-result.json")));
@@ -317,6 +367,7 @@ mod tests {
             time_limit: Some(30),
             deadline: Some(31),
             module: Some("/m".into()),
+            lease: Some(20),
             kill_grace: Some(2.5),
             supervisor: stamp(2),
             module_process: stamp(3),

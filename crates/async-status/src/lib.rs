@@ -348,6 +348,10 @@ fn report(dir: &JobDir, id: &JobId, path: String) -> Answer {
         match running.supervisor {
             Some(supervisor) if !supervisor.is_alive() => lost = Some(supervisor.pid),
             _ => {
+                if running.lease.is_some() {
+                    // Asked for: the lease starts again (best effort: a failure ends nothing).
+                    let _ = dir.renew(id);
+                }
                 job.entry("finished").or_insert(json!(false));
                 if let Some(elapsed) = running.elapsed() {
                     job.insert("elapsed".into(), json!(elapsed));
@@ -501,6 +505,28 @@ mod tests {
         // A job ansible's own wrapper started records no limit: answered at once.
         fs::write(&job, r#"{"started": 1, "finished": 0, "ansible_job_id": "j1.1"}"#).unwrap();
         assert!(poll().1 < Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_status_call_renews_a_running_job_s_lease_and_touches_nothing_else() {
+        let dir = private_dir();
+        let job = dir.path().join("j1.1");
+        let me = ProcessStamp::current().unwrap();
+        let long_ago = std::time::SystemTime::now() - Duration::from_secs(600);
+        let set_old = || fs::File::options().write(true).open(&job).unwrap().set_modified(long_ago).unwrap();
+        let age = || job.metadata().unwrap().modified().unwrap().elapsed().unwrap_or_default();
+        let marker = |lease: Value| json!({"started": true, "finished": false, "ansible_job_id": "j1.1", "supervisor": me, "lease": lease});
+        fs::write(&job, marker(json!(30)).to_string()).unwrap();
+        set_old();
+        run_module(&args(dir.path(), json!({"jid": "j1.1"})));
+        assert!(age() < Duration::from_secs(60), "the lease was not renewed");
+        // No lease, or a finished job: the file's time stays.
+        for content in [marker(json!(null)).to_string(), r#"{"rc": 0}"#.to_string()] {
+            fs::write(&job, content).unwrap();
+            set_old();
+            run_module(&args(dir.path(), json!({"jid": "j1.1"})));
+            assert!(age() > Duration::from_secs(500));
+        }
     }
 
     #[test]

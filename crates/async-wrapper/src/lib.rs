@@ -69,10 +69,11 @@ fn prepare(args: &[OsString]) -> Result<Supervisor, String> {
         false if invocation.time_limit.is_none() => Rule::Exact,
         false => Rule::Stock(invocation.stock_watchdog()),
     };
+    let lease = async_core::lease::lease_from_env()?;
     let dir = JobDir::from_env();
     dir.create().map_err(|e| e.to_string())?;
     let started_at = async_core::clock::now();
-    Ok(Supervisor { id, dir, invocation, grace, limit_rule, started_at })
+    Ok(Supervisor { id, dir, invocation, grace, limit_rule, lease, started_at })
 }
 
 /// Which process [`launch`] returns in.

@@ -8,10 +8,10 @@ use std::io::{self, Read, Seek};
 use std::mem::MaybeUninit;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_core::control::{self, TERMINATE};
-use async_core::record::{NoResult, Record, Running, Terminated, TimedOut, Unwritten};
+use async_core::record::{Expired, NoResult, Record, Running, Terminated, TimedOut, Unwritten};
 use async_core::{output, JobDir, JobId, JobState, ProcessStamp, Written};
 
 use crate::syslog;
@@ -38,6 +38,8 @@ pub struct Supervisor {
     pub grace: Duration,
     /// When the time limit ends the job.
     pub limit_rule: Rule,
+    /// How long the job may go without a status call (`ASYNC_WRAPPER_LEASE`).
+    pub lease: Option<Duration>,
     /// Seconds since the epoch at which ansible invoked the wrapper.
     pub started_at: f64,
 }
@@ -54,6 +56,44 @@ enum Outcome {
     Exited(WaitStatus),
     TimedOut,
     Stopped(Signal),
+    /// No status call came for the lease's length; when the last one came, if any did.
+    LeaseExpired(Option<SystemTime>),
+}
+
+/// A running job's lease (see [`async_core::lease`]): when it runs out, and the job file's
+/// time last seen, which status calls move forward to renew it.
+struct Lease<'a> {
+    dir: &'a JobDir,
+    id: &'a JobId,
+    length: Duration,
+    renewed: Instant,
+    seen: Option<SystemTime>,
+    last_call: Option<SystemTime>,
+}
+
+impl Lease<'_> {
+    fn expiry(&self) -> Instant {
+        self.renewed + self.length
+    }
+
+    /// Takes in a renewal, if one came since the last look (the job file's time moved);
+    /// whether the lease has run out.
+    fn run_out(&mut self) -> bool {
+        let time = self.dir.last_renewal(self.id);
+        if time.is_some() && time != self.seen {
+            self.seen = time;
+            if let Some(at) = time {
+                // On the monotonic clock, as long ago as the file's time says (never ahead).
+                let ago = SystemTime::now().duration_since(at).unwrap_or_default();
+                let renewed = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
+                if renewed > self.renewed {
+                    self.renewed = renewed;
+                    self.last_call = Some(at);
+                }
+            }
+        }
+        Instant::now() >= self.expiry()
+    }
 }
 
 /// The module's stdout and stderr: unlinked files in the job dir rather than pipes, so
@@ -77,11 +117,7 @@ impl Supervisor {
                 inv.protocol.name(),
                 inv.time_limit_secs(),
                 self.grace.as_secs_f64(),
-                match self.deadline() {
-                    Some(deadline) =>
-                        format!(" deadline={} limit_rule={}", deadline.as_secs(), self.limit_rule.name()),
-                    None => String::new(),
-                },
+                self.limits_for_log(),
                 inv.module_path.display()
             ),
         );
@@ -110,12 +146,25 @@ impl Supervisor {
             started_at: Some((self.started_at * 1000.0).round() / 1000.0),
             time_limit: Some(self.invocation.time_limit_secs()),
             deadline: self.deadline().map(|deadline| deadline.as_secs()),
+            lease: self.lease.map(|lease| lease.as_secs()),
             module: Some(self.invocation.module_path.to_string_lossy().into_owned()),
             kill_grace: Some(self.grace.as_secs_f64()),
             supervisor: ProcessStamp::current(),
             module_process,
             wrapper: None,
         }
+    }
+
+    /// The deadline and the lease as the `invoked` log line has them.
+    fn limits_for_log(&self) -> String {
+        let mut text = String::new();
+        if let Some(deadline) = self.deadline() {
+            text += &format!(" deadline={} limit_rule={}", deadline.as_secs(), self.limit_rule.name());
+        }
+        if let Some(lease) = self.lease {
+            text += &format!(" lease={}", lease.as_secs());
+        }
+        text
     }
 
     /// How long after the module's start the time limit ends the job; `None`: no limit.
@@ -170,7 +219,16 @@ impl Supervisor {
     pub(crate) fn supervise(&self, module: Module) -> Value {
         let pid = module.pid.as_raw();
         let deadline = self.deadline().map(|deadline| module.started + deadline);
-        match wait(module.pid, deadline) {
+        // The supervisor's own writes of the job file are not calls.
+        let mut lease = self.lease.map(|length| Lease {
+            dir: &self.dir,
+            id: &self.id,
+            length,
+            renewed: module.started,
+            seen: self.dir.last_renewal(&self.id),
+            last_call: None,
+        });
+        match wait(module.pid, deadline, lease.as_mut()) {
             Outcome::Exited(status) => {
                 self.event(&match status {
                     WaitStatus::Exited(_, code) => format!("exited status={code}"),
@@ -184,6 +242,15 @@ impl Supervisor {
                 self.event(&format!("timeout time_limit={limit} limit_rule={}", self.limit_rule.name()));
                 self.end(module.pid);
                 TimedOut::new(pid.into(), module.started.elapsed(), limit).to_value()
+            }
+            Outcome::LeaseExpired(last_call) => {
+                let lease = self.lease.unwrap_or_default().as_secs();
+                let last_call =
+                    last_call.and_then(|at| at.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs_f64());
+                let last = last_call.map_or("none".to_string(), async_core::clock::utc_timestamp);
+                self.event(&format!("lease_expired lease={lease} last_call={last}"));
+                self.end(module.pid);
+                Expired::new(&self.id, pid.into(), lease, last_call).to_value()
             }
             Outcome::Stopped(signal) => {
                 let msg = if signal == TERMINATE {
@@ -315,19 +382,26 @@ fn reap(module: Pid) -> Option<WaitStatus> {
     }
 }
 
-/// Waits for the module to exit, for the deadline (none: no time limit), or for a stop
-/// signal, whichever first.
-fn wait(module: Pid, deadline: Option<Instant>) -> Outcome {
+/// Waits for the module to exit, for the deadline (none: no time limit), for the lease to
+/// run out, or for a stop signal, whichever first.
+fn wait(module: Pid, deadline: Option<Instant>, mut lease: Option<&mut Lease>) -> Outcome {
     let set: SigSet = HANDLED.into_iter().collect();
     loop {
         // SIGCHLD may have come before we got here, or for another child: ask first.
         if let Some(status) = reap(module) {
             return Outcome::Exited(status);
         }
-        let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-        if left.is_some_and(|left| left.is_zero()) {
+        let now = Instant::now();
+        if deadline.is_some_and(|deadline| deadline <= now) {
             return Outcome::TimedOut;
         }
+        if let Some(lease) = lease.as_deref_mut() {
+            if lease.expiry() <= now && lease.run_out() {
+                return Outcome::LeaseExpired(lease.last_call);
+            }
+        }
+        let wake = deadline.into_iter().chain(lease.as_deref().map(Lease::expiry)).min();
+        let left = wake.map(|wake| wake.saturating_duration_since(now));
         match sigtimedwait(&set, left) {
             Some(Signal::SIGCHLD) | None => continue,
             Some(signal) => return Outcome::Stopped(signal),

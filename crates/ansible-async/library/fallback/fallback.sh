@@ -75,6 +75,8 @@ USAGE = ("usage: async_wrapper <jid> <time_limit> <modulescript> <argsfile> [-pr
 TIMEOUT_MSG = "Timeout exceeded"
 GRACE_ENV = "ASYNC_WRAPPER_KILL_GRACE"
 EXACT_ENV = "ASYNC_WRAPPER_EXACT_LIMIT"
+LEASE_ENV = "ASYNC_WRAPPER_LEASE"
+MAX_LEASE = 10 * 36525 * 864
 # The first patch of each minor whose wrapper has the halving watchdog; later minors all do.
 HALVING_SINCE = ((2, 18, 19), (2, 19, 12), (2, 20, 8), (2, 21, 2))
 STARTED = b"started"
@@ -264,6 +266,16 @@ def grace_from_env():
         return grace
     except ValueError:
         fail("%s must be a number of seconds from 0 to 3600, got: %s" % (GRACE_ENV, quoted(value)))
+
+
+def lease_from_env():
+    value = os.environ.get(LEASE_ENV)
+    if value is None:
+        return None
+    word = value.strip()
+    if word.isdigit() and 1 <= int(word) <= MAX_LEASE:
+        return int(word)
+    fail("%s must be a whole number of seconds from 1 to %d, got: %s" % (LEASE_ENV, MAX_LEASE, quoted(value)))
 
 
 def exact_from_env():
@@ -509,9 +521,9 @@ def job_state(result):
 # --- the supervisor -----------------------------------------------------------------------------
 
 class Supervisor(object):
-    def __init__(self, inv, job_id, jobs, grace, limit_rule, started_at):
+    def __init__(self, inv, job_id, jobs, grace, limit_rule, lease, started_at):
         self.inv, self.id, self.jobs, self.grace, self.started_at = inv, job_id, jobs, grace, started_at
-        self.limit_rule = limit_rule
+        self.limit_rule, self.lease = limit_rule, lease
         self.deadline = deadline_of(inv.time_limit, limit_rule)
         self.pending = []
         self.pid = None
@@ -523,6 +535,8 @@ class Supervisor(object):
                   "kill_grace": self.grace}
         if self.deadline is not None:
             marker["deadline"] = self.deadline
+        if self.lease is not None:
+            marker["lease"] = self.lease
         me = process_stamp(os.getpid())
         if me:
             marker["supervisor"] = me
@@ -538,6 +552,8 @@ class Supervisor(object):
         deadline = ""
         if self.deadline is not None:
             deadline = " deadline=%d limit_rule=%s" % (self.deadline, self.limit_rule)
+        if self.lease is not None:
+            deadline += " lease=%d" % self.lease
         self.jobs.log(self.id, "invoked protocol=%s time_limit=%d grace=%s%s module=%s" % (
             self.inv.protocol, self.inv.time_limit, seconds(self.grace), deadline, self.inv.module_path))
         self.jobs.log(self.id, "fallback python=%s reason=%s" % (
@@ -640,20 +656,58 @@ class Supervisor(object):
             if pid == self.pid:
                 status = st
 
+    def last_renewal(self):
+        try:
+            return os.lstat(self.jobs.job_path(self.id)).st_mtime
+        except OSError:
+            return None
+
+    def lease_run_out(self):
+        """Takes in a renewal (a status call moved the job file's time) since the last look;
+        whether the lease has run out."""
+        seen = self.last_renewal()
+        if seen is not None and seen != self.lease_seen:
+            self.lease_seen = seen
+            renewed = clock() - max(0.0, time.time() - seen)
+            if renewed > self.renewed:
+                self.renewed, self.last_call = renewed, seen
+        return clock() >= self.renewed + self.lease
+
+    def lease_expired(self):
+        last = timestamp(self.last_call) if self.last_call is not None else None
+        self.event("lease_expired lease=%d last_call=%s" % (self.lease, last or "none"))
+        self.end()
+        if last:
+            when = "the last status call on it was at %s" % last
+        else:
+            when = "no status call on it came since it started"
+        return {"failed": True, "terminated": True, "lease_expired": True, "child_pid": self.pid,
+                "ansible_job_id": self.id, "lease": self.lease, "last_call": last,
+                "msg": "the job was ended: nothing asked for it for %d s, its lease (ASYNC_WRAPPER_LEASE), so the "
+                       "play that started it is taken to be gone; %s" % (self.lease, when)}
+
     def supervise(self):
         deadline = None if self.deadline is None else self.module_started + self.deadline
+        # The supervisor's own writes of the job file are not calls.
+        self.renewed, self.lease_seen, self.last_call = self.module_started, self.last_renewal(), None
         while True:
             status = self.reap()
             if status is not None:
                 return self.exited(status)
             if self.pending:
                 return self.stopped(self.pending[0])
-            left = None if deadline is None else deadline - clock()
-            if left is not None and left <= 0:
+            now = clock()
+            if deadline is not None and deadline <= now:
                 self.event("timeout time_limit=%d limit_rule=%s" % (self.inv.time_limit, self.limit_rule))
                 self.end()
                 return {"msg": TIMEOUT_MSG, "failed": True, "child_pid": self.pid, "time_limit": self.inv.time_limit,
                         "elapsed": round(clock() - self.module_started, 1)}
+            wake = [] if deadline is None else [deadline]
+            if self.lease is not None:
+                if self.renewed + self.lease <= now and self.lease_run_out():
+                    return self.lease_expired()
+                wake.append(self.renewed + self.lease)
+            left = max(0.0, min(wake) - now) if wake else None
             try:
                 select.select([self.wake], [], [], left)
             except (select.error, OSError):
@@ -830,11 +884,12 @@ def main(args):
     check_job_id(job_id)
     grace = grace_from_env()
     limit_rule = "exact" if exact_from_env() or not inv.time_limit else inv.stock_watchdog()
+    lease = lease_from_env()
     jobs = JobDir(expand_dir(os.environ.get("ANSIBLE_ASYNC_DIR") or "~/.ansible_async"))
     jobs.create()
     started_at = time.time()
     results_file = jobs.job_path(job_id)
-    sup = Supervisor(inv, job_id, jobs, grace, limit_rule, started_at)
+    sup = Supervisor(inv, job_id, jobs, grace, limit_rule, lease, started_at)
 
     ready_r, ready_w = os.pipe()
     set_cloexec(ready_r)

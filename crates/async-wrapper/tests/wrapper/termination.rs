@@ -171,20 +171,39 @@ fn a_module_ignoring_sigterm_is_killed_after_the_grace_period() {
     assert!((0.3..2.0).contains(&after_limit), "ended {after_limit:.3} s after the limit, grace 0.3 s");
 }
 
+/// The settings of a task's environment, as the table every wrapper is held to
+/// (`tests/conformance/settings.json`) says: a bad value is a failed reply and no job, a good
+/// one is recorded in the running job file.
 #[test]
-fn a_bad_grace_period_is_refused() {
-    let host = Host::new();
-    let out = std::process::Command::new(crate::host::WRAPPER)
-        .args(["j4", "5", "/m", "_"])
-        .env("ANSIBLE_ASYNC_DIR", host.async_dir())
-        .env("ASYNC_WRAPPER_KILL_GRACE", "soon")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(reply["failed"], true);
-    assert!(reply["msg"].as_str().unwrap().starts_with("ASYNC_WRAPPER_KILL_GRACE must be"), "{reply}");
-    assert!(!host.async_dir().exists(), "nothing is created for a bad setting");
+fn every_setting_is_taken_or_refused_as_the_table_says() {
+    let table = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance/settings.json");
+    let table: Value = serde_json::from_str(&fs::read_to_string(table).unwrap()).unwrap();
+    for case in table["cases"].as_array().unwrap() {
+        let host = Host::new();
+        let module = host.module("m", "exec sleep 60");
+        let env: Vec<(&str, &str)> =
+            case["env"].as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap())).collect();
+        let args = ["j1", "600", s(&module), "_"];
+        if let Some(msg) = case.get("msg") {
+            let out = Command::new(crate::host::WRAPPER)
+                .args(args)
+                .env("ANSIBLE_ASYNC_DIR", host.async_dir())
+                .envs(env.iter().copied())
+                .output()
+                .unwrap();
+            let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!((out.status.code(), reply), (Some(1), json!({"failed": true, "msg": msg})), "{case}");
+            assert!(!host.async_dir().exists(), "nothing is created for a bad setting: {case}");
+            continue;
+        }
+        let reply = host.start_with(&args, &env);
+        let marker = host.marker(&reply);
+        for (key, value) in case["marker"].as_object().unwrap() {
+            assert_eq!(&marker[key], value, "{case}: {marker}");
+        }
+        kill(Pid::from_raw(marker["supervisor"]["pid"].as_i64().unwrap() as i32), Signal::SIGUSR1).unwrap();
+        host.result(&reply);
+    }
 }
 
 #[test]
