@@ -1,7 +1,7 @@
 //! When a job's time limit ends it.
 //!
-//! By default, when ansible-core's own wrapper would have reported `Timeout exceeded`:
-//! never sooner, so a task that passes with stock passes with this wrapper. Stock checks its
+//! By default, when ansible-core's own wrapper would have reported `Timeout exceeded`, so
+//! that a task that passes with stock passes with this wrapper. Stock checks its
 //! module in steps of a watchdog loop, so it ends a job some seconds after its limit, and
 //! the loop differs between versions (read from each version's `async_wrapper.py`):
 //!

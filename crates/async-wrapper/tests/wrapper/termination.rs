@@ -32,7 +32,7 @@ fn the_exact_time_limit_ends_the_job_when_it_is_due_not_seconds_later() {
 }
 
 /// By default a job ends when ansible-core's own wrapper would have said `Timeout exceeded`
-/// (never sooner): for 2.19.14, a limit of 1 s is 2 s.
+/// (its watchdog's steps): for 2.19.14, a limit of 1 s is 2 s.
 #[test]
 fn by_default_the_job_ends_when_stock_s_job_file_would_say_so() {
     let host = Host::new();
