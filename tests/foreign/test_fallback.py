@@ -380,3 +380,19 @@ def test_runs_on_every_python(host, python):
     assert f"fallback python={version[0]}.{version[1]}." in host.log(reply["ansible_job_id"])
     code, reply = host.wrapper("j23", 1, module, "30")
     assert host.finished(reply["ansible_job_id"])["msg"] == "Timeout exceeded"
+
+
+def test_the_module_starts_with_no_ignored_signals(host):
+    # Started as from `nohup` or a CI runner's background shell: SIGHUP, SIGINT and SIGQUIT
+    # ignored, which a child inherits through exec unless someone resets them.
+    def ignore():
+        for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(signum, signal.SIG_IGN)
+
+    module = host.module("m", "exec grep -E '^Sig(Blk|Ign)' /proc/self/status\n")
+    run = subprocess.run(["/bin/sh", str(host.library / "async_wrapper"), "j15", "10", str(module), "_"],
+                         env=host.env, capture_output=True, text=True, timeout=30, preexec_fn=ignore)
+    jid = json.loads(run.stdout)["ansible_job_id"]
+    masks = [int(line.split("\t")[1], 16) for line in host.finished(jid)["data"].splitlines()]
+    assert masks[0] == 0, "blocked signals"
+    assert masks[1] & 0x7FFFFFFF == 0, f"ignored signals: {masks[1]:#x}"

@@ -192,11 +192,17 @@ impl Supervisor {
             command.split_first().ok_or_else(|| self.failure("the module command is empty".into()))?;
         let mut command = Command::new(program);
         // SAFETY: only async-signal-safe calls between fork and exec. The module must start
-        // with no blocked signals; std leaves the mask as the parent has it.
+        // with no blocked or ignored signals; std leaves the mask as the parent has it.
         unsafe {
             command.pre_exec(|| {
                 let empty = SigSet::empty();
                 nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&empty), None)?;
+                // Every disposition back to the default: a wrapper started with signals
+                // ignored (nohup, a CI runner's background shell) must not pass that on.
+                // signal(2) is async-signal-safe; the ones that cannot be set fail harmlessly.
+                for signal in 1..=64 {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
                 Ok(())
             })
         };

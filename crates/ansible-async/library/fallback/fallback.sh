@@ -614,8 +614,14 @@ class Supervisor(object):
         if pid == 0:
             try:
                 os.setpgid(0, 0)
-                for signum in STOP_SIGNALS + (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ):
-                    signal.signal(signum, signal.SIG_DFL)
+                # Every disposition back to the default: a wrapper started with signals
+                # ignored (nohup, a CI runner's background shell) must not pass that on.
+                for signum in range(1, getattr(signal, "NSIG", 65)):
+                    if signum not in (signal.SIGKILL, signal.SIGSTOP):
+                        try:
+                            signal.signal(signum, signal.SIG_DFL)
+                        except (ValueError, OSError, RuntimeError):
+                            pass
                 if hasattr(signal, "pthread_sigmask"):
                     signal.pthread_sigmask(signal.SIG_SETMASK, [])
                 null = os.open("/dev/null", os.O_RDONLY)

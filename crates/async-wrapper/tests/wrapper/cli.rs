@@ -251,7 +251,22 @@ fn module_starts_with_no_blocked_or_ignored_signals() {
     let host = Host::new();
     // Not JSON: the lines come back in the failed result's `data`.
     let module = host.module("m", "exec grep -E '^Sig(Blk|Ign)' /proc/self/status");
-    let reply = host.start(&["j12", "10", s(&module), "_"]);
+    // Started as from `nohup` or a CI runner's background shell: SIGHUP, SIGINT and SIGQUIT
+    // ignored, which a child inherits through exec unless someone resets them.
+    let mut wrapper = std::process::Command::new(crate::host::WRAPPER);
+    wrapper.args(["j12", "10", s(&module), "_"]).env("ANSIBLE_ASYNC_DIR", host.async_dir());
+    // SAFETY: only signal(2), async-signal-safe, between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut wrapper, || {
+            for signal in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT] {
+                libc::signal(signal, libc::SIG_IGN);
+            }
+            Ok(())
+        })
+    };
+    let out = wrapper.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
     let result = host.result(&reply);
     let masks: Vec<u64> = result["data"]
         .as_str()
