@@ -9,6 +9,8 @@
 //! `async_wrapper` left on the host, as `ansible-async async_status --args-json JSON` (ansible
 //! writes the arguments into that script; it has no arguments file).
 
+#![forbid(unsafe_code)]
+
 use std::ffi::OsString;
 use std::path::Path;
 

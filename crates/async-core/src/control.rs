@@ -24,7 +24,7 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 pub const GRACE_ENV: &str = "ASYNC_WRAPPER_KILL_GRACE";
 
 /// How often a group is checked for survivors during a grace period.
-const GRACE_CHECK: Duration = Duration::from_millis(10);
+pub const GRACE_CHECK: Duration = Duration::from_millis(10);
 
 /// The grace period from [`GRACE_ENV`], or the default; `Err` names a bad value.
 pub fn grace_from_env() -> Result<Duration, String> {

@@ -6,7 +6,7 @@
 //! `MODULE_STRICT_UTF8_RESPONSE` off do the same. That is not Unicode, and serde_json
 //! refuses it. So every reader and writer of module results and job files goes through
 //! here: a lone surrogate is held in a Rust string as two private-use characters
-//! ([`MARK`], then U+10D800 + its offset) and written back as the same escape, so a job
+//! (U+10FFFD, then U+10D800 + its offset) and written back as the same escape, so a job
 //! file reads back to what ansible's own wrapper would have written, byte for byte in
 //! those strings.
 //!

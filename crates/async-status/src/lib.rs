@@ -7,6 +7,8 @@
 //! `mode: status` reports the job file (running, or the module's result once it ended);
 //! `mode: cleanup` removes it. Results match ansible-core's own module key for key.
 
+#![forbid(unsafe_code)]
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -28,9 +28,6 @@ use crate::invocation::Invocation;
 const HANDLED: [Signal; 5] =
     [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1];
 
-/// How often the group is checked for survivors after SIGKILL.
-const GRACE_CHECK: Duration = Duration::from_millis(10);
-
 pub struct Supervisor {
     pub id: JobId,
     pub dir: JobDir,
@@ -452,7 +449,7 @@ fn end_group(module: Pid, grace: Duration) -> bool {
     let deadline = Instant::now() + Duration::from_secs(1);
     while !control::group_gone(module) && Instant::now() < deadline {
         reap(module);
-        std::thread::sleep(GRACE_CHECK);
+        std::thread::sleep(control::GRACE_CHECK);
     }
     true
 }
