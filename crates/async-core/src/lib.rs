@@ -13,7 +13,8 @@
 //! - [`ModuleArgs`]: the JSON arguments file ansible gives a module;
 //! - [`reply`]: printing one JSON object as a module's answer;
 //! - [`control`]: how a running job is asked to end and how its module's group is ended;
-//! - [`clock`]: "now", elapsed times and the timestamps of the logs.
+//! - [`clock`]: "now", elapsed times and the timestamps of the logs;
+//! - [`status`]: a job as `async_status` reports it (also what `async_job wait` returns).
 //!
 //! # Job file format
 //!
@@ -54,6 +55,7 @@ mod process;
 pub mod record;
 pub mod reply;
 mod state;
+pub mod status;
 pub mod user;
 
 pub use args::ModuleArgs;

@@ -10,8 +10,8 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use async_core::record::Running;
-use async_core::{user, JobDir, JobFile, JobId, ModuleArgs, Reply};
+use async_core::status::{self, failed};
+use async_core::{user, JobDir, JobId, ModuleArgs, Reply};
 use serde_json::{json, Value};
 
 const USAGE: &str = "async_status is an ansible module: ansible runs it as `async_status ARGS_FILE` \
@@ -110,7 +110,7 @@ fn run_with(args: &Args, homes: impl FnOnce() -> Homes) -> (Value, i32) {
             }
         }
         Mode::Status => match lookup.holding.first() {
-            Some(dir) => report(dir, &id, dir.job_path(&id).display().to_string()),
+            Some(dir) => status::report(dir, &id),
             None => lookup.not_found(&id),
         },
     }
@@ -224,65 +224,6 @@ impl Homes {
         }
         found
     }
-}
-
-/// The status of a job from its file. A running job whose supervisor is gone is lost:
-/// its result will never come, so it is reported finished and failed.
-fn report(dir: &JobDir, id: &JobId, path: String) -> (Value, i32) {
-    let over =
-        json!({"ansible_job_id": id.as_str(), "results_file": path, "started": true, "finished": true});
-    let mut lost = None;
-    // Read again when the supervisor is gone: it writes the result just before exiting.
-    for _ in 0..2 {
-        let mut job = match dir.read(id) {
-            Ok(JobFile::Missing) => return not_found(id),
-            Ok(JobFile::Empty) => {
-                let running = json!({"results_file": path, "ansible_job_id": id.as_str(),
-                                     "started": true, "finished": false});
-                return (running, 0);
-            }
-            Ok(JobFile::Garbage(data)) => return failed(over, format!("Could not parse job output: {data}")),
-            Ok(JobFile::Object(job)) => job,
-            Err(e) => return failed(over, format!("could not read job file: {e}")),
-        };
-        let Some(running) = Running::of(&job) else {
-            job.insert("finished".into(), json!(true));
-            job.insert("ansible_job_id".into(), json!(id.as_str()));
-            return (Value::Object(job), 0);
-        };
-        match running.supervisor {
-            Some(supervisor) if !supervisor.is_alive() => lost = Some(supervisor.pid),
-            _ => {
-                job.entry("finished").or_insert(json!(false));
-                if let Some(elapsed) = running.elapsed() {
-                    job.insert("elapsed".into(), json!(elapsed));
-                }
-                return (Value::Object(job), 0);
-            }
-        }
-    }
-    let pid = lost.unwrap_or_default();
-    failed(
-        over,
-        format!(
-            "the job was lost: its supervisor (async_wrapper, pid {pid}) is no longer running and \
-             left no result; the host may have rebooted or the process was killed"
-        ),
-    )
-}
-
-/// `extra` with `failed` and `msg`, and exit code 1.
-fn failed(mut extra: Value, msg: String) -> (Value, i32) {
-    extra["failed"] = json!(true);
-    extra["msg"] = json!(msg);
-    (extra, 1)
-}
-
-fn not_found(id: &JobId) -> (Value, i32) {
-    failed(
-        json!({"ansible_job_id": id.as_str(), "started": true, "finished": true}),
-        "could not find job".into(),
-    )
 }
 
 #[cfg(test)]
