@@ -211,10 +211,7 @@ fn execute(options: &Options) -> Result<(String, i32), Error> {
             let waited = wait::wait(dir, &request)?;
             let code = if waited.is_failed() { EXIT_FAILED } else { 0 };
             if options.json {
-                let value = json!({"finished": waited.finished(), "failed": waited.is_failed(),
-                                   "msg": waited.msg(), "failed_jobs": waited.failed,
-                                   "running_jobs": waited.running, "removed": waited.removed,
-                                   "results": waited.results});
+                let value = waited.to_json(dir, options.cleanup);
                 print(&mut out, value.to_string());
             } else {
                 for (jid, result) in request.jids.iter().zip(&waited.results) {

@@ -81,23 +81,7 @@ fn execute(args: &ModuleArgs) -> Result<Value, Error> {
                 check_mode,
                 watch: Watch::Inotify,
             };
-            let waited = wait::wait(&dir, &request)?;
-            let mut result = json!({
-                "changed": !waited.removed.is_empty(),
-                "finished": waited.finished(),
-                "failed": waited.is_failed(),
-                "msg": waited.msg(),
-                "async_dir": async_dir,
-                "failed_jobs": waited.failed,
-                "results": waited.results,
-            });
-            if !waited.running.is_empty() {
-                result["running_jobs"] = json!(waited.running);
-            }
-            if request.cleanup {
-                result["removed"] = json!(waited.removed);
-            }
-            Ok(result)
+            Ok(wait::wait(&dir, &request)?.to_json(&dir, request.cleanup))
         }
         Some(other) => Err(Error::Invalid(format!(
             "value of mode must be one of: list, terminate, gc, wait, got: {other}"

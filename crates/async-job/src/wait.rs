@@ -7,7 +7,6 @@
 //! so the pending jobs are also read again every [`RECHECK`]. Where inotify is not to be had
 //! (an old or restricted kernel, no instances left) the jobs are read every [`SLEEP`].
 
-use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -77,6 +76,26 @@ impl Waited {
         !self.failed.is_empty() || !self.running.is_empty()
     }
 
+    /// The answer of a wait, as the module and `async_job --json wait` give it.
+    pub fn to_json(&self, async_dir: &JobDir, cleanup: bool) -> Value {
+        let mut result = serde_json::json!({
+            "changed": !self.removed.is_empty(),
+            "finished": self.finished(),
+            "failed": self.is_failed(),
+            "msg": self.msg(),
+            "async_dir": async_dir.path().display().to_string(),
+            "failed_jobs": self.failed,
+            "results": self.results,
+        });
+        if !self.running.is_empty() {
+            result["running_jobs"] = serde_json::json!(self.running);
+        }
+        if cleanup {
+            result["removed"] = serde_json::json!(self.removed);
+        }
+        result
+    }
+
     /// The summary for a person.
     pub fn msg(&self) -> String {
         let total = self.results.len();
@@ -131,11 +150,11 @@ pub fn wait(dir: &JobDir, request: &Request) -> Result<Waited, Error> {
     if request.jids.is_empty() {
         return Err(Error::Invalid("mode=wait needs jid: one job id or a non-empty list of them".into()));
     }
-    let mut ids = Vec::with_capacity(request.jids.len());
-    let mut seen = HashSet::new();
+    let mut ids: Vec<JobId> = Vec::with_capacity(request.jids.len());
     for jid in &request.jids {
         let id = JobId::new(jid)?;
-        if !seen.insert(jid.as_str()) {
+        // A linear search: a few hundred ids at most, and no hasher in the program.
+        if ids.contains(&id) {
             return Err(Error::Invalid(format!("job id {jid} is given more than once")));
         }
         ids.push(id);
