@@ -371,6 +371,27 @@ mod tests {
         }
     }
 
+    /// CPU time of the calling thread.
+    fn thread_cpu() -> Duration {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime writes the timespec it is given, which lives on this stack.
+        assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) }, 0);
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    #[test]
+    fn waiting_costs_next_to_no_cpu() {
+        for (watch, budget) in [(Watch::Inotify, 20), (Watch::Sleep, 100)] {
+            let (_tmp, dir) = dir();
+            start(&dir, "j1.1");
+            let before = thread_cpu();
+            let waited = wait(&dir, &Request { watch, ..request(&["j1.1"], Some(2)) }).unwrap();
+            let used = thread_cpu() - before;
+            assert_eq!(waited.running, ["j1.1"]);
+            assert!(used < Duration::from_millis(budget), "{watch:?}: {used:?} of CPU in a 2 s wait");
+        }
+    }
+
     #[test]
     fn reports_each_job_exactly_as_async_status_does() {
         let (_tmp, dir) = dir();
