@@ -179,6 +179,10 @@ class Collect:
             result = ansible.run(str(HERE / "ssh" / "collect.yml"), inventory, pipelining=pipelining,
                                  forks=hosts, library=self.bench.library(side, ansible.tmp), timeout=600,
                                  extra_vars={"durations": durations, "how": how}, args=("-vvv",))
+            if result.rc != 0:  # keep the whole -vvv log: the work dir goes at the end
+                logs = sorted(ansible.tmp.glob("run-*.log"))
+                if logs:
+                    shutil.copy(logs[-1], self.bench.out / f"ssh-collect-failed-{side}-{how}.log")
             result.assert_ok(hosts=hosts)
         finally:
             ansible.stop_everything()
