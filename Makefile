@@ -107,7 +107,7 @@ unit:
 	cargo test --workspace --locked
 
 e2e: build venvs ssh-host
-	.venv/core-2.19/bin/python -m pytest -v tests/jobfiles tests/launcher tests/jobctl tests/reliability tests/e2e tests/ssh tests/homedir tests/matrix tests/foreign tests/release
+	.venv/core-2.19/bin/python -m pytest -v tests/jobfiles tests/conformance tests/launcher tests/jobctl tests/reliability tests/e2e tests/ssh tests/homedir tests/matrix tests/foreign tests/release tests/upstream
 
 test: unit e2e
 

@@ -1,15 +1,16 @@
 #!/bin/sh
 # Creates the controller venvs the end-to-end tests use (`make venvs` runs this from the repo
-# root; it works from anywhere): one per ansible-core minor, at its latest patch.
+# root; it works from anywhere): one per ansible-core minor, at its latest patch, as listed in
+# tests/controllers.txt (`name python pins...`, one a line; tests/harness reads the same file):
 #
-#   .venv/core-2.19            python3      ansible-core 2.19.14 + pytest (runs the test suites)
-#   .venv/core-2.21            Python 3.13  ansible-core 2.21.5  (new async_wrapper protocol)
-#   .venv/core-2.14 ... 2.18   python3      2.14.18 2.15.13 2.16.19 2.17.14 2.18.19
-#   .venv/core-2.20            Python 3.13  2.20.6
+#   .venv/core-2.19            python3      ansible-core 2.19 + pytest (runs the test suites)
+#   .venv/core-2.21            Python 3.13  ansible-core 2.21 (new async_wrapper protocol)
+#   .venv/core-2.14 ... 2.18   python3
+#   .venv/core-2.20, core-2.22 Python 3.13
 #
-# 2.14 and 2.15 need Python <= 3.11, 2.20 and 2.21 Python >= 3.12. tests/launcher ... tests/ssh
-# use 2.19 and 2.21; tests/matrix runs every one. `tests/setup-venvs.sh core-2.19 core-2.21`
-# makes only the venvs named.
+# 2.14 and 2.15 need Python <= 3.11, 2.20 and later Python >= 3.12 (2.22: 3.13). Most suites use
+# 2.19 and 2.21; tests/matrix and tests/release run every one. `tests/setup-venvs.sh core-2.19
+# core-2.21` makes only the venvs named.
 #
 # In each, ansible's own async_wrapper and async_status modules are replaced by stubs that fail
 # loudly (tests/stub_stock_modules.py; the originals stay beside them as *.py.orig), so a test can
@@ -22,23 +23,11 @@ set -eu
 
 cd "$(dirname "$0")/.."
 
-PYTEST=9.2.0
-
-# name python pins...: every controller, in the order they are made.
-CONTROLLERS="
-core-2.19 python3   ansible-core==2.19.14 pytest==$PYTEST
-core-2.21 python313 ansible-core==2.21.5
-core-2.14 python3   ansible-core==2.14.18
-core-2.15 python3   ansible-core==2.15.13
-core-2.16 python3   ansible-core==2.16.19
-core-2.17 python3   ansible-core==2.17.14
-core-2.18 python3   ansible-core==2.18.19
-core-2.20 python313 ansible-core==2.20.6
-"
+CONTROLLERS=tests/controllers.txt
 
 log() { printf 'setup-venvs: %s\n' "$*" >&2; }
 
-python313() {
+python3_13() {
     if command -v pyenv >/dev/null 2>&1; then
         prefix=$(pyenv prefix 3.13.0 2>/dev/null) || prefix=
         if [ -n "$prefix" ] && [ -x "$prefix/bin/python3" ]; then
@@ -54,10 +43,13 @@ python313() {
     return 1
 }
 
-# own_scripts DIR: whether DIR's scripts (pip's, for one) start DIR's own python.
+# own_scripts DIR: whether DIR's scripts (pip's, for one) start DIR's own python. They name it
+# by the path the venv was made through: its physical path (pwd -P: .venv reached through a
+# symlink to a venv made elsewhere) or, for one made through that symlink, the logical one.
 own_scripts() {
     interpreter=$(head -n 1 "$1/bin/pip" 2>/dev/null) || return 1
     case ${interpreter#"#!"} in
+    "$(cd "$1" && pwd -P)"/bin/python*) return 0 ;;
     "$(cd "$1" && pwd)"/bin/python*) return 0 ;;
     *) return 1 ;;
     esac
@@ -97,13 +89,15 @@ asked() {
     return 1
 }
 
-printf '%s\n' "$CONTROLLERS" | while read -r name kind pins; do
-    [ -n "$name" ] || continue
+# Each line of the list, comments and blank lines aside: name python pins... (read from fd 3:
+# pip and the stub script keep the caller's stdin)
+while read -r name kind pins <&3; do
+    case $name in '' | '#'*) continue ;; esac
     asked "$name" "$@" || continue
     case $kind in
-        python313) python=$(python313) ;;
+        python3.13) python=$(python3_13) ;;
         *) python=$kind ;;
     esac
     # shellcheck disable=SC2086 # the pins are separate words
     make_venv ".venv/$name" "$python" $pins
-done
+done 3<"$CONTROLLERS"

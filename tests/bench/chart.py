@@ -108,7 +108,9 @@ def main() -> int:
             axes[k].set_visible(False)
     t = res.get("timeout")
     panel(axes[6], "4 · ended after the time limit", "seconds late (log)",
-          [("async: %s" % k, *pair(t[k])) for k in ("7", "2")] if t else [])
+          [(label % k, t[k]["stock"], t[k][kind]) for k in ("7", "2")
+           for label, kind in (("async: %s", "ours"), ("async: %s,\nexact", "ours_exact")) if kind in t[k]]
+          if t else [])
     b = res.get("bytes")
     panel(axes[7], "5 · bytes copied to the host", "KB (log)", [
         ("async_wrapper", *pair(b, "wrapper_bytes", 1000)),

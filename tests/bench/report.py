@@ -87,6 +87,11 @@ def met(target: str, stock, ours) -> str:
     if m:
         worst = ours["max"] if isinstance(ours, dict) else b
         return target + (" ✓" if worst <= float(m.group(1)) else " ✗")
+    m = re.match(r"ours ≥ stock − (\d+(?:\.\d+)?) s", target)
+    if m:
+        # Never sooner than stock: ours' earliest against stock's median.
+        earliest = ours["min"] if isinstance(ours, dict) else b
+        return target + (" ✓" if earliest >= a - float(m.group(1)) else " ✗")
     if target == "ours 1":
         return target + (" ✓" if b == 1 else " ✗")
     return target

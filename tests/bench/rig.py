@@ -151,7 +151,11 @@ class Rig:
         self.sleeper = w / "mods" / "sleep120"
         self.sleeper.write_text("#!/bin/sh\nexec sleep 120\n")
         self.sleeper60 = w / "mods" / "sleep60"
-        self.sleeper60.write_text("#!/bin/sh\nexec sleep 60\n")
+        # Ansible writes its version among every module's arguments; our wrapper times a job
+        # by it as that version's own wrapper would (figure 4).
+        import ansible.release
+        self.sleeper60.write_text('#!/bin/sh\n# {"_ansible_version": "%s"}\nexec sleep 60\n'
+                                  % ansible.release.__version__)
         for m in (self.tiny, self.sleeper, self.sleeper60):
             m.chmod(0o755)
         (w / "ansible.cfg").write_text("[defaults]\n")
@@ -174,11 +178,12 @@ class Rig:
         return text.replace(str(self.work), "<work>").replace(str(REPO) + "/", "").replace(str(REPO), ".")
 
     # ---------------------------------------------------------------- running stock vs ours
-    def launch(self, flavour, limit, module, async_dir, tag=None, rss=False) -> tuple[Run, dict]:
-        """Start one job with this flavour's async_wrapper, as ansible does; its run and reply."""
+    def launch(self, flavour, limit, module, async_dir, tag=None, rss=False, **env) -> tuple[Run, dict]:
+        """Start one job with this flavour's async_wrapper, as ansible does (`env`: the task's
+        environment); its run and reply."""
         jid = "j%d" % random.randrange(10**11, 10**12)
         argv = self.wrapper_argv[flavour] + [jid, str(limit), str(module), "_"]
-        env = self.env(tag=tag, ANSIBLE_ASYNC_DIR=async_dir)
+        env = self.env(tag=tag, ANSIBLE_ASYNC_DIR=async_dir, **env)
         r = self.call(argv, env, rss)
         reply = reply_json(r.out)
         if r.rc != 0 or reply.get("started") not in (True, 1) or reply.get("failed"):

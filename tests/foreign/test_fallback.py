@@ -158,7 +158,7 @@ def test_legacy_job_result_files_and_log(host):
     assert not module.parent.exists(), "ansible's tmp dir is removed when not preserved"
     events = [line.split(" ", 2)[1] for line in host.log(jid).splitlines()]
     assert events == ["invoked", "fallback", "started", "exited", "tmp_removed", "result"]
-    assert f"invoked protocol=legacy time_limit=30 grace=2 module={module}" in host.log(jid)
+    assert f"invoked protocol=legacy time_limit=30 grace=2 deadline=35 limit_rule=stock-trailing module={module}" in host.log(jid)
     assert "result state=finished" in host.log(jid)
     assert "fallback python=3." in host.log(jid)
 
@@ -210,18 +210,21 @@ def test_runs_with_the_modules_python_and_detaches(host):
 
 
 def test_time_limit_ends_the_whole_group(host):
-    module = host.module("m", "sleep 60 &\nsleep 60\n")
+    # ansible-core 2.21.5's arguments (in the module, as AnsiballZ has them): its halving watchdog.
+    module = host.module("m", "# _ansible_version=2.21.5\nsleep 60 &\nsleep 60\n")
     code, reply = host.wrapper("j13", 1, "false", module, module)
     jid = reply["ansible_job_id"]
     started = time.monotonic()
     running = host.running(jid)
     group = running["module_process"]["pid"]
     result = host.finished(jid)
-    assert time.monotonic() - started < 2.5
-    assert result == {"failed": True, "msg": "Timeout exceeded", "child_pid": group}
+    # Ended when stock's file would say so, 1 s after a limit of 1 s.
+    assert 1.9 < time.monotonic() - started < 4
+    assert 2.0 <= result.pop("elapsed") < 3.5
+    assert result == {"failed": True, "msg": "Timeout exceeded", "child_pid": group, "time_limit": 1}
     assert subprocess.run(["pgrep", "-g", str(group)], capture_output=True).stdout == b""
     log = host.log(jid)
-    assert "timeout time_limit=1" in log and "ended signal=SIGTERM" in log and "result state=timed_out" in log
+    assert "timeout time_limit=1 limit_rule=stock-halving" in log and "ended signal=SIGTERM" in log and "result state=timed_out" in log
     assert host.native("show", jid)["state"] == "timed_out"
 
 
@@ -377,3 +380,19 @@ def test_runs_on_every_python(host, python):
     assert f"fallback python={version[0]}.{version[1]}." in host.log(reply["ansible_job_id"])
     code, reply = host.wrapper("j23", 1, module, "30")
     assert host.finished(reply["ansible_job_id"])["msg"] == "Timeout exceeded"
+
+
+def test_the_module_starts_with_no_ignored_signals(host):
+    # Started as from `nohup` or a CI runner's background shell: SIGHUP, SIGINT and SIGQUIT
+    # ignored, which a child inherits through exec unless someone resets them.
+    def ignore():
+        for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(signum, signal.SIG_IGN)
+
+    module = host.module("m", "exec grep -E '^Sig(Blk|Ign)' /proc/self/status\n")
+    run = subprocess.run(["/bin/sh", str(host.library / "async_wrapper"), "j15", "10", str(module), "_"],
+                         env=host.env, capture_output=True, text=True, timeout=30, preexec_fn=ignore)
+    jid = json.loads(run.stdout)["ansible_job_id"]
+    masks = [int(line.split("\t")[1], 16) for line in host.finished(jid)["data"].splitlines()]
+    assert masks[0] == 0, "blocked signals"
+    assert masks[1] & 0x7FFFFFFF == 0, f"ignored signals: {masks[1]:#x}"

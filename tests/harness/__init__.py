@@ -6,7 +6,7 @@ Nothing here imports pytest at import time: the stub script (tests/stub_stock_mo
 tests/ssh/drop_connections.py run with controller venvs that have no pytest.
 
 - paths:       where the build puts what the tests run (library/, the programs).
-- controllers: the controller venvs (ansible-core 2.14 ... 2.21, tests/setup-venvs.sh).
+- controllers: the controller venvs (tests/controllers.txt, made by tests/setup-venvs.sh).
 - stubs:       the venvs' stock async modules replaced by stubs that fail loudly; the originals.
 - env:         the environment of an ansible-playbook run.
 - wait:        waiting for a condition with a deadline (never a bare sleep).

@@ -1,21 +1,51 @@
 """The controllers: one venv per ansible-core minor, made by tests/setup-venvs.sh (`make venvs`)
-as .venv/core-<version>, each with the stock async modules stubbed (stubs.py).
+as .venv/core-<version>, each with the stock async modules stubbed (stubs.py). The list is
+tests/controllers.txt, the one place that names the versions and their pins (the set-up script
+reads it too).
 
 Most suites run with PROTOCOLS, one controller per async_wrapper protocol: 2.19 (module and
-arguments file) and 2.21 (the whole command). tests/matrix runs every one of VERSIONS."""
+arguments file) and 2.21 (the whole command). tests/matrix and tests/release run every one of
+VERSIONS."""
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import stubs
-from .paths import LIBRARY, REPO
+from .paths import LIBRARY, REPO, TESTS
 
 VENV_DIR = REPO / ".venv"
-VERSIONS = ("2.14", "2.15", "2.16", "2.17", "2.18", "2.19", "2.20", "2.21")
+CONTROLLER_LIST = TESTS / "controllers.txt"
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Sorts "2.9" before "2.14"; a pre-release ("2.22.0rc1") by its first three numbers."""
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:3])
+
+
+def read_list(path: Path = CONTROLLER_LIST) -> dict[str, str]:
+    """minor version -> the exact ansible-core version pinned, from the list's
+    `core-<minor> python pins...` lines (comments and blank lines aside), oldest first."""
+    pinned = {}
+    for line in path.read_text().splitlines():
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        name, _python, *pins = words
+        core = [p.split("==", 1)[1] for p in pins if p.startswith("ansible-core==")]
+        if not name.startswith("core-") or len(core) != 1:
+            raise ValueError(f"{path}: not `core-<minor> python ansible-core==<version> ...`: {line!r}")
+        pinned[name.removeprefix("core-")] = core[0]
+    return dict(sorted(pinned.items(), key=lambda item: version_key(item[0])))
+
+
+PINNED = read_list()
+VERSIONS = tuple(PINNED)
 PROTOCOLS = ("2.19", "2.21")
+assert set(PROTOCOLS) <= set(VERSIONS), (PROTOCOLS, CONTROLLER_LIST)
 
 
 @dataclass(frozen=True)
@@ -39,6 +69,11 @@ class Controller:
         """ansible's own module `name` in this venv (the `.py.orig` beside the stub)."""
         return stubs.stock_module_source(self.python, name)
 
+    @property
+    def pinned(self) -> str:
+        """The exact ansible-core version of this controller's venv (e.g. "2.22.0rc1")."""
+        return PINNED[self.venv.name.removeprefix("core-")]
+
     def stock_library(self, into: Path) -> Path:
         """A library folder with ansible's own async_wrapper.py and async_status.py."""
         return stubs.stock_library(self.python, into)
@@ -53,7 +88,7 @@ def installed(venv_dir: Path = VENV_DIR) -> list[Controller]:
     """Every controller venv there is, oldest first."""
     found = [Controller(p.parents[1].name.removeprefix("core-"), p.parents[1])
              for p in venv_dir.glob("core-*/bin/ansible-playbook")]
-    return sorted(found, key=lambda c: tuple(int(n) for n in c.version.split(".")))
+    return sorted(found, key=lambda c: version_key(c.version))
 
 
 def controller(version: str, venv_dir: Path = VENV_DIR, *, venv: str | None = None,

@@ -55,14 +55,14 @@ class Writer:
         self.env = {"PATH": os.environ["PATH"], "HOME": str(tmp), "ANSIBLE_ASYNC_DIR": str(self.async_dir)}
         self.modules = 0
 
-    def start(self, body, limit):
+    def start(self, body, limit, env=None):
         self.modules += 1
         module = self.tmp / "ansible-tmp-1-2-3" / f"m{self.modules}"
         module.parent.mkdir(exist_ok=True)
         module.write_text("#!/bin/sh\n" + body)
         module.chmod(0o755)
         run = subprocess.run(["/bin/sh", str(self.library / "async_wrapper"), "j1", str(limit), str(module), "_"],
-                             env=self.env, capture_output=True, text=True, timeout=60)
+                             env=dict(self.env, **(env or {})), capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, run.stdout + run.stderr
         return json.loads(run.stdout)["ansible_job_id"]
 
@@ -95,11 +95,13 @@ def test_running_and_terminated_records_have_the_samples_shape(writer):
     assert result["child_pid"] == marker["module_process"]["pid"]
 
 
-def test_timed_out_record_is_the_sample_but_for_the_pid(writer):
-    jid = writer.start("exec sleep 60", 1)
+def test_timed_out_record_is_the_sample_but_for_the_pid_and_times(writer):
+    jid = writer.start("exec sleep 60", 1, env={"ASYNC_WRAPPER_EXACT_LIMIT": "1"})
     marker = writer.running(jid)
     result = writer.result(jid)
-    assert result == dict(sample("timed-out.json"), child_pid=marker["module_process"]["pid"])
+    assert 1.0 <= result["elapsed"] < 10, result
+    assert result == dict(sample("timed-out.json"), child_pid=marker["module_process"]["pid"], time_limit=1,
+                          elapsed=result["elapsed"])
 
 
 def test_no_result_record_has_the_samples_shape(writer):
@@ -116,3 +118,14 @@ def test_a_modules_result_is_kept_as_it_is(writer):
     module_result = sample("finished.json")
     jid = writer.start(f"cat <<'EOF'\n{json.dumps(module_result)}\nEOF\n", 30)
     assert writer.result(jid) == module_result
+
+
+def test_output_that_is_not_utf8_is_kept_as_ansibles_wrapper_keeps_it(writer):
+    # A module's JSON with a lone surrogate escape (Python's json with strict UTF-8 off), and
+    # stderr bytes that are not UTF-8: ansible-core's wrapper writes both as \udcXX escapes.
+    jid = writer.start("printf '%s\\n' '{\"stdout\": \"caf\\udce9\", \"rc\": 0}'; printf 'caf\\351\\n' >&2", 30)
+    writer.result(jid)
+    raw = (writer.async_dir / jid).read_bytes()
+    assert b'"stdout":"caf\\udce9"' in raw, raw
+    assert b'"stderr":"caf\\udce9\\n"' in raw, raw
+    assert json.loads(raw) == {"stdout": "caf\udce9", "rc": 0, "stderr": "caf\udce9\n"}

@@ -18,8 +18,10 @@ def test_time_limit_ends_the_group_when_it_is_due(playbook, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
     playbook(PLAYBOOKS / "time_limit.yml", "-e", f"marker_dir={markers}")
+    log = (markers / "job.log").read_text()
+    assert " deadline=7 limit_rule=exact " in log, log
     events = {}
-    for line in (markers / "job.log").read_text().splitlines():
+    for line in log.splitlines():
         stamp, event = line.split(" ")[:2]
         events.setdefault(event, datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ"))
     late = (events["timeout"] - events["invoked"]).total_seconds() - 7

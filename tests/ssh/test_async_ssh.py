@@ -148,13 +148,20 @@ def test_poll_cleanup_and_async_dirs(ansible, pipelining):
 def test_become_unprivileged_user(ansible):
     require_user(ASYNC_USER)
     home = home_of(ASYNC_USER)
-    async_dir = home / ".ansible_async"
-    # The dir is shared with any other run of these tests on this machine: it is neither
-    # removed first nor expected to be empty afterwards; this test's own job files must be gone.
+    # This run's own async dir in the user's home (`~/.ansible_async-<mark>`, which the play
+    # sets): what other runs (stock's wrapper among them) left in the default one never matters.
+    async_dir = home / f".ansible_async-{ansible.mark}"
     before = become_tmp_dirs(ASYNC_USER)
-    result = ansible.run("become.yml", ansible.inventory(1),
-                         extra_vars={"async_user": ASYNC_USER, "async_user_home": str(home)})
-    result.assert_ok(hosts=1)
+    try:
+        result = ansible.run("become.yml", ansible.inventory(1),
+                             extra_vars={"async_user": ASYNC_USER, "async_user_home": str(home)})
+        result.assert_ok(hosts=1)
+        check_become_run(ansible, home, async_dir, before)
+    finally:
+        shutil.rmtree(async_dir, ignore_errors=True)
+
+
+def check_become_run(ansible, home: Path, async_dir: Path, before: set[Path]) -> None:
     # The wrapper, running as asyncuser, removed ansible's tmp dirs (in /var/tmp) of its jobs.
     wait_until(lambda: not (become_tmp_dirs(ASYNC_USER) - before), timeout=30,
                what=f"the jobs' tmp dirs to go: {become_tmp_dirs(ASYNC_USER) - before}")

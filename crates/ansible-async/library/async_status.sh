@@ -376,6 +376,8 @@ case $content in
 esac
 # A running job's file is the small marker the wrappers write, with "started" true.
 if printf '%s' "$content" | grep -Eq '"started": ?(true|1)[,}]'; then
+    # Asked for: a job with a lease has it renewed (its file's time is now).
+    case $content in *'"lease":'*) touch -c "$job" 2>/dev/null ;; esac
     if printf '%s' "$content" | grep -q '"finished"'; then
         printf '%s\n' "$content"
     else

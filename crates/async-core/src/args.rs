@@ -17,7 +17,7 @@ impl ModuleArgs {
     pub fn read(path: &Path) -> Result<ModuleArgs, String> {
         let text = std::fs::read(path)
             .map_err(|e| format!("could not read the module arguments file {}: {e}", path.display()))?;
-        match serde_json::from_slice(&text) {
+        match crate::json::parse_slice(&text) {
             Ok(Value::Object(map)) => Ok(ModuleArgs { map }),
             Ok(_) => Err(format!("the module arguments file {} is not a JSON object", path.display())),
             Err(e) => Err(format!("the module arguments file {} is not valid JSON: {e}", path.display())),
@@ -88,7 +88,17 @@ impl ModuleArgs {
     }
 
     pub fn check_mode(&self) -> bool {
-        self.map.get("_ansible_check_mode") == Some(&Value::Bool(true))
+        self.flag("_ansible_check_mode")
+    }
+
+    /// Whether ansible asks for `invocation` in the results a module builds itself
+    /// (ansible-core 2.21 on: its `INJECT_INVOCATION` setting; off by default).
+    pub fn inject_invocation(&self) -> bool {
+        self.flag("_ansible_inject_invocation")
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        self.map.get(key) == Some(&Value::Bool(true))
     }
 }
 

@@ -115,7 +115,7 @@ impl JobDir {
             .suffix(".tmp")
             .tempfile_in(&self.path)
             .map_err(io_err)?;
-        let mut text = serde_json::to_vec(value).map_err(|e| io_err(io::Error::other(e)))?;
+        let mut text = crate::json::to_string(value).into_bytes();
         text.push(b'\n');
         tmp.write_all(&text).map_err(io_err)?;
         let file = tmp.persist(&path).map_err(|e| io_err(e.error))?;

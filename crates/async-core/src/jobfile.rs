@@ -18,7 +18,7 @@ impl JobFile {
         if text.iter().all(u8::is_ascii_whitespace) {
             return JobFile::Empty;
         }
-        match serde_json::from_slice(text) {
+        match crate::json::parse_slice(text) {
             Ok(Value::Object(map)) => JobFile::Object(map),
             _ => JobFile::Garbage(String::from_utf8_lossy(text).into_owned()),
         }

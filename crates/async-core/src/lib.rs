@@ -9,10 +9,12 @@
 //!   the atomic, private writes of job files into it;
 //! - [`JobFile`]: what a job file says when read back, and [`record`]: the records our
 //!   programs write into it, each described once as a type;
+//! - [`json`]: JSON as Python reads and writes it (lone surrogates, bytes that are not UTF-8);
 //! - [`output`]: turning a module's raw stdout into its result, as ansible-core does;
 //! - [`ModuleArgs`]: the JSON arguments file ansible gives a module;
 //! - [`reply`]: printing one JSON object as a module's answer;
 //! - [`control`]: how a running job is asked to end and how its module's group is ended;
+//! - [`lease`]: a job that ends when nothing asks for it any more;
 //! - [`clock`]: "now", elapsed times and the timestamps of the logs;
 //! - [`status`]: a job as `async_status` reports it (also what `async_job wait` returns).
 //!
@@ -33,6 +35,8 @@
 //!   ([`record::TimedOut`]);
 //! - when it was ended on request or by a signal to its supervisor: `{"failed": true,
 //!   "terminated": true, "msg", "child_pid", "ansible_job_id"}` ([`record::Terminated`]);
+//! - when its lease ran out: the same, with `"lease_expired": true`, `lease` and `last_call`
+//!   ([`record::Expired`]);
 //! - when the result could not be written (a full disk): `{"failed": true, "msg",
 //!   "ansible_job_id"}` ([`record::Unwritten`]).
 //!
@@ -49,6 +53,8 @@ mod error;
 mod jobdir;
 pub mod jobfile;
 mod jobid;
+pub mod json;
+pub mod lease;
 pub mod log;
 pub mod output;
 mod process;

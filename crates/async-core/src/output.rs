@@ -76,9 +76,9 @@ pub fn filter_non_json_lines(data: &str, rule: Junk) -> Result<(String, Vec<Stri
 /// The result a module's run leaves in its job file: its JSON object, with junk warnings
 /// merged into `warnings` and its stderr, when it wrote any, as `stderr`.
 pub fn module_result(stdout: &[u8], stderr: &[u8], rule: Junk) -> Result<Map<String, Value>, NotJson> {
-    let text = String::from_utf8_lossy(stdout);
+    let text = crate::json::decode(stdout);
     let (json, junk) = filter_non_json_lines(&text, rule)?;
-    let mut result = match serde_json::from_str(&json) {
+    let mut result = match crate::json::parse(&json) {
         Ok(Value::Object(map)) => map,
         Ok(_) => return Err(NotJson("module output is not a JSON object".into())),
         Err(e) => return Err(NotJson(format!("module output is not valid JSON: {e}"))),
@@ -93,7 +93,7 @@ pub fn module_result(stdout: &[u8], stderr: &[u8], rule: Junk) -> Result<Map<Str
         result.insert("warnings".into(), Value::Array(warnings.collect()));
     }
     if !stderr.is_empty() {
-        result.insert("stderr".into(), Value::String(String::from_utf8_lossy(stderr).into_owned()));
+        result.insert("stderr".into(), Value::String(crate::json::decode(stderr)));
     }
     Ok(result)
 }
@@ -172,6 +172,13 @@ mod tests {
     fn non_utf8_output_does_not_break_parsing() {
         let r = module_result(b"\xff\xfe junk\n{\"a\": \"x\"}\n", b"\xff", Junk::NonBlankLine).unwrap();
         assert_eq!(r["a"], "x");
-        assert_eq!(r["stderr"], "\u{fffd}");
+        // As ansible-core's wrapper has it (surrogateescape), so written back as `\udcff`.
+        assert_eq!(crate::json::to_string(&r["stderr"]), r#""\udcff""#);
+    }
+
+    #[test]
+    fn lone_surrogates_from_python_s_json_are_kept() {
+        let r = module_result(b"{\"stdout\": \"caf\\udce9\", \"rc\": 0}\n", b"", Junk::NonBlankLine).unwrap();
+        assert_eq!(crate::json::to_string(&Value::Object(r)), r#"{"rc":0,"stdout":"caf\udce9"}"#);
     }
 }

@@ -47,9 +47,16 @@ pub struct Running {
     /// Seconds; 0 is no limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_limit: Option<u64>,
+    /// Seconds after the module's start at which the time limit ends the job: by default
+    /// when ansible-core's own wrapper would have, else the limit itself; none without a limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<u64>,
     /// The module's path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
+    /// Seconds without a status call after which the job is ended (see [`crate::lease`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<u64>,
     /// The job's grace period in seconds (see [`crate::control`]), so that whoever ends the
     /// job later uses the one it started with.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,7 +102,9 @@ impl Running {
             ansible_job_id: text("ansible_job_id"),
             started_at: job.get("started_at").and_then(Value::as_f64),
             time_limit: job.get("time_limit").and_then(Value::as_u64),
+            deadline: job.get("deadline").and_then(Value::as_u64),
             module: text("module"),
+            lease: job.get("lease").and_then(Value::as_u64),
             kill_grace: job.get("kill_grace").and_then(Value::as_f64),
             supervisor: stamp("supervisor"),
             module_process: stamp("module_process"),
@@ -114,20 +123,31 @@ impl Running {
     }
 }
 
-/// The result of a job the time limit ended: ansible-core's own shape, key for key.
+/// The result of a job the time limit ended: ansible-core's own shape, key for key, and
+/// how long the module ran against which limit, so that a user sees why at once.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimedOut {
     pub failed: bool,
     pub msg: String,
     /// The module's pid.
     pub child_pid: i64,
+    /// Seconds the module ran, to a tenth.
+    pub elapsed: f64,
+    /// The task's `async:` seconds.
+    pub time_limit: u64,
 }
 
 impl Record for TimedOut {}
 
 impl TimedOut {
-    pub fn new(child_pid: i64) -> TimedOut {
-        TimedOut { failed: true, msg: TIMEOUT_MSG.into(), child_pid }
+    pub fn new(child_pid: i64, ran: Duration, time_limit: u64) -> TimedOut {
+        TimedOut {
+            failed: true,
+            msg: TIMEOUT_MSG.into(),
+            child_pid,
+            elapsed: clock::elapsed(0.0, ran.as_secs_f64()),
+            time_limit,
+        }
     }
 }
 
@@ -153,6 +173,50 @@ impl Terminated {
             msg: msg.into(),
             child_pid,
             ansible_job_id: id.to_string(),
+        }
+    }
+}
+
+/// The result of a job whose lease ran out: nothing asked for it (no `async_status` call)
+/// for `lease` seconds, so the play that wanted it is taken to be gone. A [`Terminated`]
+/// with why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Expired {
+    pub failed: bool,
+    pub terminated: bool,
+    pub lease_expired: bool,
+    pub msg: String,
+    /// The module's pid.
+    pub child_pid: i64,
+    pub ansible_job_id: String,
+    /// The lease, in seconds.
+    pub lease: u64,
+    /// When the last call came (UTC), if any came.
+    pub last_call: Option<String>,
+}
+
+impl Record for Expired {}
+
+impl Expired {
+    /// `last_call`: seconds since the epoch.
+    pub fn new(id: &JobId, child_pid: i64, lease: u64, last_call: Option<f64>) -> Expired {
+        let last_call = last_call.map(clock::utc_timestamp);
+        let when = match &last_call {
+            Some(at) => format!("the last status call on it was at {at}"),
+            None => "no status call on it came since it started".to_string(),
+        };
+        Expired {
+            failed: true,
+            terminated: true,
+            lease_expired: true,
+            msg: format!(
+                "the job was ended: nothing asked for it for {lease} s, its lease (ASYNC_WRAPPER_LEASE), so the \
+                 play that started it is taken to be gone; {when}"
+            ),
+            child_pid,
+            ansible_job_id: id.to_string(),
+            lease,
+            last_call,
         }
     }
 }
@@ -220,7 +284,8 @@ mod tests {
 
     fn expected() -> Map<String, Value> {
         let text = std::fs::read_to_string(jobfiles().join("expected.json")).unwrap();
-        serde_json::from_str(&text).unwrap()
+        let Ok(Value::Object(expected)) = crate::json::parse(&text) else { panic!("expected.json") };
+        expected
     }
 
     fn sample(name: &str) -> String {
@@ -246,6 +311,7 @@ mod tests {
                 }
                 "TimedOut" => rewritten::<TimedOut>(&text),
                 "Terminated" => rewritten::<Terminated>(&text),
+                "Expired" => rewritten::<Expired>(&text),
                 "NoResult" => rewritten::<NoResult>(&text),
                 "Unwritten" => rewritten::<Unwritten>(&text),
                 other => panic!("{name}: no record type {other}"),
@@ -254,16 +320,17 @@ mod tests {
             seen.push(record.to_string());
         }
         seen.sort();
-        assert_eq!(seen, ["NoResult", "Running", "Terminated", "TimedOut", "Unwritten"]);
+        assert_eq!(seen, ["Expired", "NoResult", "Running", "Terminated", "TimedOut", "Unwritten"]);
     }
 
     #[test]
     fn the_constructors_make_the_samples_shapes() {
         let id = JobId::new("j123456789012.4242").unwrap();
         let parse = |name| serde_json::from_str::<Value>(&sample(name)).unwrap();
-        assert_eq!(TimedOut::new(4243).to_value(), parse("timed-out.json"));
+        assert_eq!(TimedOut::new(4243, Duration::from_millis(11_030), 6).to_value(), parse("timed-out.json"));
         let msg = "the job was terminated on request (async_job terminate) before its module finished";
         assert_eq!(Terminated::new(&id, 4243, msg).to_value(), parse("terminated.json"));
+        assert_eq!(Expired::new(&id, 4243, 30, Some(1795924517.613)).to_value(), parse("expired.json"));
         let no_result = NoResult::new(&id, "cmd", "msg").to_value();
         let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         assert_eq!(keys(&no_result), keys(&parse("no-result.json")));
@@ -298,7 +365,9 @@ mod tests {
             ansible_job_id: Some("j1.2".into()),
             started_at: Some(1.5),
             time_limit: Some(30),
+            deadline: Some(31),
             module: Some("/m".into()),
+            lease: Some(20),
             kill_grace: Some(2.5),
             supervisor: stamp(2),
             module_process: stamp(3),

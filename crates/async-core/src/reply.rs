@@ -18,7 +18,7 @@ pub struct Reply {
 impl Reply {
     /// `value` as a module's answer: one JSON object on a line of its own.
     pub fn json(value: &Value, code: i32) -> Reply {
-        Reply { stdout: format!("{value}\n"), code, ..Reply::default() }
+        Reply { stdout: format!("{}\n", crate::json::to_string(value)), code, ..Reply::default() }
     }
 
     /// `{"failed": true, "msg": msg}` and exit code 1: the shape of every failure ansible

@@ -23,6 +23,8 @@ pub enum JobState {
     /// It was ended on request (`async_job terminate`) or because the supervisor was
     /// told to stop.
     Terminated,
+    /// Its lease ran out: nothing asked for it for that long.
+    Expired,
     /// The job file is not JSON.
     Damaged,
 }
@@ -36,6 +38,7 @@ impl JobState {
             JobState::Failed => "failed",
             JobState::TimedOut => "timed_out",
             JobState::Terminated => "terminated",
+            JobState::Expired => "expired",
             JobState::Damaged => "damaged",
         }
     }
@@ -49,7 +52,9 @@ impl JobState {
     pub fn of_result(result: &Map<String, Value>) -> JobState {
         let failed = matches!(result.get("failed"), Some(Value::Bool(true)))
             || result.get("failed") == Some(&json!(1));
-        if result.get("terminated") == Some(&Value::Bool(true)) {
+        if result.get("lease_expired") == Some(&Value::Bool(true)) {
+            JobState::Expired
+        } else if result.get("terminated") == Some(&Value::Bool(true)) {
             JobState::Terminated
         } else if failed && result.get("msg").and_then(Value::as_str) == Some(TIMEOUT_MSG) {
             JobState::TimedOut

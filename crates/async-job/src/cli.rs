@@ -158,11 +158,11 @@ fn execute(options: &Options) -> Result<(String, i32), Error> {
                 let mut value = info.to_json();
                 value["file"] = content;
                 value["log"] = json!(lines);
-                print(&mut out, value.to_string());
+                print(&mut out, async_core::json::to_string(&value));
             } else {
                 print(&mut out, table(std::slice::from_ref(&info)));
                 print(&mut out, format!("\njob file {}:", dir.job_path(&info.id).display()));
-                print(&mut out, serde_json::to_string_pretty(&content).unwrap_or_default());
+                print(&mut out, async_core::json::to_string_pretty(&content));
                 print(&mut out, format!("\nlog {}:", dir.log_path(&info.id).display()));
                 print(&mut out, if lines.is_empty() { "(none)".to_string() } else { lines.join("\n") });
             }

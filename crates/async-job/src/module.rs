@@ -21,7 +21,7 @@ pub fn run(args_file: &Path) -> (Value, i32) {
 
 /// The arguments as JSON text (what ansible writes into a JSON-args module).
 pub fn run_json(text: &str) -> (Value, i32) {
-    let args = match serde_json::from_str(text) {
+    let args = match async_core::json::parse(text) {
         Ok(Value::Object(map)) => Ok(ModuleArgs::new(map)),
         Ok(_) => Err(Error::Invalid("the module arguments are not a JSON object".into())),
         Err(e) => Err(Error::Invalid(format!("the module arguments are not valid JSON: {e}"))),

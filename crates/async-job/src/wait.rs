@@ -4,7 +4,8 @@
 //! Waiting costs no CPU: the async dir is watched with inotify, and a job's end is the
 //! rename of its result over its job file (`IN_MOVED_TO` with the job's name), noticed the
 //! moment it happens. A supervisor that dies without a result (a lost job) makes no event,
-//! so the pending jobs are also read again every [`RECHECK`]. Where inotify is not to be had
+//! so the pending jobs are also read again every [`RECHECK`]. Each read of a running job is a
+//! status call: it renews the job's lease, if it has one (see [`async_core::lease`]). Where inotify is not to be had
 //! (an old or restricted kernel, no instances left) the jobs are read every [`SLEEP`].
 
 use std::ffi::OsStr;
@@ -180,7 +181,7 @@ pub fn wait(dir: &JobDir, request: &Request) -> Result<Waited, Error> {
     loop {
         for (i, id) in ids.iter().enumerate() {
             if !ended[i] {
-                let (report, _) = status::report(dir, id);
+                let report = status::report(dir, id).into_value();
                 ended[i] = is_over(&report);
                 reports[i] = Some(report);
             }
@@ -393,6 +394,25 @@ mod tests {
     }
 
     #[test]
+    fn a_wait_renews_the_lease_of_the_jobs_it_watches() {
+        let (_tmp, dir) = dir();
+        let me = ProcessStamp::current().unwrap();
+        dir.write(&id("j1.1"), &json!({"started": true, "finished": false, "supervisor": me, "lease": 30}))
+            .unwrap();
+        let past = std::time::SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(dir.job_path(&id("j1.1")))
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+        let waited = wait(&dir, &request(&["j1.1"], Some(0))).unwrap();
+        assert_eq!(waited.running, ["j1.1"]);
+        let renewed = dir.last_renewal(&id("j1.1")).unwrap();
+        assert!(renewed > past + Duration::from_secs(3000), "the lease was not renewed");
+    }
+
+    #[test]
     fn reports_each_job_exactly_as_async_status_does() {
         let (_tmp, dir) = dir();
         start(&dir, "j1.1");
@@ -400,7 +420,7 @@ mod tests {
         std::fs::write(dir.job_path(&id("j3.3")), "{oops").unwrap();
         let waited = wait(&dir, &request(&["j2.2", "j3.3", "j1.1"], Some(0))).unwrap();
         for (jid, r) in ["j2.2", "j3.3", "j1.1"].iter().zip(&waited.results) {
-            assert_eq!(r, &status::report(&dir, &id(jid)).0, "{jid}");
+            assert_eq!(r, status::report(&dir, &id(jid)).value(), "{jid}");
         }
     }
 

@@ -9,8 +9,9 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use async_core::status::{self, failed};
+use async_core::status::{self, failed, Report};
 use async_core::{user, JobDir, JobId, ModuleArgs, Reply};
 use serde_json::{json, Value};
 
@@ -28,6 +29,8 @@ struct Args {
     jid: String,
     mode: Mode,
     async_dir: JobDir,
+    /// `invocation` for the results built here, when ansible asks for it.
+    invocation: Option<Value>,
 }
 
 /// Runs `async_status ARGS_FILE` or `async_status --args-json JSON` with `args` (without the
@@ -54,7 +57,7 @@ fn read_args(path: &Path) -> Result<Args, String> {
 
 /// The arguments as JSON text (what ansible writes into a JSON-args module).
 fn parse_json_args(text: &str) -> Result<Args, String> {
-    match serde_json::from_str(text) {
+    match async_core::json::parse(text) {
         Ok(Value::Object(map)) => parse_args(&ModuleArgs::new(map)),
         Ok(_) => Err("the module arguments are not a JSON object".into()),
         Err(e) => Err(format!("the module arguments are not valid JSON: {e}")),
@@ -69,7 +72,14 @@ fn parse_args(args: &ModuleArgs) -> Result<Args, String> {
         Some("cleanup") => Mode::Cleanup,
         Some(other) => return Err(format!("value of mode must be one of: cleanup, status, got: {other}")),
     };
-    Ok(Args { jid, mode, async_dir: args.job_dir("_async_dir")? })
+    let async_dir = args.job_dir("_async_dir")?;
+    // What ansible-core's module reports as its arguments once validated: all three, the
+    // mode's default filled in.
+    let invocation = args.inject_invocation().then(|| {
+        let mode = if mode == Mode::Cleanup { "cleanup" } else { "status" };
+        json!({"module_args": {"_async_dir": args.string("_async_dir").ok().flatten(), "jid": jid, "mode": mode}})
+    });
+    Ok(Args { jid, mode, async_dir, invocation })
 }
 
 /// The answer for `args` and the exit code: 0 when the module itself succeeded (a finished
@@ -78,12 +88,50 @@ fn run_module(args: &Args) -> (Value, i32) {
     run_with(args, Homes::current)
 }
 
+/// An answer: the report of a job (a job file's own content, printed as it is, or one built
+/// here), or one of this module's own.
+type Answer = Report;
+
+/// How long to wait for a running job's end: for one past its time limit, up to
+/// [`OVERTIME_WAIT`], ending [`END_MARGIN`] before its deadline; else none.
+fn overtime_wait(answer: &Answer) -> Duration {
+    let Report::File(job) = answer else { return Duration::ZERO };
+    let number = |key| job.get(key).and_then(Value::as_f64);
+    let (Some(limit), Some(deadline), Some(elapsed)) =
+        (number("time_limit"), number("deadline"), number("elapsed"))
+    else {
+        return Duration::ZERO;
+    };
+    if !answer.is_running() || limit <= 0.0 || elapsed < limit {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64((deadline - elapsed - END_MARGIN).clamp(0.0, OVERTIME_WAIT))
+}
+
+/// The answer printed: a job file as it is; one built here with `invocation` when ansible
+/// asks for it (as ansible-core's AnsibleModule adds it).
+fn finish(answer: Answer, invocation: Option<&Value>) -> (Value, i32) {
+    match answer {
+        Report::File(value) => (value, 0),
+        Report::Built(mut value, code) => {
+            if let Some(invocation) = invocation {
+                value["invocation"] = invocation.clone();
+            }
+            (value, code)
+        }
+    }
+}
+
 /// `homes` is called only when the job is not where ansible said: a poll of a job in
 /// `_async_dir` reads no passwd file.
 fn run_with(args: &Args, homes: impl FnOnce() -> Homes) -> (Value, i32) {
+    finish(answer(args, homes), args.invocation.as_ref())
+}
+
+fn answer(args: &Args, homes: impl FnOnce() -> Homes) -> Answer {
     let id = match JobId::new(&args.jid) {
         Ok(id) => id,
-        Err(e) => return failed(json!({"ansible_job_id": args.jid}), e.to_string()),
+        Err(e) => return failed(json!({"ansible_job_id": args.jid}), e.to_string()).into(),
     };
     // Cleanup looks everywhere, to leave no trace; status stops at the first dir with the job.
     let lookup = Lookup::new(&args.async_dir, &id, homes, args.mode == Mode::Cleanup);
@@ -101,17 +149,18 @@ fn run_with(args: &Args, homes: impl FnOnce() -> Homes) -> (Value, i32) {
                             json!({"ansible_job_id": id.as_str()}),
                             format!("could not remove job file: {e}"),
                         )
+                        .into()
                     }
                 }
             }
             match erased {
-                Some(path) => (json!({"ansible_job_id": id.as_str(), "erased": path}), 0),
-                None => lookup.not_found(&id),
+                Some(path) => (json!({"ansible_job_id": id.as_str(), "erased": path}), 0).into(),
+                None => lookup.not_found(&id).into(),
             }
         }
         Mode::Status => match lookup.holding.first() {
-            Some(dir) => status::report(dir, &id),
-            None => lookup.not_found(&id),
+            Some(dir) => report_waiting(dir, &id),
+            None => lookup.not_found(&id).into(),
         },
     }
 }
@@ -226,6 +275,33 @@ impl Homes {
     }
 }
 
+/// How long a status call waits for a job that has outrun its `async:` seconds (and so is
+/// in the time stock's watchdog would still give it) to end, rather than answer "running".
+///
+/// ansible counts a poll loop's budget in polls, not seconds: `async: 6` with `poll: 1` is six
+/// polls, and the task fails when the last one finds the job running. ansible-core's own
+/// `async_status` spends ~0.3 s starting its Python on each poll, so with stock that last
+/// poll comes seconds after the limit; ours come at once. Playbooks (ansible-core's own
+/// `async` test among them: `sleep 5` under `async: 6`) are written against stock's slack,
+/// so a poll in that overtime waits for the job's end, up to this long.
+const OVERTIME_WAIT: f64 = 2.0;
+/// The wait stops this long before the job is to be ended, so that a poll that finds it
+/// running still says so, as stock's does (its job file says "running" until then).
+const END_MARGIN: f64 = 0.5;
+/// How often the job file is read while waiting.
+const RUNNING_CHECK: Duration = Duration::from_millis(10);
+
+/// [`status::report`], waiting while a job in its overtime runs (see [`OVERTIME_WAIT`]).
+fn report_waiting(dir: &JobDir, id: &JobId) -> Answer {
+    let mut answer = status::report(dir, id);
+    let deadline = Instant::now() + overtime_wait(&answer);
+    while answer.is_running() && Instant::now() < deadline {
+        std::thread::sleep(RUNNING_CHECK);
+        answer = status::report(dir, id);
+    }
+    answer
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,8 +339,8 @@ mod tests {
     #[test]
     fn every_sample_job_file_is_reported_as_expected() {
         let jobfiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/jobfiles");
-        let expected: serde_json::Map<String, Value> =
-            serde_json::from_str(&fs::read_to_string(jobfiles.join("expected.json")).unwrap()).unwrap();
+        let text = fs::read_to_string(jobfiles.join("expected.json")).unwrap();
+        let Ok(Value::Object(expected)) = async_core::json::parse(&text) else { panic!("expected.json") };
         let dir = private_dir();
         for (name, expect) in expected {
             fs::copy(jobfiles.join("samples").join(&name), dir.path().join("j123456789012.4242")).unwrap();
@@ -273,6 +349,100 @@ mod tests {
             for (key, value) in expect["status"].as_object().unwrap() {
                 assert_eq!(&r[key], value, "{name}: {key} in {r}");
             }
+        }
+    }
+
+    #[test]
+    fn results_built_here_carry_invocation_when_ansible_asks() {
+        let dir = private_dir();
+        let asked = |more: Value| {
+            let mut value = json!({"jid": "j1.1", "_ansible_inject_invocation": true});
+            value.as_object_mut().unwrap().extend(more.as_object().unwrap().clone());
+            args(dir.path(), value)
+        };
+        let module_args = |mode| json!({"module_args": {"_async_dir": dir.path().to_str().unwrap(), "jid": "j1.1", "mode": mode}});
+        // Not found, in either mode.
+        let (r, _) = run_module(&asked(json!({})));
+        assert_eq!((&r["msg"], &r["invocation"]), (&json!("could not find job"), &module_args("status")));
+        let (r, _) = run_module(&asked(json!({"mode": "cleanup"})));
+        assert_eq!(r["invocation"], module_args("cleanup"));
+        // A job file's own content is printed as it is; a cleanup is built here.
+        fs::write(dir.path().join("j1.1"), r#"{"rc": 0, "invocation": {"module_args": {"x": 1}}}"#).unwrap();
+        let (r, _) = run_module(&asked(json!({})));
+        assert_eq!(r["invocation"], json!({"module_args": {"x": 1}}));
+        let (r, _) = run_module(&asked(json!({"mode": "cleanup"})));
+        assert_eq!(r["invocation"], module_args("cleanup"));
+        // Not asked (ansible-core's default, and every version before 2.21): none.
+        fs::write(dir.path().join("j1.1"), "").unwrap();
+        let (r, _) = run_module(&args(dir.path(), json!({"jid": "j1.1"})));
+        assert!(r.get("invocation").is_none(), "{r}");
+        let (r, _) = run_module(&asked(json!({})));
+        assert_eq!(r["invocation"], module_args("status"));
+    }
+
+    #[test]
+    fn a_poll_of_a_job_past_its_limit_waits_for_its_end_but_not_up_to_its_deadline() {
+        let dir = private_dir();
+        let job = dir.path().join("j1.1");
+        let me = ProcessStamp::current().unwrap();
+        let running = |started_ago: f64, limit: u64, deadline: u64| {
+            let started_at = async_core::clock::now() - started_ago;
+            let marker = json!({"started": true, "finished": false, "ansible_job_id": "j1.1", "supervisor": me,
+                                "started_at": started_at, "time_limit": limit, "deadline": deadline});
+            fs::write(&job, marker.to_string()).unwrap();
+        };
+        let poll = || {
+            let started = Instant::now();
+            let (r, _) = run_module(&args(dir.path(), json!({"jid": "j1.1"})));
+            (r, started.elapsed())
+        };
+        // Within its limit: answered at once.
+        running(1.0, 6, 11);
+        let (r, took) = poll();
+        assert!(r["finished"] == false && took < Duration::from_millis(200), "{r} {took:?}");
+        // Past it, ending just before its deadline: `async: 1` (deadline 2 s), polled at 1.2 s,
+        // still says "running", at 1.5 s.
+        running(1.2, 1, 2);
+        let (r, took) = poll();
+        assert_eq!(r["finished"], false);
+        assert!(took >= Duration::from_millis(250) && took < Duration::from_millis(1500), "{took:?}");
+        // Past it, and the job ends while the poll waits: reported at once, finished.
+        running(6.2, 6, 11);
+        let writer = std::thread::spawn({
+            let job = job.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(300));
+                fs::write(&job, r#"{"rc": 0}"#).unwrap();
+            }
+        });
+        let (r, took) = poll();
+        writer.join().unwrap();
+        assert_eq!((&r["finished"], &r["rc"]), (&json!(true), &json!(0)));
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+        // A job ansible's own wrapper started records no limit: answered at once.
+        fs::write(&job, r#"{"started": 1, "finished": 0, "ansible_job_id": "j1.1"}"#).unwrap();
+        assert!(poll().1 < Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_status_call_renews_a_running_job_s_lease_and_touches_nothing_else() {
+        let dir = private_dir();
+        let job = dir.path().join("j1.1");
+        let me = ProcessStamp::current().unwrap();
+        let long_ago = std::time::SystemTime::now() - Duration::from_secs(600);
+        let set_old = || fs::File::options().write(true).open(&job).unwrap().set_modified(long_ago).unwrap();
+        let age = || job.metadata().unwrap().modified().unwrap().elapsed().unwrap_or_default();
+        let marker = |lease: Value| json!({"started": true, "finished": false, "ansible_job_id": "j1.1", "supervisor": me, "lease": lease});
+        fs::write(&job, marker(json!(30)).to_string()).unwrap();
+        set_old();
+        run_module(&args(dir.path(), json!({"jid": "j1.1"})));
+        assert!(age() < Duration::from_secs(60), "the lease was not renewed");
+        // No lease, or a finished job: the file's time stays.
+        for content in [marker(json!(null)).to_string(), r#"{"rc": 0}"#.to_string()] {
+            fs::write(&job, content).unwrap();
+            set_old();
+            run_module(&args(dir.path(), json!({"jid": "j1.1"})));
+            assert!(age() > Duration::from_secs(500));
         }
     }
 

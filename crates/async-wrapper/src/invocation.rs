@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use async_core::output;
 
+use crate::deadline::{self, Watchdog};
+
 pub const USAGE: &str = "usage: async_wrapper <jid> <time_limit> <modulescript> <argsfile> [-preserve_tmp]  \
 or: async_wrapper <jid> <time_limit> <preserve_tmp> <module_path> <command>...  \
 Humans, do not call directly!";
@@ -140,6 +142,27 @@ impl Invocation {
         self.time_limit.map_or(0, |limit| limit.as_secs())
     }
 
+    /// The watchdog ansible-core's own wrapper would have had for this job, told by the
+    /// `_ansible_version` among the module's arguments (the legacy protocol's arguments
+    /// file, else the module file); the one that ends jobs later when none says.
+    pub fn stock_watchdog(&self) -> Watchdog {
+        let args_file = match &self.protocol {
+            Protocol::Legacy { args_file } => args_file.as_deref(),
+            Protocol::Command { .. } => None,
+        };
+        let version_in = |path: &Path| {
+            let mut text = Vec::new();
+            File::open(path).ok()?.take(MAX_SCANNED).read_to_end(&mut text).ok()?;
+            deadline::ansible_version_in(&text)
+        };
+        args_file
+            .map(Path::new)
+            .into_iter()
+            .chain([self.module_path.as_path()])
+            .find_map(version_in)
+            .map_or(Watchdog::Trailing, Watchdog::of_version)
+    }
+
     /// The folder to remove when the job is over, if any: the module's folder, when it is
     /// an ansible tmp dir and ansible did not ask to keep it.
     pub fn tmp_dir_to_remove(&self) -> Option<&Path> {
@@ -149,6 +172,10 @@ impl Invocation {
         self.module_path.parent()
     }
 }
+
+/// How much of a module file is searched for its arguments: AnsiballZ files are a few
+/// hundred KB; a large binary module has none.
+const MAX_SCANNED: u64 = 8 << 20;
 
 /// The longest time limit taken: 10 years. Anything longer is a mistake, not a plan.
 pub const MAX_TIME_LIMIT: u64 = 10 * 36525 * 864;

@@ -5,6 +5,7 @@
 //! session, second fork, stdio on `/dev/null`) and becomes the job's `Supervisor`, the
 //! only process the job costs besides the module itself.
 
+mod deadline;
 mod invocation;
 mod supervisor;
 mod syslog;
@@ -20,6 +21,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{fork, setsid, ForkResult};
 use serde_json::json;
 
+use deadline::Rule;
 use invocation::Invocation;
 use supervisor::Supervisor;
 
@@ -62,10 +64,16 @@ fn prepare(args: &[OsString]) -> Result<Supervisor, String> {
     let invocation = Invocation::parse(args)?;
     let id = JobId::for_wrapper(&invocation.jid, std::process::id()).map_err(|e| e.to_string())?;
     let grace = control::grace_from_env()?;
+    let limit_rule = match deadline::exact_from_env()? {
+        true => Rule::Exact,
+        false if invocation.time_limit.is_none() => Rule::Exact,
+        false => Rule::Stock(invocation.stock_watchdog()),
+    };
+    let lease = async_core::lease::lease_from_env()?;
     let dir = JobDir::from_env();
     dir.create().map_err(|e| e.to_string())?;
     let started_at = async_core::clock::now();
-    Ok(Supervisor { id, dir, invocation, grace, started_at })
+    Ok(Supervisor { id, dir, invocation, grace, limit_rule, lease, started_at })
 }
 
 /// Which process [`launch`] returns in.

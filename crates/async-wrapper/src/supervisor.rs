@@ -8,10 +8,10 @@ use std::io::{self, Read, Seek};
 use std::mem::MaybeUninit;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_core::control::{self, TERMINATE};
-use async_core::record::{NoResult, Record, Running, Terminated, TimedOut, Unwritten};
+use async_core::record::{Expired, NoResult, Record, Running, Terminated, TimedOut, Unwritten};
 use async_core::{output, JobDir, JobId, JobState, ProcessStamp, Written};
 
 use crate::syslog;
@@ -20,6 +20,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+use crate::deadline::Rule;
 use crate::invocation::Invocation;
 
 /// Signals the supervisor handles itself: its children's exits, being asked to stop
@@ -35,6 +36,10 @@ pub struct Supervisor {
     pub dir: JobDir,
     pub invocation: Invocation,
     pub grace: Duration,
+    /// When the time limit ends the job.
+    pub limit_rule: Rule,
+    /// How long the job may go without a status call (`ASYNC_WRAPPER_LEASE`).
+    pub lease: Option<Duration>,
     /// Seconds since the epoch at which ansible invoked the wrapper.
     pub started_at: f64,
 }
@@ -42,6 +47,7 @@ pub struct Supervisor {
 /// A running module: the leader of its own process group.
 pub(crate) struct Module {
     pid: Pid,
+    started: Instant,
     capture: Capture,
 }
 
@@ -50,6 +56,44 @@ enum Outcome {
     Exited(WaitStatus),
     TimedOut,
     Stopped(Signal),
+    /// No status call came for the lease's length; when the last one came, if any did.
+    LeaseExpired(Option<SystemTime>),
+}
+
+/// A running job's lease (see [`async_core::lease`]): when it runs out, and the job file's
+/// time last seen, which status calls move forward to renew it.
+struct Lease<'a> {
+    dir: &'a JobDir,
+    id: &'a JobId,
+    length: Duration,
+    renewed: Instant,
+    seen: Option<SystemTime>,
+    last_call: Option<SystemTime>,
+}
+
+impl Lease<'_> {
+    fn expiry(&self) -> Instant {
+        self.renewed + self.length
+    }
+
+    /// Takes in a renewal, if one came since the last look (the job file's time moved);
+    /// whether the lease has run out.
+    fn run_out(&mut self) -> bool {
+        let time = self.dir.last_renewal(self.id);
+        if time.is_some() && time != self.seen {
+            self.seen = time;
+            if let Some(at) = time {
+                // On the monotonic clock, as long ago as the file's time says (never ahead).
+                let ago = SystemTime::now().duration_since(at).unwrap_or_default();
+                let renewed = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
+                if renewed > self.renewed {
+                    self.renewed = renewed;
+                    self.last_call = Some(at);
+                }
+            }
+        }
+        Instant::now() >= self.expiry()
+    }
 }
 
 /// The module's stdout and stderr: unlinked files in the job dir rather than pipes, so
@@ -69,10 +113,11 @@ impl Supervisor {
         self.dir.log(
             &self.id,
             &format!(
-                "invoked protocol={} time_limit={} grace={} module={}",
+                "invoked protocol={} time_limit={} grace={}{} module={}",
                 inv.protocol.name(),
                 inv.time_limit_secs(),
                 self.grace.as_secs_f64(),
+                self.limits_for_log(),
                 inv.module_path.display()
             ),
         );
@@ -100,12 +145,31 @@ impl Supervisor {
             ansible_job_id: Some(self.id.to_string()),
             started_at: Some((self.started_at * 1000.0).round() / 1000.0),
             time_limit: Some(self.invocation.time_limit_secs()),
+            deadline: self.deadline().map(|deadline| deadline.as_secs()),
+            lease: self.lease.map(|lease| lease.as_secs()),
             module: Some(self.invocation.module_path.to_string_lossy().into_owned()),
             kill_grace: Some(self.grace.as_secs_f64()),
             supervisor: ProcessStamp::current(),
             module_process,
             wrapper: None,
         }
+    }
+
+    /// The deadline and the lease as the `invoked` log line has them.
+    fn limits_for_log(&self) -> String {
+        let mut text = String::new();
+        if let Some(deadline) = self.deadline() {
+            text += &format!(" deadline={} limit_rule={}", deadline.as_secs(), self.limit_rule.name());
+        }
+        if let Some(lease) = self.lease {
+            text += &format!(" lease={}", lease.as_secs());
+        }
+        text
+    }
+
+    /// How long after the module's start the time limit ends the job; `None`: no limit.
+    fn deadline(&self) -> Option<Duration> {
+        self.limit_rule.deadline(self.invocation.time_limit_secs())
     }
 
     /// Records an event in the job's log and in syslog, as the stock wrapper does.
@@ -128,11 +192,17 @@ impl Supervisor {
             command.split_first().ok_or_else(|| self.failure("the module command is empty".into()))?;
         let mut command = Command::new(program);
         // SAFETY: only async-signal-safe calls between fork and exec. The module must start
-        // with no blocked signals; std leaves the mask as the parent has it.
+        // with no blocked or ignored signals; std leaves the mask as the parent has it.
         unsafe {
             command.pre_exec(|| {
                 let empty = SigSet::empty();
                 nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&empty), None)?;
+                // Every disposition back to the default: a wrapper started with signals
+                // ignored (nohup, a CI runner's background shell) must not pass that on.
+                // signal(2) is async-signal-safe; the ones that cannot be set fail harmlessly.
+                for signal in 1..=64 {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
                 Ok(())
             })
         };
@@ -147,15 +217,24 @@ impl Supervisor {
             .map_err(|e| self.spawn_failure(program, &e))?;
         let pid = child.id();
         self.dir.log(&self.id, &format!("started pid={pid}"));
-        Ok(Module { pid: Pid::from_raw(pid as i32), capture })
+        Ok(Module { pid: Pid::from_raw(pid as i32), started: Instant::now(), capture })
     }
 
     /// Waits for the module, ends it at the time limit or when the supervisor is told to
     /// stop, and returns the job's result.
     pub(crate) fn supervise(&self, module: Module) -> Value {
         let pid = module.pid.as_raw();
-        let deadline = self.invocation.time_limit.map(|limit| Instant::now() + limit);
-        match wait(module.pid, deadline) {
+        let deadline = self.deadline().map(|deadline| module.started + deadline);
+        // The supervisor's own writes of the job file are not calls.
+        let mut lease = self.lease.map(|length| Lease {
+            dir: &self.dir,
+            id: &self.id,
+            length,
+            renewed: module.started,
+            seen: self.dir.last_renewal(&self.id),
+            last_call: None,
+        });
+        match wait(module.pid, deadline, lease.as_mut()) {
             Outcome::Exited(status) => {
                 self.event(&match status {
                     WaitStatus::Exited(_, code) => format!("exited status={code}"),
@@ -165,9 +244,19 @@ impl Supervisor {
                 self.result_of_exit(status, module.capture)
             }
             Outcome::TimedOut => {
-                self.event(&format!("timeout time_limit={}", self.invocation.time_limit_secs()));
+                let limit = self.invocation.time_limit_secs();
+                self.event(&format!("timeout time_limit={limit} limit_rule={}", self.limit_rule.name()));
                 self.end(module.pid);
-                TimedOut::new(pid.into()).to_value()
+                TimedOut::new(pid.into(), module.started.elapsed(), limit).to_value()
+            }
+            Outcome::LeaseExpired(last_call) => {
+                let lease = self.lease.unwrap_or_default().as_secs();
+                let last_call =
+                    last_call.and_then(|at| at.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs_f64());
+                let last = last_call.map_or("none".to_string(), async_core::clock::utc_timestamp);
+                self.event(&format!("lease_expired lease={lease} last_call={last}"));
+                self.end(module.pid);
+                Expired::new(&self.id, pid.into(), lease, last_call).to_value()
             }
             Outcome::Stopped(signal) => {
                 let msg = if signal == TERMINATE {
@@ -230,8 +319,8 @@ impl Supervisor {
                     _ => {}
                 }
                 let result = NoResult {
-                    data: String::from_utf8_lossy(&stdout).into_owned(),
-                    stderr: String::from_utf8_lossy(&stderr).into_owned(),
+                    data: async_core::json::decode(&stdout),
+                    stderr: async_core::json::decode(&stderr),
                     ..NoResult::new(&self.id, self.invocation.display_command(), msg)
                 };
                 result.to_value()
@@ -299,19 +388,26 @@ fn reap(module: Pid) -> Option<WaitStatus> {
     }
 }
 
-/// Waits for the module to exit, for the deadline (none: no time limit), or for a stop
-/// signal, whichever first.
-fn wait(module: Pid, deadline: Option<Instant>) -> Outcome {
+/// Waits for the module to exit, for the deadline (none: no time limit), for the lease to
+/// run out, or for a stop signal, whichever first.
+fn wait(module: Pid, deadline: Option<Instant>, mut lease: Option<&mut Lease>) -> Outcome {
     let set: SigSet = HANDLED.into_iter().collect();
     loop {
         // SIGCHLD may have come before we got here, or for another child: ask first.
         if let Some(status) = reap(module) {
             return Outcome::Exited(status);
         }
-        let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-        if left.is_some_and(|left| left.is_zero()) {
+        let now = Instant::now();
+        if deadline.is_some_and(|deadline| deadline <= now) {
             return Outcome::TimedOut;
         }
+        if let Some(lease) = lease.as_deref_mut() {
+            if lease.expiry() <= now && lease.run_out() {
+                return Outcome::LeaseExpired(lease.last_call);
+            }
+        }
+        let wake = deadline.into_iter().chain(lease.as_deref().map(Lease::expiry)).min();
+        let left = wake.map(|wake| wake.saturating_duration_since(now));
         match sigtimedwait(&set, left) {
             Some(Signal::SIGCHLD) | None => continue,
             Some(signal) => return Outcome::Stopped(signal),

@@ -1,8 +1,11 @@
 """Figure 4, lateness after the time limit: how long past its `async:` limit a job is ended.
 
-Jobs whose module is `exec sleep 60`, --timeout-reps (3) per flavour with `async: 7` and as many
-with `async: 2`, all running at once (the flavours take turns starting). A thread reads every
-job's file every 5 ms; a job's lateness is the time from invoking the wrapper until its file says
+Jobs whose module is `exec sleep 60` (with the stock version's `_ansible_version` in it, as
+ansible writes it among every module's arguments), --timeout-reps (3) per flavour with `async: 7`
+and as many with `async: 2`, all running at once (the flavours take turns starting). Ours runs
+twice: by default (ended when the stock wrapper of that version would have said so, never
+sooner) and with `ASYNC_WRAPPER_EXACT_LIMIT=1` (at the limit). A thread reads every job's file
+every 5 ms; a job's lateness is the time from invoking the wrapper until its file says
 `Timeout exceeded`, minus the limit. A job file that says anything else is an error, as is a job
 not ended within 25 s after the longest limit.
 """
@@ -19,6 +22,9 @@ from timing import BenchError, stats
 NUMBER = 4
 TITLE = "lateness after the time limit"
 LIMITS = (7, 2)
+# The runs of each flavour: (name in the results, the task's environment).
+RUNS = {"stock": [("stock", {})],
+        "ours": [("ours", {}), ("ours_exact", {"ASYNC_WRAPPER_EXACT_LIMIT": "1"})]}
 
 
 def poll(jobs, lock, done) -> None:
@@ -49,10 +55,12 @@ def measure(rig) -> None:
         for rep in range(rig.args.timeout_reps):
             for k, limit in enumerate(LIMITS):
                 for f in rig.order(rep + k):
-                    t0 = time.perf_counter()
-                    _, reply = rig.launch(f, limit, rig.sleeper60, rig.work / "timeout-async", tag="timeout")
-                    with lock:
-                        jobs.append({"flavour": f, "limit": limit, "t0": t0, "file": reply["results_file"]})
+                    for kind, env in RUNS[f]:
+                        t0 = time.perf_counter()
+                        _, reply = rig.launch(f, limit, rig.sleeper60, rig.work / "timeout-async", tag="timeout",
+                                              **env)
+                        with lock:
+                            jobs.append({"flavour": kind, "limit": limit, "t0": t0, "file": reply["results_file"]})
         deadline = time.monotonic() + max(LIMITS) + 25
         while time.monotonic() < deadline:
             with lock:
@@ -66,9 +74,10 @@ def measure(rig) -> None:
     bad = [j for j in jobs if "late" not in j]
     if bad:
         raise BenchError("jobs not ended by their time limit: %r" % bad)
+    kinds = [kind for f in FLAVOURS for kind, _ in RUNS[f]]
     rig.results["timeout"] = {
-        str(limit): {f: stats([j["late"] for j in jobs if j["flavour"] == f and j["limit"] == limit])
-                     for f in FLAVOURS}
+        str(limit): {kind: stats([j["late"] for j in jobs if j["flavour"] == kind and j["limit"] == limit])
+                     for kind in kinds}
         for limit in LIMITS
     }
 
@@ -76,8 +85,15 @@ def measure(rig) -> None:
 def rows(res) -> list[list]:
     if "timeout" not in res:
         return []
-    return [["4 ended after the limit, async: %s" % limit, "s late", *pair(res["timeout"][limit]), "ours ≤ 0.1 s"]
-            for limit in ("7", "2")]
+    out = []
+    for limit in ("7", "2"):
+        by_kind = res["timeout"][limit]
+        out.append(["4 ended after the limit, async: %s (ours by default)" % limit, "s late", *pair(by_kind),
+                    "ours ≥ stock − 0.6 s"])
+        if "ours_exact" in by_kind:
+            out.append(["4 ended after the limit, async: %s (ours, ASYNC_WRAPPER_EXACT_LIMIT=1)" % limit, "s late",
+                        by_kind["stock"], by_kind["ours_exact"], "ours ≤ 0.1 s"])
+    return out
 
 
 def notes(res) -> list[str]:

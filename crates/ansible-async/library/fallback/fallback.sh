@@ -61,6 +61,7 @@ run_fallback() {
 import errno
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -73,6 +74,11 @@ USAGE = ("usage: async_wrapper <jid> <time_limit> <modulescript> <argsfile> [-pr
          "Humans, do not call directly!")
 TIMEOUT_MSG = "Timeout exceeded"
 GRACE_ENV = "ASYNC_WRAPPER_KILL_GRACE"
+EXACT_ENV = "ASYNC_WRAPPER_EXACT_LIMIT"
+LEASE_ENV = "ASYNC_WRAPPER_LEASE"
+MAX_LEASE = 10 * 36525 * 864
+# The first patch of each minor whose wrapper has the halving watchdog; later minors all do.
+HALVING_SINCE = ((2, 18, 19), (2, 19, 12), (2, 20, 8), (2, 21, 2))
 STARTED = b"started"
 # Handled by the supervisor: its children's exits, being asked to stop, and SIGUSR1,
 # which is how `async_job terminate` asks.
@@ -90,6 +96,12 @@ def text(value):
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
+
+
+def output_text(data):
+    # A module's output as ansible-core reads it: bytes that are not UTF-8 become lone
+    # surrogates, which json.dumps writes as \udcXX escapes (Python 2 has no such handler).
+    return data.decode("utf-8", "replace" if PY2 else "surrogateescape")
 
 
 def dumps(value):
@@ -205,6 +217,22 @@ class Invocation(object):
             args.append(str(self.preserve_tmp).lower())
         return " ".join(args + [self.module_path, self.display_command()])
 
+    def stock_watchdog(self):
+        """The watchdog ansible-core's own wrapper would have had (see the native program's
+        deadline rules), told by the _ansible_version among the module's arguments; the one
+        that ends jobs later when none says."""
+        for path in (self.args_file, self.module_path):
+            if path is None:
+                continue
+            try:
+                with open(path, "rb") as f:
+                    version = ansible_version_in(f.read(8 << 20))
+            except (IOError, OSError):
+                continue
+            if version:
+                return watchdog_of(version)
+        return "stock-trailing"
+
     def tmp_dir_to_remove(self):
         if self.preserve_tmp or not self.in_tmp_dir():
             return None
@@ -238,6 +266,55 @@ def grace_from_env():
         return grace
     except ValueError:
         fail("%s must be a number of seconds from 0 to 3600, got: %s" % (GRACE_ENV, quoted(value)))
+
+
+def lease_from_env():
+    value = os.environ.get(LEASE_ENV)
+    if value is None:
+        return None
+    word = value.strip()
+    if word.isdigit() and 1 <= int(word) <= MAX_LEASE:
+        return int(word)
+    fail("%s must be a whole number of seconds from 1 to %d, got: %s" % (LEASE_ENV, MAX_LEASE, quoted(value)))
+
+
+def exact_from_env():
+    value = os.environ.get(EXACT_ENV)
+    word = (value or "").strip().lower()
+    if word in ("", "0", "false", "no", "off"):
+        return False
+    if word in ("1", "true", "yes", "on"):
+        return True
+    fail("%s must be 1 (end the job at its time limit exactly) or 0, got: %s" % (EXACT_ENV, quoted(value)))
+
+
+def ansible_version_in(data):
+    at = data.find(b"_ansible_version")
+    if at < 0:
+        return None
+    found = re.match(br"[\"'\\:= ]{0,8}(\d+)\.(\d+)(?:\.(\d+))?", data[at + 16:at + 64])
+    if not found:
+        return None
+    return tuple(int(n or 0) for n in found.groups())
+
+
+def watchdog_of(version):
+    for since in HALVING_SINCE:
+        if since[:2] == version[:2]:
+            return "stock-halving" if version >= since else "stock-trailing"
+    return "stock-halving" if version[:2] > (2, 21) else "stock-trailing"
+
+
+def deadline_of(limit, rule):
+    """Seconds after the module's start at which the limit ends the job; None: no limit."""
+    if not limit:
+        return None
+    if rule == "exact":
+        return limit
+    steps = -(-limit // 5) * 5
+    if rule == "stock-halving":
+        return limit + 1 if limit <= 5 else steps + 1
+    return 5 + steps
 
 
 def seconds(value):
@@ -404,7 +481,7 @@ def syslog_notice(msg):
 def module_result(stdout, stderr, blank_is_junk):
     """The module's JSON result, or a string saying why there is none. Blank lines after the
     JSON are junk for ansible-core <= 2.20 (the legacy protocol), not for 2.21."""
-    lines = text(stdout).splitlines()
+    lines = output_text(stdout).splitlines()
     start = next((i for i, line in enumerate(lines) if line.strip().startswith("{")), None)
     if start is None:
         return "No start of json char found"
@@ -427,7 +504,7 @@ def module_result(stdout, stderr, blank_is_junk):
             warnings = [warnings]
         result["warnings"] = warnings + ["Module invocation had junk after the JSON data: " + "\n".join(junk)]
     if stderr:
-        result["stderr"] = text(stderr)
+        result["stderr"] = output_text(stderr)
     return result
 
 
@@ -444,8 +521,10 @@ def job_state(result):
 # --- the supervisor -----------------------------------------------------------------------------
 
 class Supervisor(object):
-    def __init__(self, inv, job_id, jobs, grace, started_at):
+    def __init__(self, inv, job_id, jobs, grace, limit_rule, lease, started_at):
         self.inv, self.id, self.jobs, self.grace, self.started_at = inv, job_id, jobs, grace, started_at
+        self.limit_rule, self.lease = limit_rule, lease
+        self.deadline = deadline_of(inv.time_limit, limit_rule)
         self.pending = []
         self.pid = None
 
@@ -454,6 +533,10 @@ class Supervisor(object):
                   "started_at": round(self.started_at, 3), "time_limit": self.inv.time_limit,
                   "module": text(self.inv.module_path), "wrapper": "fallback",
                   "kill_grace": self.grace}
+        if self.deadline is not None:
+            marker["deadline"] = self.deadline
+        if self.lease is not None:
+            marker["lease"] = self.lease
         me = process_stamp(os.getpid())
         if me:
             marker["supervisor"] = me
@@ -466,8 +549,13 @@ class Supervisor(object):
         syslog_notice("%s %s" % (self.id, event))
 
     def record_start(self):
-        self.jobs.log(self.id, "invoked protocol=%s time_limit=%d grace=%s module=%s" % (
-            self.inv.protocol, self.inv.time_limit, seconds(self.grace), self.inv.module_path))
+        deadline = ""
+        if self.deadline is not None:
+            deadline = " deadline=%d limit_rule=%s" % (self.deadline, self.limit_rule)
+        if self.lease is not None:
+            deadline += " lease=%d" % self.lease
+        self.jobs.log(self.id, "invoked protocol=%s time_limit=%d grace=%s%s module=%s" % (
+            self.inv.protocol, self.inv.time_limit, seconds(self.grace), deadline, self.inv.module_path))
         self.jobs.log(self.id, "fallback python=%s reason=%s" % (
             ".".join(str(v) for v in sys.version_info[:3]), REASON or "-"))
         return self.jobs.write(self.id, self.marker(), durable=False)
@@ -526,8 +614,14 @@ class Supervisor(object):
         if pid == 0:
             try:
                 os.setpgid(0, 0)
-                for signum in STOP_SIGNALS + (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ):
-                    signal.signal(signum, signal.SIG_DFL)
+                # Every disposition back to the default: a wrapper started with signals
+                # ignored (nohup, a CI runner's background shell) must not pass that on.
+                for signum in range(1, getattr(signal, "NSIG", 65)):
+                    if signum not in (signal.SIGKILL, signal.SIGSTOP):
+                        try:
+                            signal.signal(signum, signal.SIG_DFL)
+                        except (ValueError, OSError, RuntimeError):
+                            pass
                 if hasattr(signal, "pthread_sigmask"):
                     signal.pthread_sigmask(signal.SIG_SETMASK, [])
                 null = os.open("/dev/null", os.O_RDONLY)
@@ -550,6 +644,7 @@ class Supervisor(object):
             code = int(failed)
             return self.failure("[Errno %d] %s: '%s'" % (code, os.strerror(code), text(argv[0])))
         self.pid = pid
+        self.module_started = clock()
         self.jobs.log(self.id, "started pid=%d" % pid)
         return None
 
@@ -567,19 +662,58 @@ class Supervisor(object):
             if pid == self.pid:
                 status = st
 
+    def last_renewal(self):
+        try:
+            return os.lstat(self.jobs.job_path(self.id)).st_mtime
+        except OSError:
+            return None
+
+    def lease_run_out(self):
+        """Takes in a renewal (a status call moved the job file's time) since the last look;
+        whether the lease has run out."""
+        seen = self.last_renewal()
+        if seen is not None and seen != self.lease_seen:
+            self.lease_seen = seen
+            renewed = clock() - max(0.0, time.time() - seen)
+            if renewed > self.renewed:
+                self.renewed, self.last_call = renewed, seen
+        return clock() >= self.renewed + self.lease
+
+    def lease_expired(self):
+        last = timestamp(self.last_call) if self.last_call is not None else None
+        self.event("lease_expired lease=%d last_call=%s" % (self.lease, last or "none"))
+        self.end()
+        if last:
+            when = "the last status call on it was at %s" % last
+        else:
+            when = "no status call on it came since it started"
+        return {"failed": True, "terminated": True, "lease_expired": True, "child_pid": self.pid,
+                "ansible_job_id": self.id, "lease": self.lease, "last_call": last,
+                "msg": "the job was ended: nothing asked for it for %d s, its lease (ASYNC_WRAPPER_LEASE), so the "
+                       "play that started it is taken to be gone; %s" % (self.lease, when)}
+
     def supervise(self):
-        deadline = clock() + self.inv.time_limit if self.inv.time_limit else None
+        deadline = None if self.deadline is None else self.module_started + self.deadline
+        # The supervisor's own writes of the job file are not calls.
+        self.renewed, self.lease_seen, self.last_call = self.module_started, self.last_renewal(), None
         while True:
             status = self.reap()
             if status is not None:
                 return self.exited(status)
             if self.pending:
                 return self.stopped(self.pending[0])
-            left = None if deadline is None else deadline - clock()
-            if left is not None and left <= 0:
-                self.event("timeout time_limit=%d" % self.inv.time_limit)
+            now = clock()
+            if deadline is not None and deadline <= now:
+                self.event("timeout time_limit=%d limit_rule=%s" % (self.inv.time_limit, self.limit_rule))
                 self.end()
-                return {"msg": TIMEOUT_MSG, "failed": True, "child_pid": self.pid}
+                return {"msg": TIMEOUT_MSG, "failed": True, "child_pid": self.pid, "time_limit": self.inv.time_limit,
+                        "elapsed": round(clock() - self.module_started, 1)}
+            wake = [] if deadline is None else [deadline]
+            if self.lease is not None:
+                if self.renewed + self.lease <= now and self.lease_run_out():
+                    return self.lease_expired()
+                wake.append(self.renewed + self.lease)
+            left = max(0.0, min(wake) - now) if wake else None
             try:
                 select.select([self.wake], [], [], left)
             except (select.error, OSError):
@@ -608,7 +742,7 @@ class Supervisor(object):
             msg += " (it was killed by signal %d, %s)" % (sig, signal_name(sig))
         elif os.WEXITSTATUS(status):
             msg += " (it exited with status %d)" % os.WEXITSTATUS(status)
-        return self.failure(msg, text(out), text(err))
+        return self.failure(msg, output_text(out), output_text(err))
 
     def stopped(self, signum):
         if signum == signal.SIGUSR1:
@@ -755,11 +889,13 @@ def main(args):
     job_id = "%s.%d" % (inv.jid, os.getpid())
     check_job_id(job_id)
     grace = grace_from_env()
+    limit_rule = "exact" if exact_from_env() or not inv.time_limit else inv.stock_watchdog()
+    lease = lease_from_env()
     jobs = JobDir(expand_dir(os.environ.get("ANSIBLE_ASYNC_DIR") or "~/.ansible_async"))
     jobs.create()
     started_at = time.time()
     results_file = jobs.job_path(job_id)
-    sup = Supervisor(inv, job_id, jobs, grace, started_at)
+    sup = Supervisor(inv, job_id, jobs, grace, limit_rule, lease, started_at)
 
     ready_r, ready_w = os.pipe()
     set_cloexec(ready_r)

@@ -118,7 +118,7 @@ fn time_limit_kills_the_whole_process_group() {
     // The module starts a grandchild and both would run for a minute.
     let module = host.module("m", &format!("sleep 60 & echo $! > {}; sleep 60", s(&pids)));
     let started = Instant::now();
-    let reply = host.start(&["j7", "1", s(&module), "_"]);
+    let reply = host.start_with(&["j7", "1", s(&module), "_"], &[("ASYNC_WRAPPER_EXACT_LIMIT", "1")]);
     let result = host.result(&reply);
     assert_eq!(result["msg"], "Timeout exceeded");
     assert_eq!(result["failed"], true);
@@ -251,7 +251,22 @@ fn module_starts_with_no_blocked_or_ignored_signals() {
     let host = Host::new();
     // Not JSON: the lines come back in the failed result's `data`.
     let module = host.module("m", "exec grep -E '^Sig(Blk|Ign)' /proc/self/status");
-    let reply = host.start(&["j12", "10", s(&module), "_"]);
+    // Started as from `nohup` or a CI runner's background shell: SIGHUP, SIGINT and SIGQUIT
+    // ignored, which a child inherits through exec unless someone resets them.
+    let mut wrapper = std::process::Command::new(crate::host::WRAPPER);
+    wrapper.args(["j12", "10", s(&module), "_"]).env("ANSIBLE_ASYNC_DIR", host.async_dir());
+    // SAFETY: only signal(2), async-signal-safe, between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut wrapper, || {
+            for signal in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT] {
+                libc::signal(signal, libc::SIG_IGN);
+            }
+            Ok(())
+        })
+    };
+    let out = wrapper.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
     let result = host.result(&reply);
     let masks: Vec<u64> = result["data"]
         .as_str()
@@ -276,7 +291,10 @@ fn the_job_log_tells_what_happened() {
     let events: Vec<&str> = text.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
     assert_eq!(events, ["invoked", "started", "exited", "tmp_removed", "result"], "{text}");
     assert!(text.ends_with(" result state=finished\n"), "{text}");
-    assert!(text.contains(&format!(" invoked protocol=legacy time_limit=10 grace=2 module={}\n", s(&module))));
+    assert!(text.contains(&format!(
+        " invoked protocol=legacy time_limit=10 grace=2 deadline=15 limit_rule=stock-trailing module={}\n",
+        s(&module)
+    )));
     assert!(text.contains(" exited status=3\n"), "{text}");
     assert_eq!(fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
 }

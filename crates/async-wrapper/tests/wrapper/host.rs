@@ -95,6 +95,13 @@ impl Host {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Whether the job file still says "running".
+    pub fn marker_if_running(&self, reply: &Value) -> bool {
+        let value: Value =
+            serde_json::from_slice(&fs::read(results_file(reply)).unwrap()).unwrap_or_default();
+        value["started"] == true
+    }
+
     /// The job file while it still says "running".
     pub fn marker(&self, reply: &Value) -> Value {
         let value: Value = serde_json::from_slice(&fs::read(results_file(reply)).unwrap()).unwrap();

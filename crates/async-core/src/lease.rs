@@ -1,0 +1,93 @@
+//! A job's lease: a job started with `ASYNC_WRAPPER_LEASE=L` is ended when nothing asked for
+//! it for L seconds, so that a play that was cancelled, killed or cut off does not leave its
+//! work running on the host until the time limit.
+//!
+//! Asking is any `async_status` call on the job (the `poll:` loop, an until-loop) and
+//! `async_job` calls on it: each sets the running job file's modification time to now
+//! ([`JobDir::renew`]), which costs the caller one `futimens` and no SSH operation. The
+//! supervisor does not poll for it: it sleeps until the lease would run out, then looks at
+//! that time, and either sleeps again until the renewed lease would, or ends the job.
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::{Duration, SystemTime};
+
+use crate::{JobDir, JobId};
+
+/// The environment variable (whole seconds) that gives a job a lease when async_wrapper
+/// starts it, e.g. through a play's `environment:`.
+pub const LEASE_ENV: &str = "ASYNC_WRAPPER_LEASE";
+
+/// The longest lease taken, as the longest time limit: 10 years.
+pub const MAX_LEASE: u64 = 10 * 36525 * 864;
+
+/// The lease [`LEASE_ENV`] asks for; `None` without the variable; `Err` names a bad value.
+pub fn lease_from_env() -> Result<Option<Duration>, String> {
+    match std::env::var(LEASE_ENV) {
+        Err(_) => Ok(None),
+        Ok(text) => lease_from_text(&text).map(Some),
+    }
+}
+
+fn lease_from_text(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(secs) if (1..=MAX_LEASE).contains(&secs) => Ok(Duration::from_secs(secs)),
+        _ => {
+            Err(format!("{LEASE_ENV} must be a whole number of seconds from 1 to {MAX_LEASE}, got: {text:?}"))
+        }
+    }
+}
+
+impl JobDir {
+    /// Renews the lease of running job `id`: its job file's modification time becomes now.
+    pub fn renew(&self, id: &JobId) -> io::Result<()> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(self.job_path(id))?;
+        file.set_modified(SystemTime::now())
+    }
+
+    /// When job `id`'s file was last written or renewed.
+    pub fn last_renewal(&self, id: &JobId) -> Option<SystemTime> {
+        std::fs::symlink_metadata(self.job_path(id)).and_then(|m| m.modified()).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_is_a_whole_number_of_seconds_from_one() {
+        assert_eq!(lease_from_text("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(lease_from_text(" 5 "), Ok(Duration::from_secs(5)));
+        for bad in ["0", "-1", "1.5", "", "soon", "315576001"] {
+            let e = lease_from_text(bad).unwrap_err();
+            assert!(
+                e.starts_with(
+                    "ASYNC_WRAPPER_LEASE must be a whole number of seconds from 1 to 315576000, got: "
+                ),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn renewing_moves_the_job_file_s_time_and_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = JobDir::at(tmp.path().to_path_buf());
+        let id = JobId::new("j1.2").unwrap();
+        std::fs::write(dir.job_path(&id), "{\"started\": true}").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options().write(true).open(dir.job_path(&id)).unwrap().set_modified(old).unwrap();
+        assert!(dir.last_renewal(&id).unwrap() <= old);
+        dir.renew(&id).unwrap();
+        assert!(dir.last_renewal(&id).unwrap() > old + Duration::from_secs(30));
+        assert_eq!(std::fs::read_to_string(dir.job_path(&id)).unwrap(), "{\"started\": true}");
+        // Never through a symlink.
+        std::os::unix::fs::symlink(dir.job_path(&id), tmp.path().join("j1.3")).unwrap();
+        assert!(dir.renew(&JobId::new("j1.3").unwrap()).is_err());
+    }
+}
