@@ -40,10 +40,19 @@ gzip -9 -n -c "$x86_64" >"$x86_64_gz"
 gzip -9 -n -c "$aarch64" >"$aarch64_gz"
 
 # script TEMPLATE OUTPUT PROGRAM FALLBACK MODULE_KIND: the template with common.sh, the
-# fallback fragment (a file, or /dev/null) and the ids filled in.
+# fallback fragment (a file, or /dev/null) and the ids filled in. async_wrapper gets
+# common.sh without find_program, which only the JSON-args scripts call.
 script() {
-    awk -v common="$here/common.sh" -v fallback="$4" -v kind="$5" '
-        $0 == "@COMMON@" { while ((getline line < common) > 0) print line; next }
+    awk -v common="$here/common.sh" -v fallback="$4" -v kind="$5" -v program="$3" '
+        $0 == "@COMMON@" {
+            skip = 0
+            while ((getline line < common) > 0) {
+                if (program == "async_wrapper" && line ~ /^# --- find_program: /) skip = 1
+                if (!skip) print line
+                if (line == "# --- end of find_program ---") skip = 0
+            }
+            next
+        }
         $0 == "@FALLBACK@" { while ((getline line < fallback) > 0) print line; next }
         $0 == "@MODULE_KIND@" { print kind; next }
         { print }

@@ -40,11 +40,11 @@ expand_dir() {
     dir=$home$tail
 }
 
+# --- find_program: for async_status and async_job (assemble.sh leaves it out of async_wrapper) ---
 # find_program DIR ID [any]: sets native to the program library/async_wrapper left in DIR/.bin
 # for this host, if any: ansible-async-ID (older builds), or ansible-async-ID.<arch> for this
 # host's `uname -m`; with `any`, else another build's copy for this architecture. Only the
 # running user's own files, never through a symlinked .bin. Sets native_arch when it asked uname.
-# shellcheck disable=SC2317 # async_wrapper includes this file too and never calls it
 find_program() {
     native= several= native_arch=
     [ -L "$1/.bin" ] && return 0 # a .bin the user does not control
@@ -77,4 +77,5 @@ find_program() {
         fi
     done
 }
+# --- end of find_program ---
 # --- end of common.sh ---
