@@ -40,11 +40,10 @@ expand_dir() {
     dir=$home$tail
 }
 
-# --- find_program: for async_status and async_job (assemble.sh leaves it out of async_wrapper) ---
-# find_program DIR ID [any]: sets native to the program library/async_wrapper left in DIR/.bin
-# for this host, if any: ansible-async-ID (older builds), or ansible-async-ID.<arch> for this
-# host's `uname -m`; with `any`, else another build's copy for this architecture. Only the
-# running user's own files, never through a symlinked .bin. Sets native_arch when it asked uname.
+# --- find_program: not in async_wrapper ---
+# find_program DIR ID [any]: sets native to the program async_wrapper left in DIR/.bin, if
+# any: ansible-async-ID, or ansible-async-ID.<arch> for `uname -m`; with `any`, else another
+# build's copy for this arch. Only the user's own files, not through a symlinked .bin.
 find_program() {
     native= several= native_arch=
     [ -L "$1/.bin" ] && return 0 # a .bin the user does not control
