@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs the async demo on localhost with this repo's native async modules:
-# site.yml (migration, fire-and-forget, parallel), then check-mode.yml with --check.
+# site.yml (migration, fire-and-forget, parallel, fan-out-wait, job control), then
+# check-mode.yml with --check.
 # `make demo` calls it after `make build` and `make venvs`.
 #
 # Environment:
@@ -48,6 +49,9 @@ work_dir=$demo_tmp/work
 # and async_status in DEMO_LIBRARY replace ansible-core's own for every async task,
 # every `poll:` check and every async_status task; the playbooks are unchanged.
 export ANSIBLE_LIBRARY="$DEMO_LIBRARY"
+# The async_job action (action_plugins/ of a release, or of this repo) hands async_job the
+# play's async dir, as ansible's own action does for async_status.
+export ANSIBLE_ACTION_PLUGINS="$repo/action_plugins"
 # A config of our own (empty) so no ansible.cfg of the user's changes the run,
 # and private temp dirs on the controller and the "remote" (which is this host).
 : > "$demo_tmp/ansible.cfg"

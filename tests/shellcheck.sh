@@ -14,8 +14,8 @@ out=target/lint
 rm -rf "$out" && mkdir -p "$out/library"
 status=0
 
-# The scripts as they are in the tree (.ci/run has no .sh suffix). async_wrapper.sh and
-# async_status.sh are templates that common.sh completes: alone, the variables it sets look
+# The scripts as they are in the tree (.ci/run has no .sh suffix). async_wrapper.sh,
+# async_status.sh and async_job.sh are templates that common.sh completes: alone, the variables it sets look
 # unassigned (SC2154), which the assembled scripts below check.
 find . \( -path ./target -o -path ./.git -o -path ./.venv -o -path ./library \) -prune -o \
     -type f -name '*.sh' -print | sort >"$out/scripts"
@@ -26,22 +26,20 @@ while IFS= read -r script; do
     *) dialect='sh' ;;
     esac
     case $script in
-    "./$templates/async_wrapper.sh" | "./$templates/async_status.sh") set -- -e SC2154 ;;
+    "./$templates/async_wrapper.sh" | "./$templates/async_status.sh" | "./$templates/async_job.sh") set -- -e SC2154 ;;
     *) set -- ;;
     esac
     shellcheck -s "$dialect" "$@" "$script" || status=1
 done <"$out/scripts"
 
-# The assembled scripts, with two small stand-ins for the programs: async_status is all
-# text; async_wrapper and async_job are checked up to their gzipped programs.
+# The assembled scripts, with two small stand-ins for the programs: async_status and
+# async_job are all text; async_wrapper is checked up to its gzipped programs.
 printf 'x86_64 stand-in\n' >"$out/x86_64"
 printf 'aarch64 stand-in\n' >"$out/aarch64"
 sh "$templates/assemble.sh" "$out/library" x86_64="$out/x86_64" aarch64="$out/aarch64" >/dev/null
 payload=$(($(gzip -9 -n -c "$out/x86_64" | wc -c) + $(gzip -9 -n -c "$out/aarch64" | wc -c)))
-for name in async_wrapper async_job; do
-    head -c "$(($(wc -c <"$out/library/$name") - payload))" "$out/library/$name" >"$out/$name"
-done
-cp "$out/library/async_status" "$out/async_status"
+head -c "$(($(wc -c <"$out/library/async_wrapper") - payload))" "$out/library/async_wrapper" >"$out/async_wrapper"
+cp "$out/library/async_status" "$out/library/async_job" "$out/"
 shellcheck -s sh "$out/async_wrapper" "$out/async_job" "$out/async_status" || status=1
 
 [ "$status" = 0 ] && echo "shellcheck: $(($(wc -l <"$out/scripts") + 3)) scripts clean"

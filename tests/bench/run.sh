@@ -58,6 +58,11 @@ log "chart: $OUT/chart.png"
 if [ "${ASYNC_BENCH_SSH:-1}" != 0 ]; then
     log "SSH part: tests/bench/ssh_bench.py"
     "$PY" tests/bench/ssh_bench.py
-    "$PY" tests/bench/ssh_chart.py "$OUT/ssh-results.md" "$OUT/ssh-chart.svg"
-    log "SSH chart: $OUT/ssh-chart.svg"
+    for figure in results collect; do
+        [ -f "$OUT/ssh-$figure.md" ] || continue
+        chart=$OUT/ssh-chart.svg
+        [ "$figure" = collect ] && chart=$OUT/ssh-collect-chart.svg
+        "$PY" tests/bench/ssh_chart.py "$OUT/ssh-$figure.md" "$chart"
+        log "SSH chart: $chart"
+    done
 fi

@@ -13,9 +13,19 @@ Stock and ours alternate in every round; figures are medians over the rounds.
    - the SSH command alone: the module text ansible pipes (captured with keep_remote_files),
      fed through the connection master to the interpreter, as ansible's pipelined exec does.
 
-    .venv/core-2.19/bin/python tests/bench/ssh_bench.py [--rounds 3] [--hosts 5] [--rtt 20]
+3. The collect phase of a fan-out (ssh/collect.yml), pipelining on, round trip RTT: each of
+   5 hosts starts JOBS jobs of random length (1-6 s, the same seeds for every side) with
+   poll: 0 in a loop, then collects them: stock's async_status until-loop (delay: 1), ours with
+   the same loop, ours with one async_job wait. Per side: the phase's wall time, SSH commands
+   per host (-vvv), the module text piped per host, and lateness (the last job's end to the
+   collect task's end). Written to ssh-collect.md and ssh-collect.json; `--only collect` (or
+   ASYNC_BENCH_SSH_ONLY=collect from run.sh) runs just this figure.
 
-Writes target/bench/ssh-results.md and ssh-results.json.
+    .venv/core-2.19/bin/python tests/bench/ssh_bench.py [--rounds 3] [--hosts 5] [--rtt 20]
+    .venv/core-2.19/bin/python tests/bench/ssh_bench.py --only collect [--collect-rounds 3] [--jobs 20]
+
+Writes target/bench/ssh-results.md and ssh-results.json (figures 1 and 2), ssh-collect.md and
+ssh-collect.json (figure 3).
 """
 
 from __future__ import annotations
@@ -23,6 +33,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -39,6 +51,10 @@ import ssh_harness  # noqa: E402
 from ssh_harness import Ansible  # noqa: E402
 
 SIDES = ("stock", "ours")
+# The collect figure's sides: (library, how the jobs are collected).
+COLLECTORS = (("stock", "until"), ("ours", "until"), ("ours", "wait"))
+ACTION_PLUGINS = REPO / "action_plugins"
+SSH_EXEC = re.compile(r"^<([^>]+)> SSH: EXEC ")
 
 
 class Bench:
@@ -141,6 +157,140 @@ class Bench:
         return times
 
 
+class Collect:
+    """The collect figure: one run of ssh/collect.yml per side and round."""
+
+    def __init__(self, bench: Bench, hosts: int, jobs: int, rtt_ms: float):
+        self.bench, self.hosts, self.jobs, self.rtt_ms = bench, hosts, jobs, rtt_ms
+        self.cfg = (f"callback_plugins = {HERE / 'ssh'}\ncallbacks_enabled = phase_times\n"
+                    f"action_plugins = {ACTION_PLUGINS}\n")
+
+    def durations(self, seed: int, hosts: int) -> dict[str, list[float]]:
+        """JOBS lengths of 1 to 6 s per host, from `seed`: the same for every side."""
+        rng = random.Random(seed)
+        return {f"h{n}": [round(rng.uniform(1, 6), 1) for _ in range(self.jobs)] for n in range(1, hosts + 1)}
+
+    def run(self, side: str, how: str, durations: dict, *, hosts: int, rtt_ms: float, extra_cfg: str = "",
+            pipelining: bool = True):
+        ansible, inventory = self.bench.sandbox(f"collect-{side}-{how}", rtt_ms, hosts, self.cfg + extra_cfg)
+        times = ansible.tmp / "phase-times"
+        os.environ["ASYNC_BENCH_PHASE_TIMES"] = str(times)
+        try:
+            result = ansible.run(str(HERE / "ssh" / "collect.yml"), inventory, pipelining=pipelining,
+                                 forks=hosts, library=self.bench.library(side, ansible.tmp), timeout=600,
+                                 extra_vars={"durations": durations, "how": how}, args=("-vvv",))
+            if result.rc != 0:  # keep the whole -vvv log: the work dir goes at the end
+                logs = sorted(ansible.tmp.glob("run-*.log"))
+                if logs:
+                    shutil.copy(logs[-1], self.bench.out / f"ssh-collect-failed-{side}-{how}.log")
+            result.assert_ok(hosts=hosts)
+        finally:
+            ansible.stop_everything()
+        events = [json.loads(line) for line in times.read_text().splitlines()]
+        return ansible, result, events
+
+    def measure(self, side: str, how: str, seed: int) -> dict:
+        durations = self.durations(seed, self.hosts)
+        _, result, events = self.run(side, how, durations, hosts=self.hosts, rtt_ms=self.rtt_ms)
+        task = f"COLLECT {how}"
+        starts = [e for e in events if e["event"] == "task"]
+        names = [e["task"] for e in starts]
+        begin = starts[names.index(task)]["time"]
+        end = starts[names.index(task) + 1]["time"]  # the next task's start: every host is done
+        done = {e["host"]: e for e in events if e["event"] == "done" and e["task"] == task}
+        assert len(done) == self.hosts and not any(e["failed"] for e in done.values()), done
+        for host, e in done.items():
+            assert len(e["job_ends"]) == self.jobs, (host, e)
+        last_job = max(max(e["job_ends"]) for e in done.values())
+        # SSH commands per host during the collect task, from -vvv.
+        commands: dict[str, int] = {}
+        current = False
+        for line in result.stdout.splitlines():
+            if line.startswith("TASK [") or line.startswith("PLAY RECAP"):
+                current = line.startswith(f"TASK [{task}]")
+                continue
+            found = SSH_EXEC.match(line)
+            if found and current:
+                commands[found.group(1)] = commands.get(found.group(1), 0) + 1
+        assert len(commands) == self.hosts, commands
+        return {"seconds": end - begin, "lateness": end - last_job, "commands": sorted(commands.values()),
+                "host_lateness": sorted(e["time"] - max(e["job_ends"]) for e in done.values())}
+
+    def module_bytes(self, side: str, how: str) -> int:
+        """The module text ansible pipes for one collect call (the arguments written in): kept
+        on the host by a run with keep_remote_files (pipelining off), jobs of no length."""
+        ansible, _, _ = self.run(side, how, {"h1": [0] * self.jobs}, hosts=1, rtt_ms=0,
+                                 extra_cfg="keep_remote_files = True\n", pipelining=False)
+        name = "async_status" if how == "until" else "async_job"
+        found = sorted((ansible.tmp / "remote-tmp").glob(f"ansible-tmp-*/AnsiballZ_{name}*"))
+        assert found, f"no AnsiballZ_{name} kept"
+        return max(len(path.read_bytes()) for path in found)
+
+
+def collect_figure(bench: Bench, options, data: dict) -> list[str]:
+    collect = Collect(bench, options.hosts, options.jobs, options.rtt)
+    sizes = {f"{side} {how}": collect.module_bytes(side, how) for side, how in COLLECTORS}
+    runs: dict[str, list[dict]] = {f"{side} {how}": [] for side, how in COLLECTORS}
+    for n in range(options.collect_rounds):
+        order = COLLECTORS[n % 3:] + COLLECTORS[:n % 3]  # each side first in turn
+        for side, how in order:
+            runs[f"{side} {how}"].append(collect.measure(side, how, seed=n))
+            print(f"collect round {n + 1}, {side} {how}: {runs[f'{side} {how}'][-1]}", flush=True)
+    summary = {}
+    for key, samples in runs.items():
+        commands = [c for s in samples for c in s["commands"]]
+        summary[key] = {
+            "seconds": statistics.median(s["seconds"] for s in samples),
+            "seconds_range": (min(s["seconds"] for s in samples), max(s["seconds"] for s in samples)),
+            "lateness": statistics.median(s["lateness"] for s in samples),
+            "lateness_max": max(s["lateness"] for s in samples),
+            "commands": statistics.median(commands),
+            "commands_range": (min(commands), max(commands)),
+            "kb": statistics.median(commands) * sizes[key] / 1000,
+        }
+    data["collect"] = {"hosts": options.hosts, "jobs": options.jobs, "rtt_ms": options.rtt,
+                       "rounds": options.collect_rounds, "module_bytes": sizes, "runs": runs, "summary": summary}
+    stock, until, wait = summary["stock until"], summary["ours until"], summary["ours wait"]
+    rtt_s = options.rtt / 1000
+    fan = f"collect {options.jobs} jobs × {options.hosts} hosts, round trip {options.rtt:g} ms"
+    speedup = stock["seconds"] / wait["seconds"]
+
+    def secs(s):
+        lo, hi = s["seconds_range"]
+        return f"{s['seconds']:.1f} ({lo:.1f}–{hi:.1f})"
+
+    rows = [
+        f"| {fan}, ours until-loop | s | {secs(stock)} | {secs(until)} | {stock['seconds'] / until['seconds']:.2f}× | |",
+        f"| {fan}, ours one wait | s | {secs(stock)} | {secs(wait)} | {speedup:.2f}× | "
+        f"≥ 3× {'✓' if speedup >= 3 else '✗'} |",
+    ]
+    table = ["| side | collect phase, s | SSH commands per host | module text piped per host, KB | "
+             "lateness, s (median, max) |", "|---|---:|---:|---:|---:|"]
+    for key, label in (("stock until", "stock, until-loop (delay: 1)"), ("ours until", "ours, until-loop (delay: 1)"),
+                       ("ours wait", "ours, one `mode: wait`")):
+        s = summary[key]
+        lo, hi = s["commands_range"]
+        table.append(f"| {label} | {secs(s)} | {s['commands']:g} ({lo}–{hi}) | {s['kb']:.0f} | "
+                     f"{s['lateness']:.2f} ({s['lateness_max']:.2f}) |")
+    targets = (f"Targets: the wait ≥ 3× faster than stock's until-loop: {speedup:.2f}× "
+               f"{'✓' if speedup >= 3 else '✗'}; 1 SSH command per host: at most "
+               f"{wait['commands_range'][1]} {'✓' if wait['commands_range'][1] == 1 else '✗'}; lateness ≤ 0.1 s + "
+               f"one round trip ({0.1 + rtt_s:.2f} s): at most {wait['lateness_max']:.3f} s "
+               f"{'✓' if wait['lateness_max'] <= 0.1 + rtt_s else '✗'}.")
+    head = (f"ansible-core {options.controller}, OpenSSH on loopback, round trip ~{options.rtt:g} ms (relay), "
+            f"pipelining on, ControlPersist on, forks {options.hosts}, an absolute async dir, -vvv; each host "
+            f"starts {options.jobs} jobs of 1–6 s (`poll: 0`, a loop) then collects them; "
+            f"{options.collect_rounds} rounds, sides alternating, the same job lengths for every side in a round; "
+            f"medians (min–max). Lateness: from the last job's end (its own `date`) to the collect task's end.\n\n")
+    (bench.out / "ssh-collect.md").write_text(
+        head + "\n".join(table) + "\n\n" + targets + "\n\n"
+        "| figure | unit | stock | ours | stock/ours | target |\n|---|---|---:|---:|---:|---|\n"
+        + "\n".join(rows) + "\n")
+    (bench.out / "ssh-collect.json").write_text(json.dumps(data["collect"], indent=1) + "\n")
+    print(head + "\n".join(table) + "\n\n" + targets)
+    return rows
+
+
 def median_ms(values):
     return statistics.median(values) * 1000
 
@@ -152,7 +302,10 @@ def main() -> None:
     parser.add_argument("--rtt", type=float, default=20.0, help="the longer round trip, ms")
     parser.add_argument("--polls", type=int, default=25)
     parser.add_argument("--controller", default="2.19")
-    parser.add_argument("--only", choices=("play", "poll"), default=None)
+    parser.add_argument("--only", choices=("play", "poll", "collect"),
+                        default=os.environ.get("ASYNC_BENCH_SSH_ONLY") or None)
+    parser.add_argument("--collect-rounds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=20, help="jobs per host in the collect figure")
     options = parser.parse_args()
     out = REPO / "target" / "bench"
     out.mkdir(parents=True, exist_ok=True)
@@ -170,6 +323,10 @@ def run(options, tmp: Path, out: Path) -> None:
                       "rtt_ms": [0, options.rtt], "play": {}, "poll": {}}
     with ssh_harness.running_sshd(tmp / "sshd", addresses) as sshd:
         bench = Bench(sshd, ssh_harness.controller(options.controller), tmp, options.hosts)
+        bench.out = out
+        if options.only == "collect":
+            collect_figure(bench, options, data)
+            return
         if options.only in (None, "play"):
             for rtt in (0, options.rtt):
                 for pipelining in (False, True):
@@ -207,6 +364,8 @@ def run(options, tmp: Path, out: Path) -> None:
             rows.append(f"| module text piped per poll | KB | {data['poll']['module_bytes']['stock'] / 1000:.0f} | "
                         f"{data['poll']['module_bytes']['ours'] / 1000:.1f} | "
                         f"{data['poll']['module_bytes']['stock'] / data['poll']['module_bytes']['ours']:.0f}× | |")
+        if options.only is None:
+            rows += collect_figure(bench, options, data)
     head = (f"ansible-core {options.controller}, OpenSSH on loopback (private sshd, {options.hosts} loopback "
             f"addresses), ControlPersist on, forks {options.hosts}, {options.rounds} rounds, stock and ours "
             f"alternating; medians (min–max).\n\n"

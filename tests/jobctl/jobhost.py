@@ -1,5 +1,5 @@
 """Helpers for the job-control tests: start real jobs with library/async_wrapper and
-look at them with library/async_job."""
+look at them with the async_job command (the program async_wrapper caches on the host)."""
 
 import json
 import os
@@ -8,7 +8,10 @@ import time
 from pathlib import Path
 
 from harness.jobs import read_job, wait_finished, wait_running
-from harness.paths import LIBRARY
+from harness.paths import LIBRARY, PROGRAMS
+
+# What the README tells a person on a host to run: the cached ansible-async, as async_job.
+PROGRAM = PROGRAMS / "ansible-async.x86_64"
 
 
 class Host:
@@ -53,7 +56,7 @@ class Host:
 
     def async_job(self, *args, **env):
         return subprocess.run(
-            [str(LIBRARY / "async_job"), *args], env=self.env(**env), capture_output=True, text=True, timeout=60,
+            [str(PROGRAM), "async_job", *args], env=self.env(**env), capture_output=True, text=True, timeout=60,
         )
 
 

@@ -3,9 +3,11 @@
 import json
 import os
 import signal
+import subprocess
 
 from harness.procs import is_alive
-from harness.wait import wait_until
+from harness.wait import poll_until, wait_until
+from jobhost import PROGRAM
 
 
 def test_help_and_usage_errors(host):
@@ -167,3 +169,55 @@ def test_gc_removes_old_finished_jobs_only(host):
 
     negative = host.async_job("gc", "--older-than", "-1d")
     assert negative.returncode == 2 and "must not be negative" in negative.stderr
+
+
+def test_wait_returns_each_result_in_order_once_the_last_job_ends(host):
+    """Real jobs: one that waits for a file (so the test says when it ends), a quick one, a
+    failing one; the wait returns the moment the last one's result is written."""
+    gate = host.root / "gate"
+    slow = host.start(f"while [ ! -e {gate} ]; do sleep 0.05; done; echo '{{\"rc\": 0, \"said\": \"slow\"}}'")
+    quick = host.start("echo '{\"rc\": 0, \"said\": \"quick\"}'")
+    failing = host.start("echo '{\"rc\": 3, \"failed\": true, \"msg\": \"boom\"}'")
+    host.finished(quick)
+    host.finished(failing)
+    waiting = subprocess.Popen([str(PROGRAM), "async_job", "--json", "wait", slow, quick, failing,
+                                "--timeout", "60", "--cleanup"], env=host.env(), stdout=subprocess.PIPE, text=True)
+    try:
+        # Still waiting for the slow job.
+        assert poll_until(lambda: waiting.poll() is not None, timeout=1) is False
+        gate.touch()
+        out, _ = waiting.communicate(timeout=30)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    result = json.loads(out)
+    assert waiting.returncode == 1, result  # a job failed
+    assert [r["ansible_job_id"] for r in result["results"]] == [slow, quick, failing]
+    assert [r.get("said") for r in result["results"]] == ["slow", "quick", None]
+    assert result["failed_jobs"] == [failing] and result["finished"] is True
+    assert sorted(result["removed"]) == sorted([slow, quick, failing])
+    assert not [p for p in host.async_dir.iterdir() if not p.name.startswith(".")]
+
+
+def test_wait_counts_a_lost_job_as_ended_and_failed(host):
+    jid = host.start("exec sleep 60")
+    job = host.running_job(jid)
+    os.kill(job["supervisor"]["pid"], signal.SIGKILL)
+    try:
+        done = host.async_job("wait", jid, "--timeout", "30")
+        assert done.returncode == 1, done
+        assert done.stdout.splitlines()[0].startswith(f"{jid}  lost  the job was lost: "), done.stdout
+        assert done.stdout.splitlines()[-1] == f"1 of 1 job(s) failed: {jid}"
+    finally:
+        os.killpg(job["module_process"]["pid"], signal.SIGKILL)
+
+
+def test_wait_times_out_naming_the_jobs_still_running_which_run_on(host):
+    jid = host.start("exec sleep 60")
+    job = host.running_job(jid)
+    done = host.async_job("--json", "wait", jid, "--timeout", "1", "--cleanup")
+    result = json.loads(done.stdout)
+    assert done.returncode == 1 and result["running_jobs"] == [jid] and result["removed"] == [], result
+    assert "timed out after 1 s" in result["msg"]
+    assert is_alive(job["module_process"]["pid"]) and (host.async_dir / jid).exists()
+    assert host.async_job("terminate", jid).returncode == 0

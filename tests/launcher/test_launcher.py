@@ -103,16 +103,18 @@ def test_ansible_sees_an_old_style_script_with_a_sh_shebang():
         assert payload(LAUNCHER, arch) == program.read_bytes()
 
 
-def test_ansible_sees_async_job_as_a_json_args_script_with_both_programs():
+def test_ansible_sees_async_job_as_a_small_json_args_script():
+    """Like async_status: ansible writes the arguments into it and, with pipelining on, runs it
+    in one SSH command; it carries no program (it runs the one async_wrapper left)."""
     data = JOB.read_bytes()
     assert data.startswith(b"#!/bin/sh\n")
     assert not module_common._is_binary(data)
-    assert b"WANT_JSON" in data[:1024]  # ansible then passes the arguments as a JSON file
-    assert module_common.REPLACER not in data and module_common.REPLACER_JSONARGS not in data
+    assert data.count(module_common.REPLACER_JSONARGS) == 1
+    assert b"WANT_JSON" not in data
+    assert module_common.REPLACER not in data and module_common.REPLACER_WINDOWS not in data
     assert module_common.NEW_STYLE_PYTHON_MODULE_RE.search(data) is None
-    for arch, program in PROGRAMS.items():
-        assert payload(JOB, arch) == program.read_bytes()
-    assert launcher_vars(JOB)["release_id"] == launcher_vars(LAUNCHER)["release_id"]
+    assert len(data) < 8192
+    assert launcher_vars(JOB)["payload_id"] == launcher_vars(LAUNCHER)["release_id"]
     assert launcher_vars(STATUS)["payload_id"] == launcher_vars(LAUNCHER)["release_id"]
 
 
@@ -126,7 +128,11 @@ def test_programs_are_static_elf_for_their_architecture(arch):
 
 
 def test_wrapper_file_with_both_programs_fits_the_size_budget():
-    assert LAUNCHER.stat().st_size <= 400 * 1024
+    # Copied to the host once per async task (stock's is ~181 KB, and stock copies ~178 KB more
+    # on every poll, ours ~16 KB). Raised from 400 KiB when the lease, async_job wait, the
+    # per-version deadline and lone-surrogate JSON came in; moving the fallback's 31 KB of
+    # text into a gzipped payload is the next saving at hand.
+    assert LAUNCHER.stat().st_size <= 432 * 1024
 
 
 def test_ansible_sees_async_status_as_a_small_json_args_script():
@@ -353,10 +359,41 @@ def test_without_a_native_program_the_wrapper_hands_over_to_the_fallback(tmp_pat
         assert job_result(tmp_path / "async", reply)["said"] == "hi"
 
 
+JOB_MARKER = "<<INCLUDE_ANSIBLE_MODULE_" + "JSON_ARGS>>"
+
+
+def run_job(tmp_path, args, *, env, way="file", argv=()):
+    """library/async_job as ansible runs it: the arguments written in place of the marker, the
+    text run as a file (pipelining off) or fed to /bin/sh over stdin (pipelining on). `args`
+    None: the file as it is, run by hand with `argv`."""
+    text = JOB.read_text()
+    if args is not None:
+        text = text.replace(JOB_MARKER, json.dumps(args))
+    if way == "file":
+        path = tmp_path / "AnsiballZ_async_job"
+        path.write_text(text)
+        return subprocess.run(["/bin/sh", str(path), *argv], stdin=subprocess.DEVNULL, env=env,
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    return subprocess.run(["/bin/sh"], input=text, env=env, capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
+
+
+def job_args(async_dir, **args):
+    return {**args, "async_dir": str(async_dir), "_ansible_check_mode": False, "_ansible_no_log": False}
+
+
+def cache_program(tmp_path, async_dir):
+    """Runs one async task's wrapper, which leaves the program in async_dir/.bin."""
+    rc, reply, _ = run_launcher(LAUNCHER, base_env(ANSIBLE_ASYNC_DIR=str(async_dir)),
+                                args=("j1", "30", str(echo_module(tmp_path)), "_", "-preserve_tmp"))
+    job_result(async_dir, reply)
+    return reply["ansible_job_id"]
+
+
 @pytest.mark.parametrize("uname", ["Linux riscv64", "FreeBSD amd64"])
 def test_async_job_without_a_native_program_is_a_failed_reply(tmp_path, uname):
     env = base_env(ANSIBLE_ASYNC_DIR=str(tmp_path / "async"), PATH=fake_path(tmp_path, uname=uname))
-    proc = subprocess.run(["/bin/sh", str(JOB), "list"], env=env, capture_output=True, timeout=30)
+    proc = run_job(tmp_path, job_args(tmp_path / "async", mode="list"), env=env)
     assert proc.returncode == 1
     assert json.loads(proc.stdout) == {"failed": True, "msg": f"async_job: no native program for this host ({uname})"}
 
@@ -381,32 +418,70 @@ def test_an_async_dir_shared_by_both_architectures_keeps_one_copy_each(tmp_path)
         assert cached(async_dir, arch).read_bytes() == PROGRAMS[arch].read_bytes()
 
 
-def test_async_job_never_creates_an_async_dir_and_runs_without_one(tmp_path):
+@pytest.mark.parametrize("way", ["file", "pipelined"])
+def test_async_job_where_no_async_task_ran_says_what_to_do_and_creates_nothing(tmp_path, way):
     missing = tmp_path / "nope"
-    args = tmp_path / "args"
-    args.write_text(json.dumps({"mode": "list", "async_dir": str(missing), "_ansible_check_mode": False}))
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    proc = subprocess.run(["/bin/sh", str(JOB), str(args)], env=base_env(TMPDIR=str(temp), HOME=str(tmp_path)),
-                          capture_output=True, timeout=30)
+    proc = run_job(tmp_path, job_args(missing, mode="list"), env=base_env(HOME=str(tmp_path)), way=way)
+    reply = json.loads(proc.stdout)
+    assert proc.returncode == 1 and reply["failed"] is True, reply
+    assert reply["msg"].startswith("async_job: the ansible-async program is not on this host for this user yet"), reply
+    assert f"{missing}/.bin" in reply["msg"] and "run one first" in reply["msg"], reply
+    assert not missing.exists() and not (tmp_path / ".ansible_async").exists()
+
+
+def test_async_job_runs_the_program_cached_in_the_usual_dir_for_another_async_dir(tmp_path):
+    """The program is the same wherever it is cached: an async_dir without a copy (here a missing
+    one, which the program reports) is served by the copy in ANSIBLE_ASYNC_DIR (and
+    ~/.ansible_async, the passwd home's: not to be touched by a test)."""
+    cache_program(tmp_path, tmp_path / "usual")
+    missing = tmp_path / "nope"
+    proc = run_job(tmp_path, job_args(missing, mode="list"), env=base_env(ANSIBLE_ASYNC_DIR=str(tmp_path / "usual")))
     reply = json.loads(proc.stdout)
     assert proc.returncode == 1 and "does not exist" in reply["msg"], reply
-    assert not missing.exists() and not (tmp_path / ".ansible_async").exists()
-    assert list(temp.iterdir()) == []
+    assert not missing.exists()
+
+
+def test_async_job_runs_another_releases_copy_for_this_architecture(tmp_path):
+    async_dir = tmp_path / "async"
+    jid = cache_program(tmp_path, async_dir)
+    cached(async_dir).rename(async_dir / ".bin" / "ansible-async-0123456789abcdef.x86_64")
+    proc = run_job(tmp_path, job_args(async_dir, mode="list"), env=base_env(HOME=str(tmp_path)))
+    assert proc.returncode == 0 and [j["jid"] for j in json.loads(proc.stdout)["jobs"]] == [jid], proc
+
+
+def test_async_job_pipelined_never_reads_the_script_text(tmp_path):
+    """Piped, the rest of the module text is still on stdin: the program gets /dev/null."""
+    async_dir = tmp_path / "async"
+    cache_program(tmp_path, async_dir)
+    program = cached(async_dir)
+    real = program.with_name("real")
+    program.rename(real)
+    program.write_text(f"#!/bin/sh\nhead -c 64 | wc -c >{tmp_path}/stdin-bytes\nexec {real} \"$@\"\n")
+    program.chmod(0o700)
+    proc = run_job(tmp_path, job_args(async_dir, mode="list"), env=base_env(HOME=str(tmp_path)), way="pipelined")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["jobs"], proc
+    assert (tmp_path / "stdin-bytes").read_text().strip() == "0"
+
+
+def test_async_job_run_by_hand_passes_its_command_line_to_the_program(tmp_path):
+    async_dir = tmp_path / "async"
+    jid = cache_program(tmp_path, async_dir)
+    for argv, env in ((("--async-dir", str(async_dir), "--json", "list"), base_env(HOME=str(tmp_path))),
+                      (("--json", "list"), base_env(HOME=str(tmp_path), ANSIBLE_ASYNC_DIR=str(async_dir)))):
+        proc = run_job(tmp_path, None, env=env, argv=argv)
+        assert proc.returncode == 0 and [j["jid"] for j in json.loads(proc.stdout)["jobs"]] == [jid], proc
+    proc = run_job(tmp_path, None, env=base_env(HOME=str(tmp_path / "empty")), argv=("list",))
+    assert proc.returncode == 1 and proc.stdout == "", proc
+    assert proc.stderr.startswith("async_job: the ansible-async program is not on this host"), proc.stderr
 
 
 def test_async_job_as_a_module_uses_the_copy_in_the_async_dir_its_arguments_name(tmp_path):
     async_dir = tmp_path / "async"
-    rc, reply, _ = run_launcher(LAUNCHER, base_env(ANSIBLE_ASYNC_DIR=str(async_dir)),
-                                args=("j1", "30", str(echo_module(tmp_path)), "_", "-preserve_tmp"))
-    job_result(async_dir, reply)
+    jid = cache_program(tmp_path, async_dir)
     before = cached(async_dir).stat()
-    args = tmp_path / "args"
-    args.write_text(json.dumps({"mode": "list", "async_dir": str(async_dir), "_ansible_check_mode": False}))
-    proc = subprocess.run(["/bin/sh", str(JOB), str(args)], env=base_env(HOME=str(tmp_path)),
-                          capture_output=True, timeout=30)
+    proc = run_job(tmp_path, job_args(async_dir, mode="list"), env=base_env(HOME=str(tmp_path)))
     listed = json.loads(proc.stdout)
-    assert proc.returncode == 0 and [job["jid"] for job in listed["jobs"]] == [reply["ansible_job_id"]], listed
+    assert proc.returncode == 0 and [job["jid"] for job in listed["jobs"]] == [jid], listed
     after = cached(async_dir).stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert not (tmp_path / ".ansible_async").exists()

@@ -47,11 +47,25 @@ ROLE_TASKS = """\
   retries: 50
   delay: 0.2
 
-- name: Job list
+- name: Job list (the role's action plugin passes the play's async dir)
   async_job:
     mode: list
-    async_dir: "{{ ansible_async_dir }}"
   register: listed
+
+- name: Fan out
+  ansible.builtin.command: "echo {{ item }}"
+  async: 30
+  poll: 0
+  loop: [one, two]
+  register: fanned
+
+- name: Wait for them
+  async_job:
+    mode: wait
+    jid: "{{ fanned.results | map(attribute='ansible_job_id') | list }}"
+    timeout: 30
+    cleanup: true
+  register: waited
 
 - name: Cleanup
   ansible.builtin.async_status:
@@ -63,6 +77,9 @@ ROLE_TASKS = """\
       - polled.stdout == "polled"
       - done.stdout == "later"
       - started.ansible_job_id in (listed.jobs | map(attribute='jid'))
+      - listed.async_dir == ansible_async_dir
+      - waited.results | map(attribute='stdout') | list == ['one', 'two']
+      - waited.removed | length == 2
 """
 
 
@@ -76,7 +93,8 @@ def release(tmp_path_factory):
         members = tar.getmembers()
         assert {m.name for m in members if m.isfile()} == {
             f"{NAME}/{f}" for f in ("README.md", "LICENSE", "SHA256SUMS", "docs/ARCHITECTURE.md", "meta/main.yml",
-                                    "library/async_wrapper", "library/async_status", "library/async_job")}
+                                    "library/async_wrapper", "library/async_status", "library/async_job",
+                                    "action_plugins/async_job.py")}
         assert all(m.uid == 0 and m.gid == 0 and m.mtime == 0 for m in members)
         tar.extractall(where)
     return where / NAME
@@ -105,6 +123,8 @@ def test_a_role_with_the_release_library_runs_async_tasks(release, version, tmp_
     for name in ("async_wrapper", "async_status", "async_job"):
         (role / "library" / name).write_bytes((release / "library" / name).read_bytes())
         (role / "library" / name).chmod(0o755)
+    (role / "action_plugins").mkdir()
+    (role / "action_plugins" / "async_job.py").write_bytes((release / "action_plugins" / "async_job.py").read_bytes())
     (tmp_path / "play.yml").write_text("- hosts: all\n  gather_facts: false\n  roles: [native_async]\n")
     async_dir = tmp_path / "async"
     (tmp_path / "inventory").write_text(

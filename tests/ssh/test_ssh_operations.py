@@ -135,12 +135,17 @@ def test_poll_with_the_default_async_dir_costs_echo_home_and_one_exec(ansible):
         shutil.rmtree(home_of("root") / f".ansible_async-{ansible.mark}", ignore_errors=True)
 
 
-def test_async_job_call(ansible):
-    """async_job is a binary module: ansible never pipelines those and uploads an arguments
-    file (mkdir, two uploads, chmod, exec, rm)."""
+@pytest.mark.parametrize("pipelining", [False, True], ids=["pipelining-off", "pipelining-on"])
+def test_async_job_call(ansible, pipelining):
+    """async_job is a JSON-args script like async_status: with pipelining on, one call (a list,
+    or a wait for several jobs) is one SSH command; off, what any module call costs."""
     ansible.async_dir.mkdir(mode=0o700)
-    result = ansible.run("opcount_job.yml", ansible.inventory(1), pipelining=True, args=("-vvv",))
+    result = ansible.run("opcount_job.yml", ansible.inventory(1), pipelining=pipelining, args=("-vvv",))
     result.assert_ok(hosts=1)
-    counted = operations(result.stdout)["async_job"]
-    print(f"\nSSH operations of one async_job call: {len(counted)}: {counted}")
-    assert counted == ["mkdir", "upload", "upload", "chmod", "exec", "rm"], counted
+    counted = operations(result.stdout)
+    print(f"\nSSH operations of one async_job call: {counted}")
+    for step in ("async_job", "wait"):
+        if pipelining:
+            assert counted[step] == ["exec (pipelined)"], counted
+        else:
+            assert counted[step] == ["mkdir", "upload", "chmod", "exec", "rm"], counted

@@ -4,9 +4,10 @@
 #
 #   async_wrapper  launcher script (async_wrapper.sh, with the portable fallback inlined)
 #                  + both programs, gzipped
-#   async_job      the same launcher as a JSON-args module (no fallback) + both programs
-#   async_status   a small script (async_status.sh) that runs the program async_wrapper
-#                  installed on the host, and answers by itself where it is missing
+#   async_status   a small JSON-args script (async_status.sh) that runs the program
+#                  async_wrapper installed on the host, and answers by itself where it is missing
+#   async_job      a small JSON-args script (async_job.sh) that runs that program, and says
+#                  what to do where it is missing
 #
 # The output depends only on the inputs: no dates, no paths (gzip -n).
 set -eu
@@ -39,10 +40,19 @@ gzip -9 -n -c "$x86_64" >"$x86_64_gz"
 gzip -9 -n -c "$aarch64" >"$aarch64_gz"
 
 # script TEMPLATE OUTPUT PROGRAM FALLBACK MODULE_KIND: the template with common.sh, the
-# fallback fragment (a file, or /dev/null) and the ids filled in.
+# fallback fragment (a file, or /dev/null) and the ids filled in. async_wrapper gets
+# common.sh without find_program, which only the JSON-args scripts call.
 script() {
-    awk -v common="$here/common.sh" -v fallback="$4" -v kind="$5" '
-        $0 == "@COMMON@" { while ((getline line < common) > 0) print line; next }
+    awk -v common="$here/common.sh" -v fallback="$4" -v kind="$5" -v program="$3" '
+        $0 == "@COMMON@" {
+            skip = 0
+            while ((getline line < common) > 0) {
+                if (program == "async_wrapper" && line ~ /^# --- find_program: /) skip = 1
+                if (!skip) print line
+                if (line == "# --- end of find_program ---") skip = 0
+            }
+            next
+        }
         $0 == "@FALLBACK@" { while ((getline line < fallback) > 0) print line; next }
         $0 == "@MODULE_KIND@" { print kind; next }
         { print }
@@ -53,30 +63,28 @@ script() {
 
 script async_wrapper.sh "$library/.async_wrapper.tmp" async_wrapper "$here/fallback/fallback.sh" \
     "# ansible runs this as an old-style module: the arguments come on the command line."
-script async_wrapper.sh "$library/.async_job.tmp" async_job /dev/null \
-    "# WANT_JSON - tells ansible to hand this module its arguments as a JSON file."
 script async_status.sh "$library/.async_status.tmp" async_status /dev/null ""
+script async_job.sh "$library/.async_job.tmp" async_job /dev/null ""
 
-for launcher in "$library/.async_wrapper.tmp" "$library/.async_job.tmp"; do
-    head_size=$(size "$launcher")
-    if [ "$head_size" -lt 1024 ]; then
-        echo "assemble.sh: the launcher text $launcher is $head_size bytes; ansible needs at least 1024" >&2
-        exit 1
-    fi
-done
+head_size=$(size "$library/.async_wrapper.tmp")
+if [ "$head_size" -lt 1024 ]; then
+    echo "assemble.sh: the launcher text async_wrapper is $head_size bytes; ansible needs at least 1024" >&2
+    exit 1
+fi
 # ansible searches a whole module file for these markers (ansible/executor/module_common.py)
-# and would treat it as another kind of module if one appeared. async_job carries WANT_JSON
-# on purpose (ansible passes it an arguments file); async_status carries
-# <<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>> on purpose, once: ansible writes the arguments there and
-# pipelines it.
+# and would treat it as another kind of module if one appeared. async_status and async_job
+# carry <<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>> on purpose, once: ansible writes the arguments
+# there and pipelines them; WANT_JSON would make ansible pass an arguments file instead.
 markers='<<INCLUDE_ANSIBLE_MODULE_(COMMON|JSON_ARGS)>>|# POWERSHELL_COMMON'
 markers="$markers|(from|import) +(\\.{2,} *module_utils|ansible_collections\\.|ansible\\.module_utils)"
 markers="$markers|#Requires -(Module|Version)|#AnsibleRequires -"
 json_args='<<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>>'
-for file in "$library/.async_wrapper.tmp" "$library/.async_job.tmp" "$x86_64_gz" "$aarch64_gz" "$library/.async_status.tmp"; do
+for file in "$library/.async_wrapper.tmp" "$x86_64_gz" "$aarch64_gz" "$library/.async_status.tmp" "$library/.async_job.tmp"; do
     found=$(grep -aoiE -- "$markers" "$file") || :
-    [ "$file" = "$library/.async_status.tmp" ] && [ "$found" = "$json_args" ] && found=
-    if [ -n "$found" ] || { [ "$file" = "$library/.async_status.tmp" ] && grep -aq WANT_JSON "$file"; }; then
+    json_args_script=
+    case $file in "$library/.async_status.tmp" | "$library/.async_job.tmp") json_args_script=1 ;; esac
+    [ -n "$json_args_script" ] && [ "$found" = "$json_args" ] && found=
+    if [ -n "$found" ] || { [ -n "$json_args_script" ] && grep -aq WANT_JSON "$file"; }; then
         echo "assemble.sh: ansible would misread $file because of: ${found:-WANT_JSON}" >&2
         exit 1
     fi
@@ -88,7 +96,6 @@ fi
 
 head_size=$(size "$library/.async_wrapper.tmp")
 cat "$x86_64_gz" "$aarch64_gz" >>"$library/.async_wrapper.tmp"
-cat "$x86_64_gz" "$aarch64_gz" >>"$library/.async_job.tmp"
 chmod 0755 "$library/.async_wrapper.tmp" "$library/.async_job.tmp" "$library/.async_status.tmp"
 for name in async_wrapper async_job async_status; do
     mv -f "$library/.$name.tmp" "$library/$name"

@@ -254,29 +254,6 @@ check_args() {
     esac
 }
 
-# program DIR: sets $program to the native program async_wrapper left in DIR/.bin, if any:
-# ansible-async-<release id>, or ansible-async-<release id>.<arch> for this host's `uname -m`.
-program() {
-    program= several=
-    for candidate in "$1/.bin/ansible-async-$payload_id" "$1/.bin/ansible-async-$payload_id".*; do
-        if [ -f "$candidate" ] && [ -x "$candidate" ] && [ -O "$candidate" ]; then
-            [ -n "$program" ] && several=1
-            program=$candidate
-        fi
-    done
-    [ -L "$1/.bin" ] && program= && return 0 # a .bin the user does not control
-    # One copy named by architecture may still be another host's (an async dir shared with
-    # a host of another kind): only an unsuffixed copy is taken without asking uname.
-    [ -z "$several" ] && case $program in "" | */ansible-async-"$payload_id") return 0 ;; esac
-    case $(uname -m 2>/dev/null) in
-    x86_64 | amd64) arch=x86_64 ;;
-    aarch64 | arm64) arch=aarch64 ;;
-    *) arch=unknown ;;
-    esac
-    program=$1/.bin/ansible-async-$payload_id.$arch
-    [ -f "$program" ] && [ -x "$program" ] && [ -O "$program" ] || program=
-}
-
 # json_quote TEXT: sets $quoted to TEXT as the inside of a JSON string.
 json_quote() {
     s=$1 quoted=
@@ -306,8 +283,8 @@ case $json in
     "" | *\\*) ;;
     *)
         expand_dir "$async_dir"
-        program "$dir"
-        [ -n "$program" ] && exec "$program" async_status --args-json "$json" </dev/null
+        find_program "$dir" "$payload_id"
+        [ -n "$native" ] && exec "$native" async_status --args-json "$json" </dev/null
         ;;
     esac
     ;;
@@ -319,9 +296,9 @@ if [ "$parsed" = 0 ] && [ -n "$async_dir" ] && [ "$async_dir_kind" != container 
 else
     expand_dir "${ANSIBLE_ASYNC_DIR:-"~/.ansible_async"}"
 fi
-program "$dir"
-if [ -n "$program" ]; then
-    exec "$program" async_status --args-json "$json" </dev/null
+find_program "$dir" "$payload_id"
+if [ -n "$native" ]; then
+    exec "$native" async_status --args-json "$json" </dev/null
 fi
 
 # No native program on this host: the same answers, from the job file as it is.

@@ -13,11 +13,11 @@
 #
 # where <async dir> is ANSIBLE_ASYNC_DIR (default ~/.ansible_async). A copy is unpacked
 # only when it is missing or of the wrong size, and checked to run before it is kept, so
-# a normal call costs `uname`, `wc -c` and one exec; library/async_status runs the same
-# copy. On other hosts async_wrapper runs its portable fallback. ansible needs this text
-# to be at least 1 KiB long: it decides whether a module is a script or a binary from its
-# first 1024 bytes, and only a script may start with an interpreter line. Nothing after
-# the last line of shell code is text.
+# a normal call costs `uname`, `wc -c` and one exec; library/async_status and
+# library/async_job run the same copy. On other hosts async_wrapper runs its portable
+# fallback. ansible needs this text to be at least 1 KiB long: it decides whether a module
+# is a script or a binary from its first 1024 bytes, and only a script may start with an
+# interpreter line. Nothing after the last line of shell code is text.
 #
 # Debugging on a host: the job files are plain JSON in the async dir, one per job, named
 # by the job id that ansible printed, each with a log <job id>.log beside it; the program
@@ -74,14 +74,11 @@ else
     esac
 fi
 
-# cache_dirs: makes (async_wrapper) or finds (async_job, which reports a missing async dir
-# itself) the async dir and its .bin; sets native_why when they cannot be used.
+# cache_dirs: makes the async dir and its .bin when missing; sets native_why when they
+# cannot be used.
 cache_dirs() {
     for d in "$dir" "$bin_dir"; do
         if [ ! -d "$d" ]; then
-            if [ "$program" = async_job ] && [ "$d" = "$dir" ]; then
-                native_why="there is no async directory $d" && return 1
-            fi
             # shellcheck disable=SC2174 # umask 077 covers the parents
             err=$(mkdir -p -m 700 "$d" 2>&1) || {
                 native_why="could not create directory: $d - ${err#mkdir: }" && return 1
@@ -95,18 +92,7 @@ cache_dirs() {
 }
 
 if [ -n "$arch" ]; then
-    async_dir=
-    if [ "$program" = async_job ] && [ $# = 1 ] && [ -f "$1" ]; then
-        # As a module: the async dir its arguments name (one line of JSON from ansible).
-        IFS= read -r json <"$1" || :
-        case $json in
-        *'"async_dir": "'*)
-            async_dir=${json#*\"async_dir\": \"}
-            async_dir=${async_dir%%\"*}
-            ;;
-        esac
-    fi
-    expand_dir "${async_dir:-${ANSIBLE_ASYNC_DIR:-"~/.ansible_async"}}"
+    expand_dir "${ANSIBLE_ASYNC_DIR:-"~/.ansible_async"}"
     bin_dir=$dir/.bin
     bin=$bin_dir/ansible-async-$release_id.$arch
     umask 077
@@ -133,7 +119,7 @@ if [ -n "$arch" ]; then
         fail "$native_why"
     fi
     command -v gzip >/dev/null 2>&1 || fail "$program needs gzip on the host to unpack its program: gzip is not installed or not in PATH"
-    # No usable copy in the async dir (noexec mount, full disk; for async_job no async dir):
+    # No usable copy in the async dir (noexec mount, full disk):
     # one in a private temp dir, removed when it returns (a job it started runs on from memory).
     cache_why=$native_why native_why=
     if tmp=$(mktemp -d "${TMPDIR:-/tmp}/ansible-async.XXXXXX" 2>/dev/null) && unpack "$tmp/ansible-async"; then

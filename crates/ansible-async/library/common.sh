@@ -39,4 +39,42 @@ expand_dir() {
     case $home in */) if [ -n "$tail" ]; then home=${home%/}; fi ;; esac
     dir=$home$tail
 }
+
+# --- find_program: not in async_wrapper ---
+# find_program DIR ID [any]: sets native to the program async_wrapper left in DIR/.bin, if
+# any: ansible-async-ID, or ansible-async-ID.<arch> for `uname -m`; with `any`, else another
+# build's copy for this arch. Only the user's own files, not through a symlinked .bin.
+find_program() {
+    native= several= native_arch=
+    [ -L "$1/.bin" ] && return 0 # a .bin the user does not control
+    for candidate in "$1/.bin/ansible-async-$2" "$1/.bin/ansible-async-$2".*; do
+        if [ -f "$candidate" ] && [ -x "$candidate" ] && [ -O "$candidate" ]; then
+            [ -n "$native" ] && several=1
+            native=$candidate
+        fi
+    done
+    # One copy named by architecture may still be another host's (an async dir shared with
+    # a host of another kind): only an unsuffixed copy is taken without asking uname.
+    if [ -z "$several" ]; then
+        case $native in
+        */ansible-async-"$2") return 0 ;;
+        "") [ -z "${3:-}" ] && return 0 ;;
+        esac
+    fi
+    case $(uname -m 2>/dev/null) in
+    x86_64 | amd64) native_arch=x86_64 ;;
+    aarch64 | arm64) native_arch=aarch64 ;;
+    *) native_arch=unknown ;;
+    esac
+    native=$1/.bin/ansible-async-$2.$native_arch
+    [ -f "$native" ] && [ -x "$native" ] && [ -O "$native" ] && return 0
+    native=
+    [ -n "${3:-}" ] && [ "$native_arch" != unknown ] || return 0
+    for candidate in "$1/.bin/ansible-async-"*".$native_arch"; do
+        if [ -f "$candidate" ] && [ -x "$candidate" ] && [ -O "$candidate" ]; then
+            native=$candidate
+        fi
+    done
+}
+# --- end of find_program ---
 # --- end of common.sh ---

@@ -4,10 +4,11 @@
 //! are one, chosen by the name it was run as (`async_job`, or `AnsiballZ_async_job` as
 //! ansible names a binary module it copies) or by its first argument
 //! (`ansible-async async_wrapper ...`, which is how the launchers in `library/` run it).
-//! `library/` (see `library/assemble.sh` here) carries it gzipped inside `async_wrapper`
-//! and unpacked as `async_job`; `async_status` is a small script that runs the copy
-//! `async_wrapper` left on the host, as `ansible-async async_status --args-json JSON` (ansible
-//! writes the arguments into that script; it has no arguments file).
+//! `library/` (see `library/assemble.sh` here) carries it gzipped inside `async_wrapper`;
+//! `async_status` and `async_job` are small scripts that run the copy `async_wrapper` left on
+//! the host, as `ansible-async async_status --args-json JSON` and
+//! `ansible-async async_job --args-json JSON` (ansible writes the arguments into those scripts;
+//! they have no arguments file).
 
 #![forbid(unsafe_code)]
 

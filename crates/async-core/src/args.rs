@@ -57,6 +57,28 @@ impl ModuleArgs {
         }
     }
 
+    /// An argument as given.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    /// A boolean argument, as ansible's `bool` type takes it: JSON `true`/`false`, or `yes`,
+    /// `no`, `on`, `off`, `true`, `false`, `y`, `n`, `1`, `0` (any case) as text or number.
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>, String> {
+        let text = match self.get(key) {
+            None => return Ok(None),
+            Some(Value::Bool(b)) => return Ok(Some(*b)),
+            Some(Value::String(s)) => s.to_ascii_lowercase(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(other) => return Err(format!("argument '{key}' must be a boolean, not {other}")),
+        };
+        match text.as_str() {
+            "yes" | "on" | "true" | "y" | "t" | "1" | "1.0" => Ok(Some(true)),
+            "no" | "off" | "false" | "n" | "f" | "0" | "0.0" => Ok(Some(false)),
+            _ => Err(format!("argument '{key}' must be a boolean (true or false), got: {text}")),
+        }
+    }
+
     /// The job dir named by argument `key`, else the one ansible's environment names.
     pub fn job_dir(&self, key: &str) -> Result<JobDir, String> {
         Ok(match self.string(key)? {
@@ -98,6 +120,14 @@ mod tests {
         assert_eq!(a.string("missing").unwrap(), None);
         assert!(a.check_mode());
         assert!(args(json!({"l": [1]})).string("l").unwrap_err().contains("must be a string"));
+        let b = args(json!({"t": true, "y": "Yes", "n": 0, "bad": "maybe", "l": [], "none": null}));
+        assert_eq!(
+            (b.boolean("t"), b.boolean("y"), b.boolean("n")),
+            (Ok(Some(true)), Ok(Some(true)), Ok(Some(false)))
+        );
+        assert_eq!(b.boolean("none"), Ok(None));
+        assert!(b.boolean("bad").unwrap_err().contains("must be a boolean"));
+        assert!(b.boolean("l").unwrap_err().contains("must be a boolean"));
     }
 
     #[test]

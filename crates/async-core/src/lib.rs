@@ -15,7 +15,8 @@
 //! - [`reply`]: printing one JSON object as a module's answer;
 //! - [`control`]: how a running job is asked to end and how its module's group is ended;
 //! - [`lease`]: a job that ends when nothing asks for it any more;
-//! - [`clock`]: "now", elapsed times and the timestamps of the logs.
+//! - [`clock`]: "now", elapsed times and the timestamps of the logs;
+//! - [`status`]: a job as `async_status` reports it (also what `async_job wait` returns).
 //!
 //! # Job file format
 //!
@@ -60,6 +61,7 @@ mod process;
 pub mod record;
 pub mod reply;
 mod state;
+pub mod status;
 pub mod user;
 
 pub use args::ModuleArgs;

@@ -2,10 +2,11 @@
 
 use std::fmt::Write;
 
-use async_core::{clock, JobDir, JobInfo, Reply};
+use async_core::{clock, status, JobDir, JobInfo, JobState, Reply};
 use serde_json::{json, Value};
 
 use crate::jobs::{self, Error};
+use crate::wait::{self, Watch};
 
 pub const HELP: &str = "\
 async_job - list, inspect, terminate and clean up ansible async jobs on this host
@@ -16,6 +17,9 @@ usage:
   async_job [options] terminate JID             end a running job (SIGTERM, grace, SIGKILL)
   async_job [options] gc --older-than AGE       remove finished jobs older than AGE
                          [--dry-run]            (AGE: 3600, 90s, 15m, 2h, 1d, 1w)
+  async_job [options] wait JID...               wait until every job has ended, print each
+                         [--timeout SECONDS]    result; on timeout the jobs keep running
+                         [--cleanup]            then remove the files of the jobs that ended
 options:
   --async-dir DIR   the async dir (default: $ANSIBLE_ASYNC_DIR, else ~/.ansible_async)
   --json            print JSON instead of text
@@ -24,8 +28,9 @@ options:
 States: running, lost (its supervisor is gone: no result will come), finished, failed,
 timed_out, terminated, damaged (the job file is not JSON).
 
-exit codes: 0 done (also when there was nothing to do), 1 the operation failed,
-            2 bad usage or input, 3 no such job
+exit codes: 0 done (also when there was nothing to do), 1 the operation failed
+            (wait: a job failed, or the timeout came first), 2 bad usage or input,
+            3 no such job
 ";
 
 /// Exit codes a script can rely on.
@@ -37,7 +42,9 @@ struct Options {
     dir: JobDir,
     json: bool,
     dry_run: bool,
+    cleanup: bool,
     older_than: Option<String>,
+    timeout: Option<String>,
     words: Vec<String>,
 }
 
@@ -49,7 +56,7 @@ pub fn run(args: &[String]) -> Reply {
         Err(msg) => return Reply::error(format!("async_job: {msg}\n(see async_job --help)\n"), EXIT_USAGE),
     };
     match execute(&options) {
-        Ok(text) => Reply::text(text, 0),
+        Ok((text, code)) => Reply::text(text, code),
         Err(e) => {
             let code = match e {
                 Error::Invalid(_) => EXIT_USAGE,
@@ -66,8 +73,15 @@ pub fn run(args: &[String]) -> Reply {
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>, String> {
-    let mut options =
-        Options { dir: JobDir::from_env(), json: false, dry_run: false, older_than: None, words: Vec::new() };
+    let mut options = Options {
+        dir: JobDir::from_env(),
+        json: false,
+        dry_run: false,
+        cleanup: false,
+        older_than: None,
+        timeout: None,
+        words: Vec::new(),
+    };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         // `--name=value` is `--name value`.
@@ -83,9 +97,11 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "-h" | "--help" | "help" if inline.is_none() => return Ok(None),
             "--json" if inline.is_none() => options.json = true,
             "--dry-run" if inline.is_none() => options.dry_run = true,
+            "--cleanup" if inline.is_none() => options.cleanup = true,
+            "--timeout" => options.timeout = Some(value("--timeout")?),
             "--async-dir" => options.dir = JobDir::new(&value("--async-dir")?),
             "--older-than" => options.older_than = Some(value("--older-than")?),
-            "--help" | "--json" | "--dry-run" => return Err(format!("{arg} takes no value")),
+            "--help" | "--json" | "--dry-run" | "--cleanup" => return Err(format!("{arg} takes no value")),
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
             word => options.words.push(word.to_string()),
         }
@@ -99,8 +115,10 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
             }
             1
         }
+        Some("wait") if options.words.len() >= 2 => options.words.len(),
+        Some("wait") => return Err("wait needs one or more job ids".into()),
         Some(other) => return Err(format!("unknown command {other:?}")),
-        None => return Err("a command is needed: list, show, terminate or gc".into()),
+        None => return Err("a command is needed: list, show, terminate, gc or wait".into()),
     };
     if options.words.len() != expected {
         return Err(format!("{} takes {} argument(s)", options.words[0], expected - 1));
@@ -108,8 +126,8 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
     Ok(Some(options))
 }
 
-/// What the command prints.
-fn execute(options: &Options) -> Result<String, Error> {
+/// What the command prints, and its exit code.
+fn execute(options: &Options) -> Result<(String, i32), Error> {
     let dir = &options.dir;
     let mut out = String::new();
     let print = |out: &mut String, text: String| {
@@ -182,9 +200,55 @@ fn execute(options: &Options) -> Result<String, Error> {
                 );
             }
         }
+        "wait" => {
+            let request = wait::Request {
+                jids: options.words[1..].to_vec(),
+                timeout: wait::parse_timeout(options.timeout.as_ref().map(|t| json!(t)).as_ref())?,
+                cleanup: options.cleanup,
+                check_mode: false,
+                watch: Watch::Inotify,
+            };
+            let waited = wait::wait(dir, &request)?;
+            let code = if waited.is_failed() { EXIT_FAILED } else { 0 };
+            if options.json {
+                let value = waited.to_json(dir, options.cleanup);
+                print(&mut out, value.to_string());
+            } else {
+                for (jid, result) in request.jids.iter().zip(&waited.results) {
+                    print(&mut out, result_line(jid, result));
+                }
+                print(&mut out, waited.msg());
+                if options.cleanup {
+                    print(&mut out, format!("removed {} job(s)", waited.removed.len()));
+                }
+            }
+            return Ok((out, code));
+        }
         _ => unreachable!("checked by parse"),
     }
-    Ok(out)
+    Ok((out, 0))
+}
+
+/// One job of a wait, for a person: its id, its state, and its rc and msg when it has them.
+fn result_line(jid: &str, result: &Value) -> String {
+    let state = match result {
+        _ if !status::is_over(result) => "running",
+        Value::Object(map)
+            if map.get("msg").and_then(Value::as_str).is_some_and(|m| m.starts_with("the job was lost")) =>
+        {
+            "lost"
+        }
+        Value::Object(map) => JobState::of_result(map).as_str(),
+        _ => "damaged",
+    };
+    let mut line = format!("{jid}  {state}");
+    if let Some(rc) = result.get("rc") {
+        line += &format!("  rc={rc}");
+    }
+    if let Some(msg) = result.get("msg").and_then(Value::as_str) {
+        line += &format!("  {}", msg.lines().next().unwrap_or_default());
+    }
+    line
 }
 
 fn table(jobs: &[JobInfo]) -> String {
@@ -255,6 +319,45 @@ mod tests {
         assert_eq!((reply.code(), reply.stdout()), (EXIT_USAGE, ""));
         assert_eq!(reply.stderr(), "async_job: unknown command \"frobnicate\"\n(see async_job --help)\n");
         assert_eq!(run(&["--help".to_string()]), Reply::text(HELP, 0));
+    }
+
+    #[test]
+    fn wait_takes_job_ids_a_timeout_and_cleanup() {
+        let options = words(&["wait", "j1.1", "j2.2", "--timeout", "30", "--cleanup"]).unwrap().unwrap();
+        assert_eq!(options.words, ["wait", "j1.1", "j2.2"]);
+        assert_eq!((options.timeout.as_deref(), options.cleanup), (Some("30"), true));
+        assert_eq!(words(&["wait"]).err().unwrap(), "wait needs one or more job ids");
+        assert_eq!(words(&["wait", "j1", "--cleanup=1"]).err().unwrap(), "--cleanup takes no value");
+    }
+
+    #[test]
+    fn wait_prints_a_line_per_job_in_order_and_fails_when_one_failed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = JobDir::at(tmp.path().join("async"));
+        dir.create().unwrap();
+        let id = |j: &str| async_core::JobId::new(j).unwrap();
+        dir.write(&id("j1.1"), &json!({"rc": 0})).unwrap();
+        dir.write(&id("j2.2"), &json!({"rc": 2, "failed": true, "msg": "non-zero return code"})).unwrap();
+        let d = dir.path().to_str().unwrap().to_string();
+        let args = |extra: &[&str]| {
+            let mut a: Vec<String> = ["--async-dir", &d, "wait", "j2.2", "j1.1"].map(String::from).to_vec();
+            a.extend(extra.iter().map(|s| s.to_string()));
+            a
+        };
+        let reply = run(&args(&["--timeout", "5"]));
+        assert_eq!(reply.code(), EXIT_FAILED, "{reply:?}");
+        assert_eq!(
+            reply.stdout(),
+            "j2.2  failed  rc=2  non-zero return code\nj1.1  finished  rc=0\n1 of 2 job(s) failed: j2.2\n"
+        );
+        let reply = run(&args(&["--timeout", "1.5"]));
+        assert_eq!(reply.code(), EXIT_USAGE, "{reply:?}");
+        let reply = run(&args(&["--json", "--cleanup"]));
+        let value = reply.value().unwrap();
+        assert_eq!(value["removed"], json!(["j2.2", "j1.1"]));
+        assert_eq!(value["results"][1]["ansible_job_id"], "j1.1");
+        let reply = run(&args(&[]));
+        assert_eq!(reply.code(), EXIT_NOT_FOUND, "{reply:?}");
     }
 
     #[test]

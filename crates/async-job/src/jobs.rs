@@ -42,7 +42,7 @@ impl From<async_core::Error> for Error {
 }
 
 /// Checks that the job dir exists and is safe to act on.
-fn check_dir(dir: &JobDir) -> Result<(), Error> {
+pub(crate) fn check_dir(dir: &JobDir) -> Result<(), Error> {
     if !dir.exists() {
         return Err(Error::Failed(format!("the async directory {} does not exist", dir.path().display())));
     }

@@ -1,8 +1,11 @@
-//! `async_job` as an ansible binary module: `async_job ARGS_FILE`.
+//! `async_job` as an ansible module: `async_job --args-json JSON` (what `library/async_job`,
+//! a JSON-args script, runs), or `async_job ARGS_FILE`.
 //!
-//! Arguments: `mode` (`list`, `terminate`, `gc`), `jid` (terminate), `older_than` (gc:
-//! `3600`, `90s`, `15m`, `2h`, `1d`), `async_dir` (default: `ANSIBLE_ASYNC_DIR`, else
-//! `~/.ansible_async`). Supports check mode: reports what would change, changes nothing.
+//! Arguments: `mode` (`list`, `terminate`, `gc`, `wait`), `jid` (terminate: one job id;
+//! wait: one or a list), `older_than` (gc: `3600`, `90s`, `15m`, `2h`, `1d`), `timeout` (wait:
+//! whole seconds; none: as long as the jobs run), `cleanup` (wait: remove the files of the
+//! jobs returned), `async_dir` (default: `ANSIBLE_ASYNC_DIR`, else `~/.ansible_async`).
+//! Supports check mode: reports what would change, changes nothing.
 
 use std::path::Path;
 
@@ -10,20 +13,34 @@ use async_core::ModuleArgs;
 use serde_json::{json, Value};
 
 use crate::jobs::{self, Error};
+use crate::wait::{self, Watch};
 
 pub fn run(args_file: &Path) -> (Value, i32) {
-    match read_args(args_file).and_then(|args| execute(&args)) {
-        Ok(result) => (result, 0),
+    answer(ModuleArgs::read(args_file).map_err(Error::Invalid))
+}
+
+/// The arguments as JSON text (what ansible writes into a JSON-args module).
+pub fn run_json(text: &str) -> (Value, i32) {
+    let args = match async_core::json::parse(text) {
+        Ok(Value::Object(map)) => Ok(ModuleArgs::new(map)),
+        Ok(_) => Err(Error::Invalid("the module arguments are not a JSON object".into())),
+        Err(e) => Err(Error::Invalid(format!("the module arguments are not valid JSON: {e}"))),
+    };
+    answer(args)
+}
+
+fn answer(args: Result<ModuleArgs, Error>) -> (Value, i32) {
+    match args.and_then(|args| execute(&args)) {
+        Ok(result) => {
+            let code = if result["failed"] == json!(true) { 1 } else { 0 };
+            (result, code)
+        }
         Err(e) => (json!({"failed": true, "msg": e.to_string()}), 1),
     }
 }
 
-fn read_args(path: &Path) -> Result<ModuleArgs, Error> {
-    ModuleArgs::read(path).map_err(Error::Invalid)
-}
-
 fn execute(args: &ModuleArgs) -> Result<Value, Error> {
-    const KNOWN: [&str; 4] = ["mode", "jid", "older_than", "async_dir"];
+    const KNOWN: [&str; 6] = ["mode", "jid", "older_than", "timeout", "cleanup", "async_dir"];
     args.only("async_job", &KNOWN, &KNOWN).map_err(Error::Invalid)?;
     let text = |key: &str| args.string(key).map_err(Error::Invalid);
     let check_mode = args.check_mode();
@@ -56,16 +73,43 @@ fn execute(args: &ModuleArgs) -> Result<Value, Error> {
                 "kept_running": done.kept_running,
             }))
         }
-        Some(other) => {
-            Err(Error::Invalid(format!("value of mode must be one of: list, terminate, gc, got: {other}")))
+        Some("wait") => {
+            let request = wait::Request {
+                jids: job_ids(args.get("jid"))?,
+                timeout: wait::parse_timeout(args.get("timeout"))?,
+                cleanup: args.boolean("cleanup").map_err(Error::Invalid)?.unwrap_or(false),
+                check_mode,
+                watch: Watch::Inotify,
+            };
+            Ok(wait::wait(&dir, &request)?.to_json(&dir, request.cleanup))
         }
+        Some(other) => Err(Error::Invalid(format!(
+            "value of mode must be one of: list, terminate, gc, wait, got: {other}"
+        ))),
         None => Err(Error::Invalid("missing required arguments: mode".into())),
+    }
+}
+
+/// `jid` of mode=wait: one id, a list of them, or ids separated by commas (as ansible's
+/// `list` type takes text).
+fn job_ids(value: Option<&Value>) -> Result<Vec<String>, Error> {
+    let one = |v: &Value| match v {
+        Value::String(s) => Ok(s.trim().to_string()),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(Error::Invalid(format!("jid must be a job id or a list of job ids, got: {other}"))),
+    };
+    match value {
+        None => Err(Error::Invalid("mode=wait needs jid: one job id or a non-empty list of them".into())),
+        Some(Value::Array(items)) => items.iter().map(one).collect(),
+        Some(Value::String(s)) if s.contains(',') => Ok(s.split(',').map(|j| j.trim().to_string()).collect()),
+        Some(other) => Ok(vec![one(other)?]),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use async_core::{JobDir, JobId, ProcessStamp};
 
     fn call(dir: &Path, args: Value) -> (Value, i32) {
         let file = dir.join("args");
@@ -80,6 +124,7 @@ mod tests {
         std::fs::create_dir(&async_dir).unwrap();
         let victim = tmp.path().join("x");
         std::fs::write(&victim, "{}").unwrap();
+        std::fs::write(async_dir.join("j2.2"), "{\"rc\": 0}").unwrap();
         let d = async_dir.to_str().unwrap();
         let cases = [
             (json!({"mode": "terminate", "jid": "../x", "async_dir": d}), "invalid job id"),
@@ -94,6 +139,27 @@ mod tests {
             ),
             (json!({"mode": "list", "bogus": 1}), "Unsupported parameters"),
             (json!({"async_dir": d}), "missing required arguments: mode"),
+            (json!({"mode": "wait", "async_dir": d, "cleanup": true}), "mode=wait needs jid"),
+            (json!({"mode": "wait", "jid": [], "async_dir": d, "cleanup": true}), "non-empty list"),
+            (
+                json!({"mode": "wait", "jid": ["j2.2", "../x"], "async_dir": d, "cleanup": true}),
+                "invalid job id",
+            ),
+            (json!({"mode": "wait", "jid": ["j2.2", {"a": 1}], "async_dir": d}), "a list of job ids"),
+            (json!({"mode": "wait", "jid": "j2.2,j2.2", "async_dir": d, "cleanup": true}), "more than once"),
+            (
+                json!({"mode": "wait", "jid": ["j2.2", "j9.9"], "async_dir": d, "cleanup": true}),
+                "could not find job j9.9",
+            ),
+            (
+                json!({"mode": "wait", "jid": "j2.2", "timeout": 2.5, "async_dir": d, "cleanup": true}),
+                "whole number",
+            ),
+            (
+                json!({"mode": "wait", "jid": "j2.2", "timeout": "soon", "async_dir": d, "cleanup": true}),
+                "whole number",
+            ),
+            (json!({"mode": "wait", "jid": "j2.2", "cleanup": "maybe", "async_dir": d}), "must be a boolean"),
         ];
         for (args, msg) in cases {
             let (result, code) = call(tmp.path(), args.clone());
@@ -102,6 +168,65 @@ mod tests {
             assert!(result["msg"].as_str().unwrap().contains(msg), "{args} -> {result}");
         }
         assert!(victim.exists());
+        assert!(async_dir.join("j2.2").exists(), "no cleanup after bad input");
         assert!(!tmp.path().join("nope").exists());
+    }
+
+    #[test]
+    fn wait_as_a_module() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = JobDir::at(tmp.path().join("async"));
+        dir.create().unwrap();
+        let id = |j: &str| JobId::new(j).unwrap();
+        dir.write(&id("j1.1"), &json!({"rc": 0})).unwrap();
+        dir.write(&id("j2.2"), &json!({"rc": 3, "failed": true, "msg": "boom"})).unwrap();
+        let me = ProcessStamp::current().unwrap();
+        dir.write(
+            &id("j3.3"),
+            &json!({"started": true, "finished": false, "ansible_job_id": "j3.3", "supervisor": me}),
+        )
+        .unwrap();
+        let d = dir.path().to_str().unwrap();
+
+        let args =
+            json!({"mode": "wait", "jid": ["j2.2", "j1.1"], "async_dir": d, "_ansible_check_mode": false});
+        let (r, code) = run_json(&args.to_string());
+        assert_eq!(code, 1, "{r}");
+        assert_eq!(
+            (&r["finished"], &r["failed"], &r["changed"]),
+            (&json!(true), &json!(true), &json!(false))
+        );
+        assert_eq!(r["msg"], "1 of 2 job(s) failed: j2.2");
+        assert_eq!(r["failed_jobs"], json!(["j2.2"]));
+        assert_eq!(
+            r["results"][0],
+            json!({"rc": 3, "failed": true, "msg": "boom", "finished": true, "ansible_job_id": "j2.2"})
+        );
+        assert_eq!(r["results"][1], json!({"rc": 0, "finished": true, "ansible_job_id": "j1.1"}));
+        assert!(r.get("removed").is_none() && r.get("running_jobs").is_none());
+
+        // One id as text, and a timeout as text: a running job times out.
+        let args = json!({"mode": "wait", "jid": "j3.3", "timeout": "0", "async_dir": d});
+        let (r, code) = run_json(&args.to_string());
+        assert_eq!((code, &r["finished"], &r["failed"]), (1, &json!(false), &json!(true)), "{r}");
+        assert_eq!(r["running_jobs"], json!(["j3.3"]));
+
+        // Check mode: would remove, removes nothing; then for real.
+        let args = json!({"mode": "wait", "jid": "j1.1", "cleanup": "yes", "async_dir": d, "_ansible_check_mode": true});
+        let (r, code) = run_json(&args.to_string());
+        assert_eq!((code, &r["changed"], &r["removed"]), (0, &json!(true), &json!(["j1.1"])), "{r}");
+        assert!(dir.job_path(&id("j1.1")).exists());
+        let args = json!({"mode": "wait", "jid": "j1.1", "cleanup": true, "async_dir": d});
+        let (r, code) = run_json(&args.to_string());
+        assert_eq!((code, &r["changed"], &r["msg"]), (0, &json!(true), &json!("all 1 job(s) ended")), "{r}");
+        assert!(!dir.job_path(&id("j1.1")).exists());
+    }
+
+    #[test]
+    fn arguments_as_json_text() {
+        let (r, code) = run_json("[1]");
+        assert_eq!((code, r["msg"].as_str().unwrap()), (1, "the module arguments are not a JSON object"));
+        let (r, _) = run_json("<<INCLUDE>>");
+        assert!(r["msg"].as_str().unwrap().starts_with("the module arguments are not valid JSON"), "{r}");
     }
 }

@@ -13,8 +13,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use async_core::record::Running;
-use async_core::{user, JobDir, JobFile, JobId, ModuleArgs, Reply};
+use async_core::status::{self, failed, Report};
+use async_core::{user, JobDir, JobId, ModuleArgs, Reply};
 use serde_json::{json, Value};
 
 const USAGE: &str = "async_status is an ansible module: ansible runs it as `async_status ARGS_FILE` \
@@ -90,52 +90,36 @@ fn run_module(args: &Args) -> (Value, i32) {
     run_with(args, Homes::current)
 }
 
-/// An answer: a job file's own content, printed as it is (as ansible-core's module prints
-/// it), or one built here, to which ansible-core's AnsibleModule adds `invocation` when
-/// ansible asks for it.
-enum Answer {
-    File(Value),
-    Built(Value, i32),
+/// An answer: the report of a job (a job file's own content, printed as it is, or one built
+/// here), or one of this module's own.
+type Answer = Report;
+
+/// How long to wait for a running job's end: for one past its time limit, up to
+/// [`OVERTIME_WAIT`], ending [`END_MARGIN`] before its deadline; else none.
+fn overtime_wait(answer: &Answer) -> Duration {
+    let Report::File(job) = answer else { return Duration::ZERO };
+    let number = |key| job.get(key).and_then(Value::as_f64);
+    let (Some(limit), Some(deadline), Some(elapsed)) =
+        (number("time_limit"), number("deadline"), number("elapsed"))
+    else {
+        return Duration::ZERO;
+    };
+    if !answer.is_running() || limit <= 0.0 || elapsed < limit {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64((deadline - elapsed - END_MARGIN).clamp(0.0, OVERTIME_WAIT))
 }
 
-impl From<(Value, i32)> for Answer {
-    fn from((value, code): (Value, i32)) -> Answer {
-        Answer::Built(value, code)
-    }
-}
-
-impl Answer {
-    fn is_running(&self) -> bool {
-        let (Answer::File(value) | Answer::Built(value, _)) = self;
-        // A stock wrapper's running file says `0`.
-        matches!(value.get("finished"), Some(Value::Bool(false))) || value.get("finished") == Some(&json!(0))
-    }
-
-    /// How long to wait for a running job's end: for one past its time limit, up to
-    /// [`OVERTIME_WAIT`], ending [`END_MARGIN`] before its deadline; else none.
-    fn overtime_wait(&self) -> Duration {
-        let Answer::File(job) = self else { return Duration::ZERO };
-        let number = |key| job.get(key).and_then(Value::as_f64);
-        let (Some(limit), Some(deadline), Some(elapsed)) =
-            (number("time_limit"), number("deadline"), number("elapsed"))
-        else {
-            return Duration::ZERO;
-        };
-        if !self.is_running() || limit <= 0.0 || elapsed < limit {
-            return Duration::ZERO;
-        }
-        Duration::from_secs_f64((deadline - elapsed - END_MARGIN).clamp(0.0, OVERTIME_WAIT))
-    }
-
-    fn finish(self, invocation: Option<&Value>) -> (Value, i32) {
-        match self {
-            Answer::File(value) => (value, 0),
-            Answer::Built(mut value, code) => {
-                if let Some(invocation) = invocation {
-                    value["invocation"] = invocation.clone();
-                }
-                (value, code)
+/// The answer printed: a job file as it is; one built here with `invocation` when ansible
+/// asks for it (as ansible-core's AnsibleModule adds it).
+fn finish(answer: Answer, invocation: Option<&Value>) -> (Value, i32) {
+    match answer {
+        Report::File(value) => (value, 0),
+        Report::Built(mut value, code) => {
+            if let Some(invocation) = invocation {
+                value["invocation"] = invocation.clone();
             }
+            (value, code)
         }
     }
 }
@@ -143,7 +127,7 @@ impl Answer {
 /// `homes` is called only when the job is not where ansible said: a poll of a job in
 /// `_async_dir` reads no passwd file.
 fn run_with(args: &Args, homes: impl FnOnce() -> Homes) -> (Value, i32) {
-    answer(args, homes).finish(args.invocation.as_ref())
+    finish(answer(args, homes), args.invocation.as_ref())
 }
 
 fn answer(args: &Args, homes: impl FnOnce() -> Homes) -> Answer {
@@ -177,7 +161,7 @@ fn answer(args: &Args, homes: impl FnOnce() -> Homes) -> Answer {
             }
         }
         Mode::Status => match lookup.holding.first() {
-            Some(dir) => report_waiting(dir, &id, dir.job_path(&id).display().to_string()),
+            Some(dir) => report_waiting(dir, &id),
             None => lookup.not_found(&id).into(),
         },
     }
@@ -309,82 +293,15 @@ const END_MARGIN: f64 = 0.5;
 /// How often the job file is read while waiting.
 const RUNNING_CHECK: Duration = Duration::from_millis(10);
 
-/// [`report`], waiting while a job in its overtime runs (see [`OVERTIME_WAIT`]).
-fn report_waiting(dir: &JobDir, id: &JobId, path: String) -> Answer {
-    let answer = report(dir, id, path.clone());
-    let deadline = Instant::now() + answer.overtime_wait();
-    let mut answer = answer;
+/// [`status::report`], waiting while a job in its overtime runs (see [`OVERTIME_WAIT`]).
+fn report_waiting(dir: &JobDir, id: &JobId) -> Answer {
+    let mut answer = status::report(dir, id);
+    let deadline = Instant::now() + overtime_wait(&answer);
     while answer.is_running() && Instant::now() < deadline {
         std::thread::sleep(RUNNING_CHECK);
-        answer = report(dir, id, path.clone());
+        answer = status::report(dir, id);
     }
     answer
-}
-
-/// The status of a job from its file. A running job whose supervisor is gone is lost:
-/// its result will never come, so it is reported finished and failed.
-fn report(dir: &JobDir, id: &JobId, path: String) -> Answer {
-    let over =
-        json!({"ansible_job_id": id.as_str(), "results_file": path, "started": true, "finished": true});
-    let mut lost = None;
-    // Read again when the supervisor is gone: it writes the result just before exiting.
-    for _ in 0..2 {
-        let mut job = match dir.read(id) {
-            Ok(JobFile::Missing) => return not_found(id).into(),
-            Ok(JobFile::Empty) => {
-                let running = json!({"results_file": path, "ansible_job_id": id.as_str(),
-                                     "started": true, "finished": false});
-                return (running, 0).into();
-            }
-            Ok(JobFile::Garbage(data)) => {
-                return failed(over, format!("Could not parse job output: {data}")).into()
-            }
-            Ok(JobFile::Object(job)) => job,
-            Err(e) => return failed(over, format!("could not read job file: {e}")).into(),
-        };
-        let Some(running) = Running::of(&job) else {
-            job.insert("finished".into(), json!(true));
-            job.insert("ansible_job_id".into(), json!(id.as_str()));
-            return Answer::File(Value::Object(job));
-        };
-        match running.supervisor {
-            Some(supervisor) if !supervisor.is_alive() => lost = Some(supervisor.pid),
-            _ => {
-                if running.lease.is_some() {
-                    // Asked for: the lease starts again (best effort: a failure ends nothing).
-                    let _ = dir.renew(id);
-                }
-                job.entry("finished").or_insert(json!(false));
-                if let Some(elapsed) = running.elapsed() {
-                    job.insert("elapsed".into(), json!(elapsed));
-                }
-                return Answer::File(Value::Object(job));
-            }
-        }
-    }
-    let pid = lost.unwrap_or_default();
-    failed(
-        over,
-        format!(
-            "the job was lost: its supervisor (async_wrapper, pid {pid}) is no longer running and \
-             left no result; the host may have rebooted or the process was killed"
-        ),
-    )
-    .into()
-}
-
-/// `extra` with `failed` and `msg`, and exit code 1.
-fn failed(mut extra: Value, msg: String) -> (Value, i32) {
-    extra["failed"] = json!(true);
-    extra["msg"] = json!(msg);
-    (extra, 1)
-}
-
-fn not_found(id: &JobId) -> (Value, i32) {
-    failed(
-        json!({"ansible_job_id": id.as_str(), "started": true, "finished": true}),
-        "could not find job".into(),
-    )
 }
 
 #[cfg(test)]

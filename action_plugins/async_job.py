@@ -1,0 +1,28 @@
+# The action of ansible-async-rs's async_job module (library/async_job): it passes the play's
+# async dir to the module, as ansible-core's own async_status action does for async_status, so
+# that `async_job` finds the jobs the play's async tasks started (`ansible_async_dir`, or the
+# shell's `async_dir` option; default ~/.ansible_async, with `~` expanded on the host as
+# ansible expands it for async_status). An `async_dir` given to the task wins.
+#
+# Use it with ANSIBLE_ACTION_PLUGINS=/path/to/action_plugins, `action_plugins = ...` in
+# ansible.cfg, or an action_plugins/ folder beside the playbook. ansible-core 2.14 to 2.21.
+#
+# GNU General Public License v3.0+ (see LICENSE)
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+
+class ActionModule(ActionBase):
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp  # unused: the module makes no temp files of its own
+
+        args = dict(self._task.args)
+        if not args.get("async_dir"):
+            async_dir = self.get_shell_option("async_dir", default="~/.ansible_async")
+            args["async_dir"] = self._remote_expand_user(async_dir)
+        result.update(self._execute_module(module_name="ansible.legacy.async_job", module_args=args,
+                                           task_vars=task_vars))
+        return result
