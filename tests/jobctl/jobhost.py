@@ -34,8 +34,8 @@ class Host:
         path.chmod(0o755)
         return path
 
-    def start(self, body, limit=60, **env):
-        module = self.module(f"m{time.monotonic_ns()}", body)
+    def start(self, body, limit=60, name=None, **env):
+        module = self.module(name or f"m{time.monotonic_ns()}", body)
         out = subprocess.run(
             ["/bin/sh", str(LIBRARY / "async_wrapper"), "j1", str(limit), str(module), "_", "-preserve_tmp"],
             env=self.env(**env), capture_output=True, check=True, timeout=30,

@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 from harness.procs import is_alive
 from harness.wait import poll_until, wait_until
@@ -145,6 +146,58 @@ def test_terminate_unknown_and_invalid_jobs_signal_nothing(host):
     assert host.async_job("terminate", "j0.0").returncode == 3
     assert host.async_job("terminate", "../" + jid).returncode == 2
     assert host.job(jid)["started"] is True  # still running
+
+
+def test_terminate_many_jobs_at_once_each_with_its_outcome(host):
+    # Modules that ignore SIGTERM: each takes its grace period, and they are ended together.
+    body = "trap '' TERM\nwhile :; do sleep 0.05; done"
+    jids = [host.start(body, ASYNC_WRAPPER_KILL_GRACE="1") for _ in range(3)]
+    modules = [host.running_job(jid)["module_process"]["pid"] for jid in jids]
+    done_before = host.start("exit 0")
+    host.finished(done_before)
+    started = time.monotonic()
+    run = host.async_job("--json", "terminate", *jids, done_before, "j0.0")
+    took = time.monotonic() - started
+    assert run.returncode == 0, run
+    answer = json.loads(run.stdout)
+    assert answer["changed"] is True and answer["terminated"] == jids, answer
+    outcomes = {job["ansible_job_id"]: job for job in answer["jobs"]}
+    assert [job["ansible_job_id"] for job in answer["jobs"]] == [*jids, done_before, "j0.0"]
+    assert all(outcomes[jid]["state_before"] == "running" and outcomes[jid]["changed"] for jid in jids)
+    assert outcomes[done_before]["changed"] is False and outcomes["j0.0"]["state_before"] == "missing"
+    assert not any(is_alive(pid) for pid in modules)
+    assert all(host.job(jid)["terminated"] is True for jid in jids)
+    # Three grace periods of 1 s, in parallel: well under 3 s.
+    assert took < 2.9, f"took {took:.1f} s"
+
+
+def test_terminate_all_running_jobs_narrowed_by_age_and_module(host):
+    old_command = host.start("exec sleep 60", name="AnsiballZ_command.py")
+    old_shell = host.start("exec sleep 60", name="AnsiballZ_shell.py")
+    for jid in (old_command, old_shell):
+        host.running_job(jid)
+    time.sleep(1.2)  # the age the next filter needs: real time has to pass
+    young_command = host.start("exec sleep 60", name="AnsiballZ_command2.py")
+    host.running_job(young_command)
+
+    # A dry run names them and ends nothing.
+    dry = host.async_job("--json", "terminate", "--all", "--dry-run")
+    assert dry.returncode == 0, dry
+    assert sorted(json.loads(dry.stdout)["would_terminate"]) == sorted([old_command, old_shell, young_command])
+    assert all(host.job(j)["started"] is True for j in (old_command, old_shell, young_command))
+
+    # Only jobs older than 1 s that run the command module.
+    run = host.async_job("--json", "terminate", "--all", "--older-than", "1s", "--module", "ansible.builtin.command")
+    assert run.returncode == 0, run
+    assert json.loads(run.stdout)["terminated"] == [old_command]
+    assert host.job(old_shell)["started"] is True and host.job(young_command)["started"] is True
+
+    run = host.async_job("terminate", "--all")
+    assert run.returncode == 0, run
+    assert "terminated 2 of 2 job(s)" in run.stdout
+    assert host.job(old_shell)["terminated"] is True and host.job(young_command)["terminated"] is True
+    bad = host.async_job("terminate", "j1.1", "../x")
+    assert bad.returncode == 2 and "invalid job id" in bad.stderr
 
 
 def test_gc_removes_old_finished_jobs_only(host):

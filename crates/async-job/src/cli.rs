@@ -5,7 +5,7 @@ use std::fmt::Write;
 use async_core::{clock, status, JobDir, JobInfo, JobState, Reply};
 use serde_json::{json, Value};
 
-use crate::jobs::{self, Error};
+use crate::jobs::{self, Error, Selection};
 use crate::wait::{self, Watch};
 
 pub const HELP: &str = "\
@@ -14,7 +14,11 @@ async_job - list, inspect, terminate and clean up ansible async jobs on this hos
 usage:
   async_job [options] list                      every job with its state
   async_job [options] show JID                  a job's result and log
-  async_job [options] terminate JID             end a running job (SIGTERM, grace, SIGKILL)
+  async_job [options] terminate JID...          end running jobs (SIGTERM, grace, SIGKILL)
+  async_job [options] terminate --all           end every running job, or only those
+                         [--older-than AGE]     that started more than AGE ago
+                         [--module NAME]        and run module NAME (e.g. command)
+                         [--dry-run]            (say what would be ended)
   async_job [options] gc --older-than AGE       remove finished jobs older than AGE
                          [--dry-run]            (AGE: 3600, 90s, 15m, 2h, 1d, 1w)
   async_job [options] wait JID...               wait until every job has ended, print each
@@ -26,7 +30,7 @@ options:
   -h, --help        this help
 
 States: running, lost (its supervisor is gone: no result will come), finished, failed,
-timed_out, terminated, damaged (the job file is not JSON).
+timed_out, terminated, expired (its lease ran out), damaged (the job file is not JSON).
 
 exit codes: 0 done (also when there was nothing to do), 1 the operation failed
             (wait: a job failed, or the timeout came first), 2 bad usage or input,
@@ -45,6 +49,8 @@ struct Options {
     cleanup: bool,
     older_than: Option<String>,
     timeout: Option<String>,
+    all: bool,
+    module: Option<String>,
     words: Vec<String>,
 }
 
@@ -80,6 +86,8 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         cleanup: false,
         older_than: None,
         timeout: None,
+        all: false,
+        module: None,
         words: Vec::new(),
     };
     let mut args = args.iter();
@@ -98,17 +106,24 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "--json" if inline.is_none() => options.json = true,
             "--dry-run" if inline.is_none() => options.dry_run = true,
             "--cleanup" if inline.is_none() => options.cleanup = true,
+            "--all" if inline.is_none() => options.all = true,
+            "--module" => options.module = Some(value("--module")?),
             "--timeout" => options.timeout = Some(value("--timeout")?),
             "--async-dir" => options.dir = JobDir::new(&value("--async-dir")?),
             "--older-than" => options.older_than = Some(value("--older-than")?),
-            "--help" | "--json" | "--dry-run" | "--cleanup" => return Err(format!("{arg} takes no value")),
+            "--help" | "--json" | "--dry-run" | "--cleanup" | "--all" => {
+                return Err(format!("{arg} takes no value"))
+            }
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
             word => options.words.push(word.to_string()),
         }
     }
     let expected = match options.words.first().map(String::as_str) {
         Some("list") => 1,
-        Some("show" | "terminate") => 2,
+        Some("show") => 2,
+        Some("terminate") if options.all => 1,
+        Some("terminate") if options.words.len() >= 2 => options.words.len(),
+        Some("terminate") => return Err("terminate needs job ids, or --all".into()),
         Some("gc") => {
             if options.older_than.is_none() {
                 return Err("gc needs --older-than AGE".into());
@@ -167,8 +182,32 @@ fn execute(options: &Options) -> Result<(String, i32), Error> {
                 print(&mut out, if lines.is_empty() { "(none)".to_string() } else { lines.join("\n") });
             }
         }
+        "terminate" if options.all || options.words.len() > 2 => {
+            let selection = if options.all {
+                Selection::Running {
+                    older_than: options.older_than.as_deref().map(jobs::parse_duration).transpose()?,
+                    module: options.module.clone(),
+                }
+            } else {
+                Selection::Ids(options.words[1..].to_vec())
+            };
+            let outcomes = jobs::terminate_many(dir, &selection, options.dry_run)?;
+            let answer =
+                crate::module::many_to_json(&dir.path().display().to_string(), &outcomes, options.dry_run);
+            if options.json {
+                print(&mut out, answer.to_string());
+            } else {
+                for job in answer["jobs"].as_array().into_iter().flatten() {
+                    print(&mut out, job["msg"].as_str().unwrap_or_default().to_string());
+                }
+                print(&mut out, answer["msg"].as_str().unwrap_or_default().to_string());
+            }
+            if answer["failed"] == true {
+                return Ok((out, EXIT_FAILED));
+            }
+        }
         "terminate" => {
-            let done = jobs::terminate(dir, &options.words[1], false)?;
+            let done = jobs::terminate(dir, &options.words[1], options.dry_run)?;
             if options.json {
                 let value = json!({"changed": done.changed, "state_before": done.before.as_str(),
                                    "msg": done.msg, "result": done.result});

@@ -83,19 +83,35 @@ pub struct TerminateOutcome {
 /// job whose module still runs is ended here directly.
 pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<TerminateOutcome, Error> {
     check_dir(dir)?;
+    request_end(dir, jid, check_mode)?.finish(dir)
+}
+
+/// A terminate underway: asked for, not yet awaited. Many are asked for first and then
+/// awaited, so that their grace periods run at the same time.
+enum Ending {
+    /// Nothing (more) to do: not running, check mode.
+    Done(TerminateOutcome),
+    /// The supervisor was signalled; its result is awaited.
+    Asked { id: JobId, before: JobState, grace: Duration },
+    /// The supervisor is gone: the module's group is ended here.
+    Orphan { id: JobId, before: JobState, grace: Duration, module: ProcessStamp },
+}
+
+/// The first half of a terminate: looks at the job and signals its supervisor.
+fn request_end(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Ending, Error> {
     let id = JobId::new(jid)?;
     let info = dir.info(&id)?.ok_or_else(|| Error::NotFound(jid.into()))?;
     let JobFile::Object(job) = &info.file else {
-        return Ok(unchanged(&info, "it is not running"));
+        return Ok(Ending::Done(unchanged(&info, "it is not running")));
     };
     let Some(running) = Running::of(job) else {
-        return Ok(unchanged(&info, &format!("it is {}", info.state)));
+        return Ok(Ending::Done(unchanged(&info, &format!("it is {}", info.state))));
     };
     let module = running.module_process.clone().filter(ProcessStamp::is_alive);
     match info.state {
         JobState::Running => {}
         JobState::Lost if module.is_some() => {}
-        state => return Ok(unchanged(&info, &format!("it is {state}"))),
+        state => return Ok(Ending::Done(unchanged(&info, &format!("it is {state}")))),
     }
     // Whom to signal: the supervisor when it lives, else the module's group directly.
     let target = match (running.supervisor.clone().filter(ProcessStamp::is_alive), module) {
@@ -108,41 +124,52 @@ pub fn terminate(dir: &JobDir, jid: &str, check_mode: bool) -> Result<TerminateO
         }
     };
     if check_mode {
-        return Ok(TerminateOutcome {
+        return Ok(Ending::Done(TerminateOutcome {
             changed: true,
             before: info.state,
             result: Value::Object(job.clone()),
             msg: format!("job {jid} would be terminated"),
-        });
+        }));
     }
     let grace = grace_of(dir, &id, &running);
+    let before = info.state;
     match target {
         Target::Supervisor(supervisor) => {
             kill(Pid::from_raw(supervisor.pid as i32), TERMINATE)
                 .map_err(|e| Error::Failed(format!("could not signal the job's supervisor: {e}")))?;
-            await_result(dir, &id, grace + RESULT_SLACK)?;
+            Ok(Ending::Asked { id, before, grace })
         }
-        Target::Group(module) => {
-            control::end_group(Pid::from_raw(module.pid as i32), grace, || !module.is_alive());
-            let result = Terminated::new(
-                &id,
-                module.pid.into(),
-                "the job was terminated on request (async_job terminate); its supervisor was already gone",
-            );
-            dir.write(&id, &result.to_value())?;
-            dir.log(&id, "terminated by=async_job supervisor=gone");
-        }
+        Target::Group(module) => Ok(Ending::Orphan { id, before, grace, module }),
     }
-    let result = match dir.read(&id)? {
-        JobFile::Object(result) => Value::Object(result),
-        other => json!(format!("{other:?}")),
-    };
-    Ok(TerminateOutcome {
-        changed: true,
-        before: info.state,
-        result,
-        msg: format!("job {jid} was terminated"),
-    })
+}
+
+impl Ending {
+    /// The second half: waits for the result (or ends a lost job's group and writes it).
+    fn finish(self, dir: &JobDir) -> Result<TerminateOutcome, Error> {
+        let (id, before) = match self {
+            Ending::Done(outcome) => return Ok(outcome),
+            Ending::Asked { id, before, grace } => {
+                await_result(dir, &id, grace + RESULT_SLACK)?;
+                (id, before)
+            }
+            Ending::Orphan { id, before, grace, module } => {
+                control::end_group(Pid::from_raw(module.pid as i32), grace, || !module.is_alive());
+                let result = Terminated::new(
+                    &id,
+                    module.pid.into(),
+                    "the job was terminated on request (async_job terminate); its supervisor was already gone",
+                );
+                dir.write(&id, &result.to_value())?;
+                dir.log(&id, "terminated by=async_job supervisor=gone");
+                (id, before)
+            }
+        };
+        let result = match dir.read(&id)? {
+            JobFile::Object(result) => Value::Object(result),
+            other => json!(format!("{other:?}")),
+        };
+        Ok(TerminateOutcome { changed: true, before, result, msg: format!("job {id} was terminated") })
+    }
 }
 
 /// Who `terminate` signals.
@@ -225,6 +252,82 @@ pub fn gc(dir: &JobDir, older_than: Duration, check_mode: bool) -> Result<Collec
 }
 
 /// `90`, `90s`, `15m`, `2h`, `1d`, `1w`.
+/// Which jobs a bulk terminate ends: the ids given, or every running job in the dir that is
+/// older than `older_than` (when given) and runs the module `module` (when given).
+pub enum Selection {
+    Ids(Vec<String>),
+    Running { older_than: Option<Duration>, module: Option<String> },
+}
+
+/// What a bulk terminate did to one job.
+pub struct JobOutcome {
+    pub jid: String,
+    /// `None`: there is no such job.
+    pub outcome: Option<TerminateOutcome>,
+    /// Why it could not be ended, when it could not.
+    pub error: Option<String>,
+}
+
+/// Ends many jobs at once (their grace periods overlap): the cleanup an
+/// operator runs after a cancelled play. Bad job ids are refused before any job is touched;
+/// a job that is not there or no longer runs is reported as such, not as a failure.
+pub fn terminate_many(
+    dir: &JobDir,
+    selection: &Selection,
+    check_mode: bool,
+) -> Result<Vec<JobOutcome>, Error> {
+    check_dir(dir)?;
+    let jids: Vec<String> = match selection {
+        Selection::Ids(jids) => {
+            if jids.is_empty() {
+                return Err(Error::Invalid("jid must name at least one job".into()));
+            }
+            for (n, jid) in jids.iter().enumerate() {
+                JobId::new(jid)?;
+                if jids[..n].contains(jid) {
+                    return Err(Error::Invalid(format!("job {jid} is named more than once")));
+                }
+            }
+            jids.clone()
+        }
+        Selection::Running { older_than, module } => {
+            let now = clock::now();
+            list(dir)?
+                .into_iter()
+                .filter(|info| matches!(info.state, JobState::Running | JobState::Lost))
+                .filter(|info| {
+                    older_than
+                        .is_none_or(|age| info.started_at.is_some_and(|at| now - at >= age.as_secs_f64()))
+                })
+                .filter(|info| module.as_deref().is_none_or(|name| runs_module(info, name)))
+                .map(|info| info.id.to_string())
+                .collect()
+        }
+    };
+    // Every supervisor is asked first, then each result awaited: the grace periods overlap.
+    let asked: Vec<(String, Result<Ending, Error>)> =
+        jids.into_iter().map(|jid| (jid.clone(), request_end(dir, &jid, check_mode))).collect();
+    let outcomes = asked
+        .into_iter()
+        .map(|(jid, ending)| match ending.and_then(|ending| ending.finish(dir)) {
+            Ok(outcome) => JobOutcome { jid, outcome: Some(outcome), error: None },
+            Err(Error::NotFound(_)) => JobOutcome { jid, outcome: None, error: None },
+            Err(e) => JobOutcome { jid, outcome: None, error: Some(e.to_string()) },
+        })
+        .collect();
+    Ok(outcomes)
+}
+
+/// Whether a job runs module `name` (`command`, or `ansible.builtin.command`): the module file
+/// ansible copied, `AnsiballZ_command.py`, names it.
+fn runs_module(info: &JobInfo, name: &str) -> bool {
+    let want = name.rsplit('.').next().unwrap_or(name);
+    let Some(path) = info.module.as_deref() else { return false };
+    let file = path.rsplit('/').next().unwrap_or(path);
+    let file = file.strip_prefix("AnsiballZ_").unwrap_or(file);
+    file.strip_suffix(".py").unwrap_or(file) == want
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, Error> {
     let text = text.trim();
     let bad = || {

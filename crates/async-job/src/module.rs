@@ -1,9 +1,10 @@
 //! `async_job` as an ansible module: `async_job --args-json JSON` (what `library/async_job`,
 //! a JSON-args script, runs), or `async_job ARGS_FILE`.
 //!
-//! Arguments: `mode` (`list`, `terminate`, `gc`, `wait`), `jid` (terminate: one job id;
-//! wait: one or a list), `older_than` (gc: `3600`, `90s`, `15m`, `2h`, `1d`), `timeout` (wait:
-//! whole seconds; none: as long as the jobs run), `cleanup` (wait: remove the files of the
+//! Arguments: `mode` (`list`, `terminate`, `gc`, `wait`), `jid` (one job id or a list of
+//! them), `all` (terminate: every running job, instead of `jid`; narrowed by `older_than` and
+//! `module`, a module name), `older_than` (gc, terminate: `3600`, `90s`, `15m`, `2h`, `1d`),
+//! `timeout` (wait: whole seconds; none: as long as the jobs run), `cleanup` (wait: remove the files of the
 //! jobs returned), `async_dir` (default: `ANSIBLE_ASYNC_DIR`, else `~/.ansible_async`).
 //! Supports check mode: reports what would change, changes nothing.
 
@@ -12,7 +13,7 @@ use std::path::Path;
 use async_core::ModuleArgs;
 use serde_json::{json, Value};
 
-use crate::jobs::{self, Error};
+use crate::jobs::{self, Error, Selection};
 use crate::wait::{self, Watch};
 
 pub fn run(args_file: &Path) -> (Value, i32) {
@@ -40,7 +41,8 @@ fn answer(args: Result<ModuleArgs, Error>) -> (Value, i32) {
 }
 
 fn execute(args: &ModuleArgs) -> Result<Value, Error> {
-    const KNOWN: [&str; 6] = ["mode", "jid", "older_than", "timeout", "cleanup", "async_dir"];
+    const KNOWN: [&str; 8] =
+        ["mode", "jid", "all", "module", "older_than", "timeout", "cleanup", "async_dir"];
     args.only("async_job", &KNOWN, &KNOWN).map_err(Error::Invalid)?;
     let text = |key: &str| args.string(key).map_err(Error::Invalid);
     let check_mode = args.check_mode();
@@ -51,8 +53,32 @@ fn execute(args: &ModuleArgs) -> Result<Value, Error> {
             let jobs: Vec<Value> = jobs::list(&dir)?.iter().map(|info| info.to_json()).collect();
             Ok(json!({"changed": false, "async_dir": async_dir, "jobs": jobs}))
         }
+        Some("terminate") if args.get("jid").is_some_and(Value::is_array) || args.get("all").is_some() => {
+            let all = args.boolean("all").map_err(Error::Invalid)?.unwrap_or(false);
+            let selection = match (args.get("jid"), all) {
+                (Some(_), true) => {
+                    return Err(Error::Invalid("mode=terminate takes jid or all, not both".into()))
+                }
+                (Some(jid), false) => Selection::Ids(job_ids(Some(jid))?),
+                (None, true) => Selection::Running {
+                    older_than: text("older_than")?.map(|d| jobs::parse_duration(&d)).transpose()?,
+                    module: text("module")?,
+                },
+                (None, false) => return Err(Error::Invalid("mode=terminate needs jid, or all: true".into())),
+            };
+            Ok(many_to_json(&async_dir, &jobs::terminate_many(&dir, &selection, check_mode)?, check_mode))
+        }
         Some("terminate") => {
-            let jid = text("jid")?.ok_or_else(|| Error::Invalid("mode=terminate needs jid".into()))?;
+            let jid = text("jid")?
+                .ok_or_else(|| Error::Invalid("mode=terminate needs jid, or all: true".into()))?;
+            if jid.contains(',') {
+                let selection = Selection::Ids(job_ids(args.get("jid"))?);
+                return Ok(many_to_json(
+                    &async_dir,
+                    &jobs::terminate_many(&dir, &selection, check_mode)?,
+                    check_mode,
+                ));
+            }
             let done = jobs::terminate(&dir, &jid, check_mode)?;
             Ok(json!({
                 "changed": done.changed,
@@ -90,6 +116,38 @@ fn execute(args: &ModuleArgs) -> Result<Value, Error> {
     }
 }
 
+/// The answer of a terminate of many jobs: each job's outcome, in order, and which ended.
+pub(crate) fn many_to_json(async_dir: &str, outcomes: &[jobs::JobOutcome], check_mode: bool) -> Value {
+    let mut ended = Vec::new();
+    let mut errors = Vec::new();
+    let jobs: Vec<Value> = outcomes
+        .iter()
+        .map(|job| match (&job.outcome, &job.error) {
+            (Some(done), _) => {
+                if done.changed {
+                    ended.push(job.jid.clone());
+                }
+                json!({"ansible_job_id": job.jid, "changed": done.changed, "state_before": done.before.as_str(),
+                       "msg": done.msg})
+            }
+            (None, Some(error)) => {
+                errors.push(job.jid.clone());
+                json!({"ansible_job_id": job.jid, "changed": false, "failed": true, "msg": error})
+            }
+            (None, None) => json!({"ansible_job_id": job.jid, "changed": false, "state_before": "missing",
+                                   "msg": format!("could not find job {}", job.jid)}),
+        })
+        .collect();
+    let verb = if check_mode { "would terminate" } else { "terminated" };
+    let mut msg = format!("{verb} {} of {} job(s)", ended.len(), outcomes.len());
+    if !errors.is_empty() {
+        msg.push_str(&format!("; could not end {}", errors.join(", ")));
+    }
+    let key = if check_mode { "would_terminate" } else { "terminated" };
+    json!({"changed": !ended.is_empty(), "failed": !errors.is_empty(), "async_dir": async_dir, "jobs": jobs,
+           key: ended, "msg": msg})
+}
+
 /// `jid` of mode=wait: one id, a list of them, or ids separated by commas (as ansible's
 /// `list` type takes text).
 fn job_ids(value: Option<&Value>) -> Result<Vec<String>, Error> {
@@ -99,7 +157,7 @@ fn job_ids(value: Option<&Value>) -> Result<Vec<String>, Error> {
         other => Err(Error::Invalid(format!("jid must be a job id or a list of job ids, got: {other}"))),
     };
     match value {
-        None => Err(Error::Invalid("mode=wait needs jid: one job id or a non-empty list of them".into())),
+        None => Err(Error::Invalid("jid: one job id or a non-empty list of them is needed".into())),
         Some(Value::Array(items)) => items.iter().map(one).collect(),
         Some(Value::String(s)) if s.contains(',') => Ok(s.split(',').map(|j| j.trim().to_string()).collect()),
         Some(other) => Ok(vec![one(other)?]),
@@ -129,7 +187,15 @@ mod tests {
         let cases = [
             (json!({"mode": "terminate", "jid": "../x", "async_dir": d}), "invalid job id"),
             (json!({"mode": "terminate", "jid": "j1.1", "async_dir": d}), "could not find job j1.1"),
-            (json!({"mode": "terminate", "async_dir": d}), "mode=terminate needs jid"),
+            (json!({"mode": "terminate", "async_dir": d}), "mode=terminate needs jid, or all: true"),
+            (json!({"mode": "terminate", "jid": ["j1.1", "../x"], "async_dir": d}), "invalid job id"),
+            (json!({"mode": "terminate", "jid": ["j1.1", "j1.1"], "async_dir": d}), "more than once"),
+            (json!({"mode": "terminate", "jid": [], "async_dir": d}), "at least one job"),
+            (json!({"mode": "terminate", "jid": ["j1.1"], "all": true, "async_dir": d}), "not both"),
+            (
+                json!({"mode": "terminate", "all": true, "older_than": "soon", "async_dir": d}),
+                "older_than must be",
+            ),
             (json!({"mode": "kill", "async_dir": d}), "value of mode must be one of"),
             (json!({"mode": "gc", "older_than": "-1d", "async_dir": d}), "must not be negative"),
             (json!({"mode": "gc", "async_dir": d}), "needs older_than"),
@@ -139,7 +205,7 @@ mod tests {
             ),
             (json!({"mode": "list", "bogus": 1}), "Unsupported parameters"),
             (json!({"async_dir": d}), "missing required arguments: mode"),
-            (json!({"mode": "wait", "async_dir": d, "cleanup": true}), "mode=wait needs jid"),
+            (json!({"mode": "wait", "async_dir": d, "cleanup": true}), "jid: one job id or a non-empty list"),
             (json!({"mode": "wait", "jid": [], "async_dir": d, "cleanup": true}), "non-empty list"),
             (
                 json!({"mode": "wait", "jid": ["j2.2", "../x"], "async_dir": d, "cleanup": true}),
