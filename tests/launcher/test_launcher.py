@@ -362,19 +362,28 @@ def test_without_a_native_program_the_wrapper_hands_over_to_the_fallback(tmp_pat
 JOB_MARKER = "<<INCLUDE_ANSIBLE_MODULE_" + "JSON_ARGS>>"
 
 
-def run_job(tmp_path, args, *, env, way="file", argv=()):
+def run_job(tmp_path, args, *, env, way="file", argv=(), own_usual_dir=False):
     """library/async_job as ansible runs it: the arguments written in place of the marker, the
     text run as a file (pipelining off) or fed to /bin/sh over stdin (pipelining on). `args`
-    None: the file as it is, run by hand with `argv`."""
+    None: the file as it is, run by hand with `argv`. `own_usual_dir`: in a private mount
+    namespace where the passwd home's ~/.ansible_async (which any async task run on this
+    machine as this user fills) is an empty folder of the test's."""
     text = JOB.read_text()
     if args is not None:
         text = text.replace(JOB_MARKER, json.dumps(args))
+    prefix = []
+    if own_usual_dir:
+        empty, usual = tmp_path / "usual-empty", Path(pwd.getpwuid(os.getuid()).pw_dir) / ".ansible_async"
+        empty.mkdir(mode=0o700)
+        usual.mkdir(mode=0o700, exist_ok=True)
+        prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                  'mount --bind "$0" "$1" && shift && exec "$@"', str(empty), str(usual)]
     if way == "file":
         path = tmp_path / "AnsiballZ_async_job"
         path.write_text(text)
-        return subprocess.run(["/bin/sh", str(path), *argv], stdin=subprocess.DEVNULL, env=env,
+        return subprocess.run([*prefix, "/bin/sh", str(path), *argv], stdin=subprocess.DEVNULL, env=env,
                               capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    return subprocess.run(["/bin/sh"], input=text, env=env, capture_output=True, text=True, timeout=60,
+    return subprocess.run([*prefix, "/bin/sh"], input=text, env=env, capture_output=True, text=True, timeout=60,
                           cwd=tmp_path)
 
 
@@ -421,7 +430,8 @@ def test_an_async_dir_shared_by_both_architectures_keeps_one_copy_each(tmp_path)
 @pytest.mark.parametrize("way", ["file", "pipelined"])
 def test_async_job_where_no_async_task_ran_says_what_to_do_and_creates_nothing(tmp_path, way):
     missing = tmp_path / "nope"
-    proc = run_job(tmp_path, job_args(missing, mode="list"), env=base_env(HOME=str(tmp_path)), way=way)
+    proc = run_job(tmp_path, job_args(missing, mode="list"), env=base_env(HOME=str(tmp_path)), way=way,
+                   own_usual_dir=True)
     reply = json.loads(proc.stdout)
     assert proc.returncode == 1 and reply["failed"] is True, reply
     assert reply["msg"].startswith("async_job: the ansible-async program is not on this host for this user yet"), reply
@@ -470,7 +480,7 @@ def test_async_job_run_by_hand_passes_its_command_line_to_the_program(tmp_path):
                       (("--json", "list"), base_env(HOME=str(tmp_path), ANSIBLE_ASYNC_DIR=str(async_dir)))):
         proc = run_job(tmp_path, None, env=env, argv=argv)
         assert proc.returncode == 0 and [j["jid"] for j in json.loads(proc.stdout)["jobs"]] == [jid], proc
-    proc = run_job(tmp_path, None, env=base_env(HOME=str(tmp_path / "empty")), argv=("list",))
+    proc = run_job(tmp_path, None, env=base_env(HOME=str(tmp_path / "empty")), argv=("list",), own_usual_dir=True)
     assert proc.returncode == 1 and proc.stdout == "", proc
     assert proc.stderr.startswith("async_job: the ansible-async program is not on this host"), proc.stderr
 
