@@ -12,16 +12,8 @@ from pathlib import Path
 import pytest
 
 from harness.jobs import kill_jobs, wait_finished, wait_running
-from harness.paths import LIBRARY, TESTS
 
 TABLE = json.loads((Path(__file__).resolve().parent / "settings.json").read_text())["cases"]
-
-
-@pytest.fixture(scope="module")
-def libraries(tmp_path_factory):
-    fallback = tmp_path_factory.mktemp("fallback-library")
-    subprocess.run(["sh", str(TESTS / "foreign" / "fallback-library.sh"), str(fallback)], check=True)
-    return {"native": LIBRARY, "fallback": fallback}
 
 
 @pytest.mark.parametrize("wrapper", ["native", "fallback"])
