@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import tarfile
+import textwrap
 
 import pytest
 
@@ -26,7 +27,9 @@ VERSION = re.search(r'^version = "(.*)"', (REPO / "Cargo.toml").read_text(), re.
 NAME = f"ansible-async-rs-{VERSION}"
 CONTROLLERS = versions_from_env("MATRIX_CONTROLLERS", VERSIONS)
 
-ROLE_TASKS = """\
+# The async tasks both plays start with: a polled task, and a poll: 0 one collected by an
+# until-loop.
+ASYNC_TASKS = """\
 - name: Polled
   ansible.builtin.command: echo polled
   async: 30
@@ -47,6 +50,9 @@ ROLE_TASKS = """\
   retries: 50
   delay: 0.2
 
+"""
+
+ROLE_TASKS = ASYNC_TASKS + """\
 - name: Job list (the role's action plugin passes the play's async dir)
   async_job:
     mode: list
@@ -148,26 +154,7 @@ ROLE_PLAY = """\
   roles:
     - ansible_async_rs
   tasks:
-    - name: Polled
-      ansible.builtin.command: echo polled
-      async: 30
-      poll: 1
-      register: polled
-
-    - name: Fire and forget
-      ansible.builtin.command: echo later
-      async: 30
-      poll: 0
-      register: started
-
-    - name: Status until done
-      ansible.builtin.async_status:
-        jid: "{{ started.ansible_job_id }}"
-      register: done
-      until: done.finished
-      retries: 50
-      delay: 0.2
-
+""" + textwrap.indent(ASYNC_TASKS, "    ") + """\
     - name: Job list (async_job is only in the role)
       async_job:
         mode: list
