@@ -131,19 +131,8 @@ def test_a_role_with_the_release_library_runs_async_tasks(release, version, tmp_
         (role / "library" / name).chmod(0o755)
     (role / "action_plugins").mkdir()
     (role / "action_plugins" / "async_job.py").write_bytes((release / "action_plugins" / "async_job.py").read_bytes())
-    (tmp_path / "play.yml").write_text("- hosts: all\n  gather_facts: false\n  roles: [native_async]\n")
-    async_dir = tmp_path / "async"
-    (tmp_path / "inventory").write_text(
-        f"localhost ansible_connection=local ansible_python_interpreter={controller.python}"
-        f" ansible_async_dir={async_dir}\n")
     env = ansible_env(ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "remote"))
-    run = subprocess.run([str(controller.ansible_playbook), "-i", str(tmp_path / "inventory"),
-                          str(tmp_path / "play.yml")],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    output = run.stdout[-5000:] + run.stderr[-3000:]
-    assert run.returncode == 0, output
-    assert_recap_ok(parse_recap(run.stdout), hosts=1, see=output)
-    assert [p.name.rsplit(".", 1)[1] for p in (async_dir / ".bin").iterdir()] == ["x86_64"]
+    run_play(controller, tmp_path, "- hosts: all\n  gather_facts: false\n  roles: [native_async]\n", env)
 
 
 # A play that names the installed role and runs its own async tasks: the role's library/ comes
@@ -183,6 +172,24 @@ def test_meta_makes_the_release_a_role(release):
     assert "GNU GENERAL PUBLIC LICENSE" in (release / "LICENSE").read_text()
 
 
+def run_play(controller, tmp_path, play, env):
+    """Runs `play` on localhost with a private async dir, which it returns; the play must pass
+    and leave this host's program (the launcher's cache) in the async dir."""
+    (tmp_path / "play.yml").write_text(play)
+    async_dir = tmp_path / "async"
+    (tmp_path / "inventory").write_text(
+        f"localhost ansible_connection=local ansible_python_interpreter={controller.python}"
+        f" ansible_async_dir={async_dir}\n")
+    run = subprocess.run([str(controller.ansible_playbook), "-i", str(tmp_path / "inventory"),
+                          str(tmp_path / "play.yml")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    output = run.stdout[-5000:] + run.stderr[-3000:]
+    assert run.returncode == 0, output
+    assert_recap_ok(parse_recap(run.stdout), hosts=1, see=output)
+    assert [p.name.rsplit(".", 1)[1] for p in (async_dir / ".bin").iterdir()] == ["x86_64"]
+    return async_dir
+
+
 @pytest.mark.parametrize("version", CONTROLLERS, ids=lambda v: f"core-{v}")
 def test_ansible_galaxy_installs_the_release_as_a_role(tarball, version, tmp_path):
     controller = find_controller(version, need_library=False)
@@ -200,20 +207,9 @@ def test_ansible_galaxy_installs_the_release_as_a_role(tarball, version, tmp_pat
     for name in ("async_wrapper", "async_status", "async_job"):
         assert (role / "library" / name).read_bytes() == (LIBRARY / name).read_bytes(), name
 
-    (tmp_path / "play.yml").write_text(ROLE_PLAY)
-    async_dir = tmp_path / "async"
-    (tmp_path / "inventory").write_text(
-        f"localhost ansible_connection=local ansible_python_interpreter={controller.python}"
-        f" ansible_async_dir={async_dir}\n")
-    run = subprocess.run([str(controller.ansible_playbook), "-i", str(tmp_path / "inventory"),
-                          str(tmp_path / "play.yml")],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    output = run.stdout[-5000:] + run.stderr[-3000:]
-    assert run.returncode == 0, output
-    assert_recap_ok(parse_recap(run.stdout), hosts=1, see=output)
     # Ours ran (the venv's own modules are stubs that fail loudly besides): the launcher's
     # program in the cache, and our supervisor's log and job record beside the job file.
-    assert [p.name.rsplit(".", 1)[1] for p in (async_dir / ".bin").iterdir()] == ["x86_64"]
+    async_dir = run_play(controller, tmp_path, ROLE_PLAY, env)
     jid = (tmp_path / "jid").read_text().strip()
     assert (async_dir / f"{jid}.log").exists()
     assert json.loads((async_dir / jid).read_text())["stdout"] == "later"
