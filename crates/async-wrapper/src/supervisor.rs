@@ -76,17 +76,14 @@ impl Lease<'_> {
     /// Takes in a renewal, if one came since the last look (the job file's time moved);
     /// whether the lease has run out.
     fn run_out(&mut self) -> bool {
-        let time = self.dir.last_renewal(self.id);
-        if time.is_some() && time != self.seen {
-            self.seen = time;
-            if let Some(at) = time {
-                // On the monotonic clock, as long ago as the file's time says (never ahead).
-                let ago = SystemTime::now().duration_since(at).unwrap_or_default();
-                let renewed = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
-                if renewed > self.renewed {
-                    self.renewed = renewed;
-                    self.last_call = Some(at);
-                }
+        if let Some(at) = self.dir.last_renewal(self.id).filter(|&at| Some(at) != self.seen) {
+            self.seen = Some(at);
+            // On the monotonic clock, as long ago as the file's time says (never ahead).
+            let ago = SystemTime::now().duration_since(at).unwrap_or_default();
+            let renewed = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
+            if renewed > self.renewed {
+                self.renewed = renewed;
+                self.last_call = Some(at);
             }
         }
         Instant::now() >= self.expiry()
