@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use crate::rules::{self, fill};
 use crate::JobDir;
 
 #[derive(Clone, Debug)]
@@ -40,11 +41,8 @@ impl ModuleArgs {
         if unsupported.is_empty() {
             return Ok(());
         }
-        Err(format!(
-            "Unsupported parameters for ({module}) module: {}. Supported parameters include: {}.",
-            unsupported.join(", "),
-            shown.join(", ")
-        ))
+        let (keys, known) = (unsupported.join(", "), shown.join(", "));
+        Err(fill(rules::UNSUPPORTED, &[("module", &module), ("keys", &keys), ("known", &known)]))
     }
 
     /// A string argument; numbers are taken as their text, as ansible's `str` type does.
@@ -53,7 +51,7 @@ impl ModuleArgs {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => Err(format!("argument '{key}' must be a string, not {other}")),
+            Some(other) => Err(fill(rules::NOT_A_STRING, &[("key", &key), ("value", other)])),
         }
     }
 

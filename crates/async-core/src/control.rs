@@ -12,16 +12,18 @@ use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use crate::rules::{self, fill, quote};
+
 /// The signal `async_job terminate` sends a supervisor to ask it to end its job.
 pub const TERMINATE: Signal = Signal::SIGUSR1;
 
 /// How long a module's group gets between SIGTERM and SIGKILL, unless [`GRACE_ENV`] says
 /// otherwise when the job starts.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(rules::DEFAULT_GRACE_SECS);
 
 /// The environment variable (seconds, decimals allowed, 0 to 3600) that sets a job's grace
 /// period when async_wrapper starts it, e.g. through a task's `environment:`.
-pub const GRACE_ENV: &str = "ASYNC_WRAPPER_KILL_GRACE";
+pub use crate::rules::GRACE_ENV;
 
 /// How often a group is checked for survivors during a grace period.
 pub const GRACE_CHECK: Duration = Duration::from_millis(10);
@@ -30,17 +32,19 @@ pub const GRACE_CHECK: Duration = Duration::from_millis(10);
 pub fn grace_from_env() -> Result<Duration, String> {
     match std::env::var(GRACE_ENV) {
         Err(_) => Ok(DEFAULT_GRACE),
-        Ok(text) => {
-            text.trim().parse::<f64>().ok().and_then(grace_from_secs).ok_or_else(|| {
-                format!("{GRACE_ENV} must be a number of seconds from 0 to 3600, got: {text:?}")
-            })
-        }
+        Ok(text) => text.trim().parse::<f64>().ok().and_then(grace_from_secs).ok_or_else(|| {
+            fill(
+                rules::BAD_GRACE,
+                &[("env", &GRACE_ENV), ("max", &rules::MAX_GRACE_SECS), ("value", &quote(&text))],
+            )
+        }),
     }
 }
 
 /// A grace period of `secs` seconds, when that is one: a number from 0 to 3600.
 pub fn grace_from_secs(secs: f64) -> Option<Duration> {
-    (secs.is_finite() && (0.0..=3600.0).contains(&secs)).then(|| Duration::from_secs_f64(secs))
+    (secs.is_finite() && (0.0..=rules::MAX_GRACE_SECS as f64).contains(&secs))
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 /// Ends the process group led by `leader`: SIGTERM, up to `grace` for `gone` to say it

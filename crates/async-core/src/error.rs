@@ -2,6 +2,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use crate::rules::{self, fill};
+
 /// What can go wrong with job ids and the job directory. The `Display` texts are the
 /// `msg` a user sees, so they name the path and say what is wrong in plain words.
 #[derive(Debug)]
@@ -19,12 +21,14 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::InvalidJobId { id, why } => write!(f, "invalid job id {id:?}: {why}"),
+            Error::InvalidJobId { id, why } => {
+                f.write_str(&fill(rules::INVALID_JOB_ID, &[("id", &rules::quote(id)), ("why", why)]))
+            }
             Error::CreateDir { path, source } => {
-                write!(f, "could not create directory: {} - {}", path.display(), source)
+                f.write_str(&fill(rules::CREATE_DIR, &[("path", &path.display()), ("error", source)]))
             }
             Error::UnsafeDir { path, why } => {
-                write!(f, "refusing to use async directory {}: {}", path.display(), why)
+                f.write_str(&fill(rules::UNSAFE_DIR, &[("path", &path.display()), ("why", why)]))
             }
             Error::Io { path, source } => write!(f, "{}: {}", path.display(), source),
         }

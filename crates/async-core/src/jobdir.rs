@@ -5,15 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::rules::{self, fill, ASYNC_DIR_ENV, DEFAULT_ASYNC_DIR};
 use crate::{expand_user, Error, JobFile, JobId};
-
-/// Where ansible keeps async job files when neither `ANSIBLE_ASYNC_DIR` nor
-/// `ansible_async_dir` says otherwise.
-pub const DEFAULT_ASYNC_DIR: &str = "~/.ansible_async";
-
-/// The environment variable that names the async dir; ansible sets it from
-/// `ansible_async_dir` for async_wrapper.
-pub const ASYNC_DIR_ENV: &str = "ANSIBLE_ASYNC_DIR";
 
 /// The async directory of one user on one host: one job file per job, named by its id.
 #[derive(Clone, Debug)]
@@ -76,24 +69,19 @@ impl JobDir {
         let meta = fs::symlink_metadata(&self.path)
             .map_err(|source| Error::Io { path: self.path.clone(), source })?;
         if meta.file_type().is_symlink() {
-            return Err(unsafe_dir("it is a symbolic link".into()));
+            return Err(unsafe_dir(rules::DIR_SYMLINK.into()));
         }
         if !meta.is_dir() {
-            return Err(unsafe_dir("it is not a directory".into()));
+            return Err(unsafe_dir(rules::DIR_NOT_A_DIR.into()));
         }
         // SAFETY: geteuid cannot fail.
         let euid = unsafe { libc::geteuid() };
         if meta.uid() != euid {
-            return Err(unsafe_dir(format!(
-                "it is owned by uid {}, not by the running user (uid {euid})",
-                meta.uid()
-            )));
+            return Err(unsafe_dir(fill(rules::DIR_NOT_OWNED, &[("uid", &meta.uid()), ("euid", &euid)])));
         }
         if meta.mode() & 0o022 != 0 {
-            return Err(unsafe_dir(format!(
-                "other users can write to it (mode {:04o})",
-                meta.mode() & 0o7777
-            )));
+            let mode = format!("{:04o}", meta.mode() & 0o7777);
+            return Err(unsafe_dir(fill(rules::DIR_WRITABLE, &[("mode", &mode)])));
         }
         Ok(())
     }

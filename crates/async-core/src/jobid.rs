@@ -1,5 +1,6 @@
 use std::fmt;
 
+use crate::rules::{self, JOB_ID_MAX_LEN};
 use crate::Error;
 
 /// The name of one job: ansible's `JID` plus `.PID` of the wrapper, e.g. `j123456789.4242`.
@@ -10,25 +11,23 @@ use crate::Error;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct JobId(String);
 
-const MAX_LEN: usize = 128;
-
 impl JobId {
     pub fn new(id: &str) -> Result<JobId, Error> {
         let bad = |why| Err(Error::InvalidJobId { id: id.to_string(), why });
         if id.is_empty() {
-            return bad("it is empty");
+            return bad(rules::JOB_ID_EMPTY);
         }
-        if id.len() > MAX_LEN {
-            return bad("it is longer than 128 characters");
+        if id.len() > JOB_ID_MAX_LEN {
+            return bad(rules::JOB_ID_TOO_LONG);
         }
         if id.starts_with('.') {
-            return bad("it starts with '.'");
+            return bad(rules::JOB_ID_HIDDEN);
         }
         if id.contains('/') {
-            return bad("it contains '/'");
+            return bad(rules::JOB_ID_SLASH);
         }
         if !id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
-            return bad("only letters, digits, '.', '_' and '-' are allowed");
+            return bad(rules::JOB_ID_CHARS);
         }
         Ok(JobId(id.to_string()))
     }

@@ -13,14 +13,12 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, SystemTime};
 
+use crate::rules::{self, fill, quote};
 use crate::{JobDir, JobId};
 
 /// The environment variable (whole seconds) that gives a job a lease when async_wrapper
 /// starts it, e.g. through a play's `environment:`.
-pub const LEASE_ENV: &str = "ASYNC_WRAPPER_LEASE";
-
-/// The longest lease taken, as the longest time limit: 10 years.
-pub const MAX_LEASE: u64 = 10 * 36525 * 864;
+pub use crate::rules::{LEASE_ENV, MAX_LEASE};
 
 /// The lease [`LEASE_ENV`] asks for; `None` without the variable; `Err` names a bad value.
 pub fn lease_from_env() -> Result<Option<Duration>, String> {
@@ -34,7 +32,7 @@ fn lease_from_text(text: &str) -> Result<Duration, String> {
     match text.trim().parse::<u64>() {
         Ok(secs) if (1..=MAX_LEASE).contains(&secs) => Ok(Duration::from_secs(secs)),
         _ => {
-            Err(format!("{LEASE_ENV} must be a whole number of seconds from 1 to {MAX_LEASE}, got: {text:?}"))
+            Err(fill(rules::BAD_LEASE, &[("env", &LEASE_ENV), ("max", &MAX_LEASE), ("value", &quote(text))]))
         }
     }
 }

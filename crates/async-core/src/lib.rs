@@ -16,7 +16,9 @@
 //! - [`control`]: how a running job is asked to end and how its module's group is ended;
 //! - [`lease`]: a job that ends when nothing asks for it any more;
 //! - [`clock`]: "now", elapsed times and the timestamps of the logs;
-//! - [`status`]: a job as `async_status` reports it (also what `async_job wait` returns).
+//! - [`status`]: a job as `async_status` reports it (also what `async_job wait` returns);
+//! - [`rules`]: the protocol's texts and bounds, which the Python parts of `library/` are
+//!   generated from.
 //!
 //! # Job file format
 //!
@@ -60,17 +62,19 @@ pub mod output;
 mod process;
 pub mod record;
 pub mod reply;
+pub mod rules;
 mod state;
 pub mod status;
 pub mod user;
 
 pub use args::ModuleArgs;
 pub use error::Error;
-pub use jobdir::{JobDir, Written, ASYNC_DIR_ENV, DEFAULT_ASYNC_DIR};
+pub use jobdir::{JobDir, Written};
 pub use jobfile::JobFile;
 pub use jobid::JobId;
 pub use process::ProcessStamp;
-pub use record::{Record, TIMEOUT_MSG};
+pub use record::Record;
 pub use reply::Reply;
+pub use rules::{ASYNC_DIR_ENV, DEFAULT_ASYNC_DIR, TIMEOUT_MSG};
 pub use state::{JobInfo, JobState};
 pub use user::expand_user;

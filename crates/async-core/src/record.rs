@@ -15,10 +15,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::rules::TIMEOUT_MSG;
 use crate::{clock, JobId, ProcessStamp};
-
-/// The `msg` ansible-core writes when the time limit ends a job; users match on it.
-pub const TIMEOUT_MSG: &str = "Timeout exceeded";
 
 /// A record as the JSON object written to a job file.
 pub trait Record: Serialize {
@@ -79,7 +77,7 @@ impl Running {
     /// Whether a job file's object is a running job's: ansible's rule, the presence of
     /// `started` (whatever its value).
     pub fn is_running(job: &Map<String, Value>) -> bool {
-        job.contains_key("started")
+        job.contains_key(crate::rules::RUNNING_KEY)
     }
 
     /// The marker a running job file holds; `None` when the job is over. Read leniently: a

@@ -5,7 +5,8 @@ use std::time::UNIX_EPOCH;
 
 use serde_json::{json, Map, Value};
 
-use crate::record::{Running, TIMEOUT_MSG};
+use crate::record::Running;
+use crate::rules::TIMEOUT_MSG;
 use crate::{clock, log, Error, JobDir, JobFile, JobId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

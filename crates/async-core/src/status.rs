@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::record::Running;
+use crate::rules::{self, fill};
 use crate::{JobDir, JobFile, JobId};
 
 /// A report: a job file's own content, printed as it is (as ansible-core's module prints
@@ -61,10 +62,10 @@ pub fn report(dir: &JobDir, id: &JobId) -> Report {
                 return (running, 0).into();
             }
             Ok(JobFile::Garbage(data)) => {
-                return failed(over, format!("Could not parse job output: {data}")).into()
+                return failed(over, fill(rules::UNPARSABLE, &[("data", &data)])).into()
             }
             Ok(JobFile::Object(job)) => job,
-            Err(e) => return failed(over, format!("could not read job file: {e}")).into(),
+            Err(e) => return failed(over, fill(rules::UNREADABLE, &[("error", &e)])).into(),
         };
         let Some(running) = Running::of(&job) else {
             job.insert("finished".into(), json!(true));
@@ -116,10 +117,7 @@ pub fn failed(mut extra: Value, msg: String) -> (Value, i32) {
 
 /// `could not find job`, the text users and tools match on.
 pub fn not_found(id: &JobId) -> (Value, i32) {
-    failed(
-        json!({"ansible_job_id": id.as_str(), "started": true, "finished": true}),
-        "could not find job".into(),
-    )
+    failed(json!({"ansible_job_id": id.as_str(), "started": true, "finished": true}), rules::NOT_FOUND.into())
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use async_core::rules::{self, fill};
 use async_core::status::{self, failed, Report};
 use async_core::{user, JobDir, JobId, ModuleArgs, Reply};
 use serde_json::{json, Value};
@@ -61,18 +62,24 @@ fn read_args(path: &Path) -> Result<Args, String> {
 fn parse_json_args(text: &str) -> Result<Args, String> {
     match async_core::json::parse(text) {
         Ok(Value::Object(map)) => parse_args(&ModuleArgs::new(map)),
-        Ok(_) => Err("the module arguments are not a JSON object".into()),
-        Err(e) => Err(format!("the module arguments are not valid JSON: {e}")),
+        Ok(_) => Err(rules::ARGS_NOT_OBJECT.into()),
+        Err(e) => Err(fill(rules::ARGS_NOT_JSON, &[("error", &e)])),
     }
 }
 
 fn parse_args(args: &ModuleArgs) -> Result<Args, String> {
     args.only("async_status", &["jid", "mode", "_async_dir"], &["jid", "mode"])?;
-    let jid = args.string("jid")?.ok_or("missing required arguments: jid")?;
+    let jid = args.string("jid")?.ok_or_else(|| fill(rules::MISSING, &[("keys", &"jid")]))?;
     let mode = match args.string("mode")?.as_deref() {
         None | Some("status") => Mode::Status,
         Some("cleanup") => Mode::Cleanup,
-        Some(other) => return Err(format!("value of mode must be one of: cleanup, status, got: {other}")),
+        Some(other) => {
+            let choices = "cleanup, status";
+            return Err(fill(
+                rules::NOT_A_CHOICE,
+                &[("key", &"mode"), ("choices", &choices), ("value", &other)],
+            ));
+        }
     };
     let async_dir = args.job_dir("_async_dir")?;
     // What ansible-core's module reports as its arguments once validated: all three, the
@@ -149,7 +156,7 @@ fn answer(args: &Args, homes: impl FnOnce() -> Homes) -> Answer {
                     Err(e) => {
                         return failed(
                             json!({"ansible_job_id": id.as_str()}),
-                            format!("could not remove job file: {e}"),
+                            fill(rules::UNREMOVABLE, &[("error", &e)]),
                         )
                         .into()
                     }
@@ -216,7 +223,7 @@ impl Lookup {
                            "searched": searched});
         match &self.refused {
             Some(why) => failed(extra, why.clone()),
-            None => failed(extra, "could not find job".into()),
+            None => failed(extra, rules::NOT_FOUND.into()),
         }
     }
 }

@@ -23,8 +23,10 @@
 
 use std::time::Duration;
 
+use async_core::rules::{self, fill, quote};
+
 /// The environment variable that asks for the exact limit.
-pub const EXACT_ENV: &str = "ASYNC_WRAPPER_EXACT_LIMIT";
+pub use async_core::rules::EXACT_ENV;
 
 /// How ansible-core's own wrapper times a job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +38,7 @@ pub enum Watchdog {
 }
 
 /// The first patch of each minor with [`Watchdog::Halving`]; every later minor has it.
-const HALVING_SINCE: [(u32, u32, u32); 4] = [(2, 18, 19), (2, 19, 12), (2, 20, 8), (2, 21, 2)];
+pub const HALVING_SINCE: [(u32, u32, u32); 4] = [(2, 18, 19), (2, 19, 12), (2, 20, 8), (2, 21, 2)];
 
 impl Watchdog {
     /// The watchdog of ansible-core `version` (major, minor, patch).
@@ -113,9 +115,7 @@ fn exact_from_text(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
         "" | "0" | "false" | "no" | "off" => Ok(false),
         "1" | "true" | "yes" | "on" => Ok(true),
-        _ => {
-            Err(format!("{EXACT_ENV} must be 1 (end the job at its time limit exactly) or 0, got: {text:?}"))
-        }
+        _ => Err(fill(rules::BAD_EXACT, &[("env", &EXACT_ENV), ("value", &quote(text))])),
     }
 }
 

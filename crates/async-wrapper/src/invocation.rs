@@ -16,12 +16,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_core::output;
+use async_core::rules::{self, fill, quote};
 
 use crate::deadline::{self, Watchdog};
 
-pub const USAGE: &str = "usage: async_wrapper <jid> <time_limit> <modulescript> <argsfile> [-preserve_tmp]  \
-or: async_wrapper <jid> <time_limit> <preserve_tmp> <module_path> <command>...  \
-Humans, do not call directly!";
+pub use async_core::rules::{MAX_TIME_LIMIT, WRAPPER_USAGE as USAGE};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -177,19 +176,13 @@ impl Invocation {
 /// hundred KB; a large binary module has none.
 const MAX_SCANNED: u64 = 8 << 20;
 
-/// The longest time limit taken: 10 years. Anything longer is a mistake, not a plan.
-pub const MAX_TIME_LIMIT: u64 = 10 * 36525 * 864;
-
 /// A whole number of seconds up to [`MAX_TIME_LIMIT`]; 0 is no limit (`None`).
 fn parse_time_limit(arg: &OsStr) -> Result<Option<Duration>, String> {
     let text = arg.to_string_lossy();
     match text.trim().parse::<u64>() {
         Ok(0) => Ok(None),
         Ok(secs) if secs <= MAX_TIME_LIMIT => Ok(Some(Duration::from_secs(secs))),
-        _ => Err(format!(
-            "the time limit must be a whole number of seconds from 0 (no limit) to {MAX_TIME_LIMIT} \
-             (10 years), got: {text:?}"
-        )),
+        _ => Err(fill(rules::BAD_TIME_LIMIT, &[("max", &MAX_TIME_LIMIT), ("value", &quote(&text))])),
     }
 }
 

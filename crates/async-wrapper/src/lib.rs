@@ -10,6 +10,8 @@ mod invocation;
 mod supervisor;
 mod syslog;
 
+pub use deadline::HALVING_SINCE;
+
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};

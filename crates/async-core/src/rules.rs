@@ -1,0 +1,126 @@
+//! The job protocol's texts and bounds that the Python parts of `library/` (the portable
+//! fallback and `async_status`'s own answer) need too. They are defined here once and used by
+//! the programs; `protocol-rules` (crates/protocol-rules) prints them as Python when
+//! `assemble.sh` builds `library/`, so no script carries a copy typed by hand.
+//!
+//! A message is a template: `{name}` marks a value, filled by [`fill`] here and by Python's
+//! `str.format` there. A value shown quoted is written by [`quote`]: JSON's string syntax,
+//! which Python's `json.dumps(value, ensure_ascii=False)` writes byte for byte the same.
+
+use std::fmt::Display;
+
+/// Where ansible keeps async job files when neither `ANSIBLE_ASYNC_DIR` nor
+/// `ansible_async_dir` says otherwise.
+pub const DEFAULT_ASYNC_DIR: &str = "~/.ansible_async";
+/// The environment variable that names the async dir; ansible sets it from
+/// `ansible_async_dir` for async_wrapper.
+pub const ASYNC_DIR_ENV: &str = "ANSIBLE_ASYNC_DIR";
+
+// Job ids (see `JobId`).
+pub const JOB_ID_MAX_LEN: usize = 128;
+pub const INVALID_JOB_ID: &str = "invalid job id {id}: {why}";
+pub const JOB_ID_EMPTY: &str = "it is empty";
+pub const JOB_ID_TOO_LONG: &str = "it is longer than 128 characters";
+pub const JOB_ID_HIDDEN: &str = "it starts with '.'";
+pub const JOB_ID_SLASH: &str = "it contains '/'";
+pub const JOB_ID_CHARS: &str = "only letters, digits, '.', '_' and '-' are allowed";
+
+// The async dir (see `JobDir`).
+pub const CREATE_DIR: &str = "could not create directory: {path} - {error}";
+pub const UNSAFE_DIR: &str = "refusing to use async directory {path}: {why}";
+pub const DIR_SYMLINK: &str = "it is a symbolic link";
+pub const DIR_NOT_A_DIR: &str = "it is not a directory";
+pub const DIR_NOT_OWNED: &str = "it is owned by uid {uid}, not by the running user (uid {euid})";
+pub const DIR_WRITABLE: &str = "other users can write to it (mode {mode})";
+
+// The settings a task's environment gives async_wrapper.
+pub const GRACE_ENV: &str = "ASYNC_WRAPPER_KILL_GRACE";
+pub const DEFAULT_GRACE_SECS: u64 = 2;
+pub const MAX_GRACE_SECS: u64 = 3600;
+pub const BAD_GRACE: &str = "{env} must be a number of seconds from 0 to {max}, got: {value}";
+pub const LEASE_ENV: &str = "ASYNC_WRAPPER_LEASE";
+/// The longest lease taken, as the longest time limit: 10 years.
+pub const MAX_LEASE: u64 = MAX_TIME_LIMIT;
+pub const BAD_LEASE: &str = "{env} must be a whole number of seconds from 1 to {max}, got: {value}";
+pub const EXACT_ENV: &str = "ASYNC_WRAPPER_EXACT_LIMIT";
+pub const BAD_EXACT: &str = "{env} must be 1 (end the job at its time limit exactly) or 0, got: {value}";
+
+// async_wrapper's command line.
+pub const WRAPPER_USAGE: &str =
+    "usage: async_wrapper <jid> <time_limit> <modulescript> <argsfile> [-preserve_tmp]  \
+or: async_wrapper <jid> <time_limit> <preserve_tmp> <module_path> <command>...  \
+Humans, do not call directly!";
+/// The longest time limit taken: 10 years. Anything longer is a mistake, not a plan.
+pub const MAX_TIME_LIMIT: u64 = 10 * 36525 * 864;
+pub const BAD_TIME_LIMIT: &str =
+    "the time limit must be a whole number of seconds from 0 (no limit) to {max} (10 years), got: {value}";
+
+/// The `msg` ansible-core writes when the time limit ends a job; users match on it.
+pub const TIMEOUT_MSG: &str = "Timeout exceeded";
+
+// async_status's answers.
+/// The key whose presence at the top level of a job file means the job has not ended, as
+/// in ansible-core's async_status (a module result's own nested `started` does not count).
+pub const RUNNING_KEY: &str = "started";
+pub const NOT_FOUND: &str = "could not find job";
+pub const UNPARSABLE: &str = "Could not parse job output: {data}";
+pub const UNREADABLE: &str = "could not read job file: {error}";
+pub const UNREMOVABLE: &str = "could not remove job file: {error}";
+
+// A module's arguments, refused as ansible-core's AnsibleModule words it.
+pub const ARGS_NOT_OBJECT: &str = "the module arguments are not a JSON object";
+pub const ARGS_NOT_JSON: &str = "the module arguments are not valid JSON: {error}";
+pub const UNSUPPORTED: &str =
+    "Unsupported parameters for ({module}) module: {keys}. Supported parameters include: {known}.";
+pub const NOT_A_STRING: &str = "argument '{key}' must be a string, not {value}";
+pub const MISSING: &str = "missing required arguments: {keys}";
+pub const NOT_A_CHOICE: &str = "value of {key} must be one of: {choices}, got: {value}";
+
+/// `template` with each `{name}` of `values` replaced by its value, in one pass (a value
+/// that holds `{name}` is not filled again); a `{...}` without a value stays as it is.
+pub fn fill(template: &str, values: &[(&str, &dyn Display)]) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values.iter().find(|(n, _)| *n == name).map(|(_, v)| (close, v))
+        });
+        match value {
+            Some((close, value)) => {
+                out.push_str(&value.to_string());
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `text` as a quoted JSON string: how messages show a value the user gave.
+pub fn quote(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_each_name_once() {
+        let msg = fill(INVALID_JOB_ID, &[("id", &quote("{why}")), ("why", &JOB_ID_CHARS)]);
+        assert_eq!(msg, "invalid job id \"{why}\": only letters, digits, '.', '_' and '-' are allowed");
+        assert_eq!(fill("{a} {b} {", &[("a", &1)]), "1 {b} {");
+    }
+
+    #[test]
+    fn quotes_as_python_json_dumps_without_ensure_ascii() {
+        assert_eq!(quote("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\u0001é\"");
+    }
+}
