@@ -29,7 +29,7 @@ STATIC      := RUSTFLAGS="-C target-feature=+crt-static"
 DIST_NAME := ansible-async-rs-$(VERSION)
 DIST_DIR  := target/releases/$(DIST_NAME)
 
-.PHONY: all toolchain programs library build dist repro-check venvs ssh-host lint test unit e2e demo bench clean
+.PHONY: all toolchain programs rules library build dist repro-check venvs ssh-host lint test unit e2e demo bench clean
 
 all: build
 
@@ -51,10 +51,18 @@ programs: toolchain
 		cp target/$$arch-unknown-linux-musl/dist/ansible-async $(PROGRAMS)/ansible-async.$$arch || exit 1; \
 	done
 
+# The protocol's texts and bounds as the Python parts of library/ take them, printed from the
+# Rust code by protocol-rules (a build-machine tool, not shipped).
+RULES := target/rules/rules.py
+rules:
+	mkdir -p $(dir $(RULES))
+	cargo run --locked -q -p protocol-rules -- --python >$(RULES).tmp && mv $(RULES).tmp $(RULES)
+
 # library/: what users drop into their playbooks (see the README).
-library: programs
+library: programs rules
 	mkdir -p library
-	sh crates/ansible-async/library/assemble.sh library $(foreach a,$(ARCHES),$(a)=$(PROGRAMS)/ansible-async.$(a))
+	sh crates/ansible-async/library/assemble.sh library rules=$(RULES) \
+		$(foreach a,$(ARCHES),$(a)=$(PROGRAMS)/ansible-async.$(a))
 
 build: library
 	$(STATIC) cargo build --release --locked --target $(HOST_TARGET) -p binary-module
@@ -96,8 +104,9 @@ venvs:
 ssh-host:
 	bash tests/ssh/setup-host.sh
 
-# Formatting, clippy and rustdoc with warnings as errors, and shellcheck on every shell script
-# (tests/shellcheck.sh). `.ci/run` runs it before the tests.
+# Formatting, clippy and rustdoc with warnings as errors, shellcheck on every shell script
+# (tests/shellcheck.sh), and the Python parts of library/ compiled by every Python they run on
+# and checked by pyflakes (tests/lint-python.sh). `.ci/run` runs it before the tests.
 lint:
 	@cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
@@ -105,6 +114,7 @@ lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 	sh tests/shellcheck.sh
+	sh tests/lint-python.sh
 
 unit:
 	cargo test --workspace --locked

@@ -36,7 +36,8 @@ done <"$out/scripts"
 # async_job are all text; async_wrapper is checked up to its gzipped programs.
 printf 'x86_64 stand-in\n' >"$out/x86_64"
 printf 'aarch64 stand-in\n' >"$out/aarch64"
-sh "$templates/assemble.sh" "$out/library" x86_64="$out/x86_64" aarch64="$out/aarch64" >/dev/null
+cargo run --locked -q -p protocol-rules -- --python >"$out/rules.py"
+sh "$templates/assemble.sh" "$out/library" rules="$out/rules.py" x86_64="$out/x86_64" aarch64="$out/aarch64" >/dev/null
 payload=$(($(gzip -9 -n -c "$out/x86_64" | wc -c) + $(gzip -9 -n -c "$out/aarch64" | wc -c)))
 head -c "$(($(wc -c <"$out/library/async_wrapper") - payload))" "$out/library/async_wrapper" >"$out/async_wrapper"
 cp "$out/library/async_status" "$out/library/async_job" "$out/"

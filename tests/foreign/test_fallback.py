@@ -129,12 +129,37 @@ def test_ansible_sees_an_old_style_sh_script(library):
 
 
 def test_the_embedded_program_compiles():
-    text = (REPO / "crates" / "ansible-async" / "library" / "fallback" / "fallback.sh").read_text()
+    """The fallback as library/async_wrapper carries it (assemble.sh joins the rules,
+    fallback/common.py and fallback/async_wrapper.py, then packs them): it compiles, and
+    nothing in it could end the shell's here-document early."""
+    text = LAUNCHER_TEXT()
     start = text.index("<<'ASYNC_WRAPPER_FALLBACK_PY'\n") + len("<<'ASYNC_WRAPPER_FALLBACK_PY'\n")
     program = text[start:text.index("\nASYNC_WRAPPER_FALLBACK_PY\n")]
-    compile(program, "fallback.sh", "exec")
-    # Nothing the shell could take for the end of the here-document before its end.
+    compile(program, "async_wrapper.py", "exec")
     assert "\nASYNC_WRAPPER_FALLBACK_PY" not in program
+    assert 'TIMEOUT_MSG = "Timeout exceeded"' in program, "the rules come first"
+
+
+def LAUNCHER_TEXT():
+    """The shell text of library/async_wrapper, before its programs."""
+    data = (REPO / "library" / "async_wrapper").read_bytes()
+    return data[:data.index(b'\nrun_fallback "$@"\n') + 1].decode()
+
+
+def test_a_python_without_json_fails_naming_the_missing_module(host):
+    """Debian's python3-minimal has no json: a failed reply, not a traceback, and no job."""
+    shadow = host.tmp / "shadow" / "json"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'json'\")\n")
+    module = host.module("m", "echo '{}'\n")
+    run = subprocess.run(["/bin/sh", str(host.library / "async_wrapper"), "j30", "5", str(module), "_"],
+                         env={**host.env, "PYTHONPATH": str(shadow.parent)}, capture_output=True, text=True,
+                         timeout=30)
+    assert (run.returncode, run.stderr) == (1, "")
+    reply = json.loads(run.stdout)
+    assert reply["failed"] is True and reply["msg"].startswith("async_wrapper: ")
+    assert reply["msg"].endswith(" lacks part of its standard library (No module named 'json'): install python3")
+    assert not host.async_dir.exists() or not list(host.async_dir.iterdir())
 
 
 def test_legacy_job_result_files_and_log(host):
@@ -286,7 +311,7 @@ def test_module_that_cannot_run_or_prints_no_json(host):
 
 @pytest.mark.parametrize("args, env, msg", [
     (["j1", "5", "/m"], {}, "usage: async_wrapper <jid>"),
-    (["j1", "soon", "/m", "_"], {}, 'the time limit must be a whole number of seconds, got: "soon"'),
+    (["j1", "soon", "/m", "_"], {}, 'the time limit must be a whole number of seconds from 0 (no limit) to 315576000 (10 years), got: "soon"'),
     (["../x", "5", "/m", "_"], {}, "invalid job id \"../x."),
     (["j1", "5", "/m", "_"], {"ASYNC_WRAPPER_KILL_GRACE": "later"},
      'ASYNC_WRAPPER_KILL_GRACE must be a number of seconds from 0 to 3600, got: "later"'),
@@ -338,8 +363,8 @@ def test_without_python_a_failed_reply_names_what_is_missing(host):
                          capture_output=True, text=True)
     assert run.returncode == 1 and run.stderr == ""
     reply = json.loads(run.stdout)
-    assert reply["failed"] is True and "found no python to run its portable fallback" in reply["msg"]
-    assert f"(no native program for this host (Linux {os.uname().machine})): install python3" in reply["msg"]
+    assert reply["failed"] is True and "found no python to run its portable fallback (" in reply["msg"]
+    assert reply["msg"].endswith("): install python3, or run the task without async")
 
 
 @pytest.mark.parametrize("shell", ["/bin/dash", "/bin/bash", "/bin/busybox"])

@@ -1,30 +1,38 @@
 #!/bin/sh
-# Builds library/ from the ansible-async programs.
-# Usage: assemble.sh LIBRARY_DIR x86_64=PROGRAM aarch64=PROGRAM
+# Builds library/ from the ansible-async programs and the protocol's rules.
+# Usage: assemble.sh LIBRARY_DIR rules=RULES x86_64=PROGRAM aarch64=PROGRAM
 #
 #   async_wrapper  launcher script (async_wrapper.sh, with the portable fallback inlined)
 #                  + both programs, gzipped
-#   async_status   a small JSON-args script (async_status.sh) that runs the program
-#                  async_wrapper installed on the host, and answers by itself where it is missing
-#   async_job      a small JSON-args script (async_job.sh) that runs that program, and says
-#                  what to do where it is missing
+#   async_status   a JSON-args script (async_status.sh) that runs the program async_wrapper
+#                  installed on the host; where it is missing, the host's Python answers
+#   async_job      a JSON-args script (async_job.sh) that runs that program, and says what
+#                  to do where it is missing
+#
+# RULES is what `protocol-rules --python` prints: the protocol's texts and bounds as the
+# native program has them. Each Python part (fallback/async_wrapper.py, carried as text;
+# fallback/async_status.py, carried deflated and base64-encoded) is those rules, a PROGRAM
+# line, fallback/common.py and the part itself, packed by fallback/pack.awk (no comments,
+# no rules the part does not name). With ASSEMBLE_PYTHON_OUT=DIR set, each part is also
+# written there as it is joined and as it is packed (for `make lint`).
 #
 # The output depends only on the inputs: no dates, no paths (gzip -n).
 set -eu
 library=$1
 shift
 here=$(dirname "$0")
-x86_64= aarch64=
+x86_64= aarch64= rules=
 for arg in "$@"; do
     case $arg in
+    rules=*) rules=${arg#*=} ;;
     x86_64=*) x86_64=${arg#*=} ;;
     aarch64=*) aarch64=${arg#*=} ;;
-    *) echo "assemble.sh: unknown argument $arg (want x86_64=PROGRAM aarch64=PROGRAM)" >&2 && exit 2 ;;
+    *) echo "assemble.sh: unknown argument $arg (want rules=RULES x86_64=PROGRAM aarch64=PROGRAM)" >&2 && exit 2 ;;
     esac
 done
 # shellcheck disable=SC2015 # the usage when either test fails
-[ -f "$x86_64" ] && [ -f "$aarch64" ] || {
-    echo "usage: assemble.sh LIBRARY_DIR x86_64=PROGRAM aarch64=PROGRAM" >&2
+[ -f "$rules" ] && [ -f "$x86_64" ] && [ -f "$aarch64" ] || {
+    echo "usage: assemble.sh LIBRARY_DIR rules=RULES x86_64=PROGRAM aarch64=PROGRAM" >&2
     exit 2
 }
 
@@ -34,16 +42,40 @@ x86_64_gz=$library/.x86_64.gz aarch64_gz=$library/.aarch64.gz
 # One id for the whole build: the programs' content. Every script gets the same.
 # What a failed run leaves behind goes; the finished files are renamed before exit.
 trap 'rm -f "$x86_64_gz" "$aarch64_gz" "$library/.async_wrapper.tmp" \
-    "$library/.async_job.tmp" "$library/.async_status.tmp"' EXIT
+    "$library/.async_job.tmp" "$library/.async_status.tmp" "$library/.async_wrapper.py" \
+    "$library/.async_status.py"' EXIT
 id=$(cat "$x86_64" "$aarch64" | sha256sum | cut -c1-16)
 gzip -9 -n -c "$x86_64" >"$x86_64_gz"
 gzip -9 -n -c "$aarch64" >"$aarch64_gz"
 
+# python_part NAME OUTPUT: the Python part NAME (async_wrapper or async_status), packed.
+python_part() {
+    {
+        cat "$rules"
+        printf 'PROGRAM = "%s"\n' "$1"
+        cat "$here/fallback/common.py" "$here/fallback/$1.py"
+    } >"$2.joined"
+    awk -f "$here/fallback/pack.awk" "$2.joined" "$2.joined" >"$2"
+    if [ -n "${ASSEMBLE_PYTHON_OUT:-}" ]; then
+        mkdir -p "$ASSEMBLE_PYTHON_OUT"
+        cp "$2.joined" "$ASSEMBLE_PYTHON_OUT/$1.py"
+        cp "$2" "$ASSEMBLE_PYTHON_OUT/$1.packed.py"
+    fi
+    rm -f "$2.joined"
+}
+python_part async_wrapper "$library/.async_wrapper.py"
+python_part async_status "$library/.async_status.py"
+# Raw deflate (gzip's stream without its 10-byte header and 8-byte trailer), base64.
+status_gz=$(($(gzip -9 -n -c "$library/.async_status.py" | wc -c) - 18))
+status_py=$(gzip -9 -n -c "$library/.async_status.py" | tail -c +11 | head -c "$status_gz" | base64 | tr -d '\n')
+
 # script TEMPLATE OUTPUT PROGRAM FALLBACK MODULE_KIND: the template with common.sh, the
-# fallback fragment (a file, or /dev/null) and the ids filled in. async_wrapper gets
-# common.sh without find_program, which only the JSON-args scripts call.
+# fallback fragment (a file, or /dev/null, with the packed fallback at @FALLBACK_PY@) and
+# the ids filled in. async_wrapper gets common.sh without find_program, which only
+# async_job calls; async_status, which carries its own few lines, gets none of it.
 script() {
-    awk -v common="$here/common.sh" -v fallback="$4" -v kind="$5" -v program="$3" '
+    awk -v common="$here/common.sh" -v fallback="$4" -v kind="$5" -v program="$3" \
+        -v fallback_py="$library/.async_wrapper.py" '
         $0 == "@COMMON@" {
             skip = 0
             while ((getline line < common) > 0) {
@@ -53,12 +85,19 @@ script() {
             }
             next
         }
-        $0 == "@FALLBACK@" { while ((getline line < fallback) > 0) print line; next }
+        $0 == "@FALLBACK@" {
+            while ((getline line < fallback) > 0) {
+                if (line == "@FALLBACK_PY@") while ((getline py < fallback_py) > 0) print py
+                else print line
+            }
+            next
+        }
         $0 == "@MODULE_KIND@" { print kind; next }
         { print }
     ' "$here/$1" | sed -e "s/@PAYLOAD_ID@/$id/" -e "s/@PROGRAM@/$3/g" \
         -e "s/@X86_64_GZ@/$(size "$x86_64_gz")/" -e "s/@X86_64_SIZE@/$(size "$x86_64")/" \
-        -e "s/@AARCH64_GZ@/$(size "$aarch64_gz")/" -e "s/@AARCH64_SIZE@/$(size "$aarch64")/" >"$2"
+        -e "s/@AARCH64_GZ@/$(size "$aarch64_gz")/" -e "s/@AARCH64_SIZE@/$(size "$aarch64")/" \
+        -e "s|@STATUS_PY@|$status_py|" >"$2"
 }
 
 script async_wrapper.sh "$library/.async_wrapper.tmp" async_wrapper "$here/fallback/fallback.sh" \

@@ -1,0 +1,92 @@
+# --- async_status.py: async_status's answer where no native program runs (assemble.sh puts
+# it in place) ---
+# library/async_status runs this with the host's Python when it finds no native program:
+# `python -c CODE JSON`, JSON being the arguments ansible wrote into the script. It answers
+# as the native program does, deciding by the job file's top-level keys: the texts come
+# from the rules protocol-rules prints, the checks from common.py (both put first). Unlike
+# the program it looks only in the async dir the arguments name (which must be absolute, as
+# ansible passes it: `~` is left to the program), does not tell a lost job from a running
+# one, and does not add `elapsed` or `invocation` or wait out a job's last seconds.
+def string(args, key):
+    # ansible's str type: a number is taken as its text.
+    value = args.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return json.dumps(value)
+    if value is None or isinstance(value, (type(u""), str)):
+        return value
+    fail(NOT_A_STRING.format(key=key, value=dumps(value)))
+
+
+def main(text):
+    try:
+        args = json.loads(text)
+    except ValueError as e:
+        fail(ARGS_NOT_JSON.format(error=e))
+    if not isinstance(args, dict):
+        fail(ARGS_NOT_OBJECT)
+    unknown = sorted(k for k in args if k not in ("jid", "mode", "_async_dir") and k[:9] != "_ansible_")
+    if unknown:
+        fail(UNSUPPORTED.format(module="async_status", keys=", ".join(unknown), known="jid, mode"))
+    jid = string(args, "jid")
+    if jid is None:
+        fail(MISSING.format(keys="jid"))
+    mode = string(args, "mode") or "status"
+    if mode not in ("status", "cleanup"):
+        fail(NOT_A_CHOICE.format(key="mode", choices="cleanup, status", value=mode))
+    async_dir = string(args, "_async_dir")
+    path = async_dir or os.environ.get(ASYNC_DIR_ENV) or DEFAULT_ASYNC_DIR
+    if not path.startswith("/"):
+        # ansible passes _async_dir expanded; `~` by hand needs the program's rules.
+        fail("async_status: %s is not absolute (only the ansible-async program expands ~)" % path)
+    job = os.path.join(path, jid)
+
+    def answer(msg=None, **result):
+        result.update(ansible_job_id=jid)
+        if msg:
+            result.update(failed=True, msg=msg)
+        reply(result, 1 if msg else 0)
+
+    invalid = job_id_error(jid)
+    if invalid:
+        answer(invalid)
+    over = {"started": True, "finished": True}
+    refusal = os.path.lexists(path) and dir_refusal(path)
+    if refusal or not os.path.lexists(job):
+        answer(refusal or NOT_FOUND, searched=[path], **over)
+    if mode == "cleanup":
+        for name in (job, job + ".log"):
+            try:
+                os.unlink(name)
+            except OSError as e:
+                if e.errno != errno.ENOENT:
+                    answer(UNREMOVABLE.format(error="%s: %s" % (name, rust_io_error(e))))
+        answer(erased=job)
+    try:
+        with os.fdopen(os.open(job, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
+            data = f.read()
+    except (IOError, OSError) as e:
+        answer(UNREADABLE.format(error="%s: %s" % (job, rust_io_error(e))), results_file=job, **over)
+    if not data.strip():
+        answer(results_file=job, started=True, finished=False)
+    try:
+        result = json.loads(data.decode("utf-8", "surrogateescape"))
+    except (ValueError, LookupError):  # Python 2 has no surrogateescape: strict UTF-8 there
+        result = None
+    if not isinstance(result, dict):
+        answer(UNPARSABLE.format(data=data.decode("utf-8", "replace")), results_file=job, **over)
+    # Decided by the top-level keys, as the program and ansible-core's own module decide.
+    if RUNNING_KEY in result:
+        if "lease" in result:
+            # Asked for: the job's lease starts again.
+            try:
+                os.utime(job, None)
+            except OSError:
+                pass
+        result.setdefault("finished", False)
+    else:
+        result.update(finished=True, ansible_job_id=jid)
+    reply(result, 0)
+
+
+main(sys.argv[1])
+# --- end of async_status.py ---
