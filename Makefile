@@ -28,6 +28,9 @@ STATIC      := RUSTFLAGS="-C target-feature=+crt-static"
 
 DIST_NAME := ansible-async-rs-$(VERSION)
 DIST_DIR  := target/releases/$(DIST_NAME)
+# The release's documentation: every docs/ page, and the charts the README and the pages show.
+DIST_DOCS   := $(sort $(wildcard docs/*.md))
+DIST_CHARTS := tests/bench/results/chart.png tests/bench/results/ssh-chart.svg tests/bench/results/ssh-collect-chart.svg
 
 .PHONY: all toolchain programs rules library build dist repro-check venvs ssh-host lint test unit e2e demo bench clean
 
@@ -70,23 +73,25 @@ build: library
 	install -m 0755 target/$(HOST_TARGET)/release/binary_sleep target/e2e-modules/binary_sleep
 
 # A release: target/releases/ansible-async-rs-VERSION.tar.gz with library/, action_plugins/,
-# README, LICENSE and SHA256SUMS; fixed order, owners and times, so equal inputs give an equal
-# tarball. It is also a role (meta/main.yml from crates/ansible-async/role/): `ansible-galaxy
-# role install` takes it, and a play that names the role gets its modules and action plugin.
+# README, LICENSE, docs/, the benchmark charts and SHA256SUMS; fixed order, owners and times,
+# so equal inputs give an equal tarball. It is also a role (meta/main.yml from
+# crates/ansible-async/role/): `ansible-galaxy role install` takes it, and a play that names the
+# role gets its modules and action plugin.
 dist: library
 	rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)/library $(DIST_DIR)/action_plugins $(DIST_DIR)/meta
 	cp library/async_wrapper library/async_status library/async_job $(DIST_DIR)/library/
 	cp action_plugins/async_job.py $(DIST_DIR)/action_plugins/
 	cp crates/ansible-async/role/meta/main.yml $(DIST_DIR)/meta/
-	mkdir -p $(DIST_DIR)/docs
+	mkdir -p $(DIST_DIR)/docs $(DIST_DIR)/tests/bench/results
 	cp README.md LICENSE $(DIST_DIR)/
-	cp docs/ARCHITECTURE.md $(DIST_DIR)/docs/
+	cp $(DIST_DOCS) $(DIST_DIR)/docs/
+	cp $(DIST_CHARTS) $(DIST_DIR)/tests/bench/results/
 	chmod 0755 $(DIST_DIR) $(DIST_DIR)/library $(DIST_DIR)/library/* $(DIST_DIR)/docs $(DIST_DIR)/action_plugins \
-		$(DIST_DIR)/meta
-	chmod 0644 $(DIST_DIR)/README.md $(DIST_DIR)/LICENSE $(DIST_DIR)/docs/ARCHITECTURE.md \
+		$(DIST_DIR)/meta $(DIST_DIR)/tests $(DIST_DIR)/tests/bench $(DIST_DIR)/tests/bench/results
+	chmod 0644 $(DIST_DIR)/README.md $(DIST_DIR)/LICENSE $(DIST_DOCS:%=$(DIST_DIR)/%) $(DIST_CHARTS:%=$(DIST_DIR)/%) \
 		$(DIST_DIR)/action_plugins/async_job.py $(DIST_DIR)/meta/main.yml
 	cd $(DIST_DIR) && sha256sum action_plugins/async_job.py library/async_job library/async_status \
-		library/async_wrapper LICENSE README.md docs/ARCHITECTURE.md meta/main.yml >SHA256SUMS
+		library/async_wrapper LICENSE README.md $(DIST_DOCS) meta/main.yml $(DIST_CHARTS) >SHA256SUMS
 	chmod 0644 $(DIST_DIR)/SHA256SUMS
 	LC_ALL=C tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \
 		-C target/releases -cf - $(DIST_NAME) | gzip -9 -n >target/releases/$(DIST_NAME).tar.gz

@@ -25,6 +25,10 @@ from harness.recap import assert_recap_ok, parse_recap
 
 VERSION = re.search(r'^version = "(.*)"', (REPO / "Cargo.toml").read_text(), re.M).group(1)
 NAME = f"ansible-async-rs-{VERSION}"
+# The documentation make dist ships: every docs/ page, and the charts the README shows.
+DOCS = [f"docs/{page.name}" for page in sorted((REPO / "docs").glob("*.md"))]
+CHARTS = ["tests/bench/results/chart.png", "tests/bench/results/ssh-chart.svg",
+          "tests/bench/results/ssh-collect-chart.svg"]
 CONTROLLERS = versions_from_env("MATRIX_CONTROLLERS", VERSIONS)
 
 # The async tasks both plays start with: a polled task, and a poll: 0 one collected by an
@@ -98,9 +102,9 @@ def release(tmp_path_factory):
     with tarfile.open(tarball) as tar:
         members = tar.getmembers()
         assert {m.name for m in members if m.isfile()} == {
-            f"{NAME}/{f}" for f in ("README.md", "LICENSE", "SHA256SUMS", "docs/ARCHITECTURE.md", "meta/main.yml",
+            f"{NAME}/{f}" for f in ("README.md", "LICENSE", "SHA256SUMS", "meta/main.yml",
                                     "library/async_wrapper", "library/async_status", "library/async_job",
-                                    "action_plugins/async_job.py")}
+                                    "action_plugins/async_job.py", *DOCS, *CHARTS)}
         assert all(m.uid == 0 and m.gid == 0 and m.mtime == 0 for m in members)
         tar.extractall(where)
     return where / NAME
