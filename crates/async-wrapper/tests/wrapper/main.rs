@@ -1,7 +1,9 @@
 //! async_wrapper's integration tests, in one test binary: the wrapper as ansible runs it
-//! (`cli`), faults and hostile conditions (`faults`), ending jobs (`termination`), the lease
-//! (`lease`), all in the sandboxed host of `host`.
+//! (`cli`), the table of command lines every wrapper is held to (`arguments`), faults and
+//! hostile conditions (`faults`), ending jobs (`termination`), the lease (`lease`), all in
+//! the sandboxed host of `host`.
 
+mod arguments;
 mod cli;
 mod faults;
 mod host;
