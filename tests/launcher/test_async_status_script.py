@@ -13,11 +13,12 @@ import subprocess
 
 import pytest
 
+from harness.arches import ARCHES, HOST_ARCH
 from harness.paths import LIBRARY, PROGRAMS, TESTS
 
 STATUS = LIBRARY / "async_status"
 LAUNCHER = LIBRARY / "async_wrapper"
-PROGRAM = PROGRAMS / "ansible-async.x86_64"
+PROGRAM = PROGRAMS / f"ansible-async.{HOST_ARCH}"
 MARKER = "<<INCLUDE_ANSIBLE_MODULE_" + "JSON_ARGS>>"
 WAYS = ["file", "pipelined"]
 
@@ -67,8 +68,8 @@ def native(args, cwd=None):
     return done.returncode, json.loads(done.stdout)
 
 
-def install_program(async_dir, suffix=""):
-    """The copy async_wrapper leaves on the host (contract: ansible-async-<id>[.<arch>])."""
+def install_program(async_dir, suffix=f".{HOST_ARCH}"):
+    """The copy async_wrapper leaves on the host (contract: ansible-async-<id>.<arch>)."""
     bin_dir = async_dir / ".bin"
     bin_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     target = bin_dir / f"ansible-async-{payload_id()}{suffix}"
@@ -285,9 +286,8 @@ def test_wrong_arguments(tmp_path, args, msg, way):
 
 # --- with the program on the host ----------------------------------------------------------
 
-@pytest.mark.parametrize("suffix", ["", ".x86_64"], ids=["plain", "arch"])
 @pytest.mark.parametrize("way", WAYS)
-def test_with_the_program_on_the_host_it_runs_the_program(tmp_path, way, suffix):
+def test_with_the_program_on_the_host_it_runs_the_program(tmp_path, way):
     async_dir = tmp_path / "async"
     module = tmp_path / "ansible-tmp-1" / "m"
     module.parent.mkdir()
@@ -296,11 +296,9 @@ def test_with_the_program_on_the_host_it_runs_the_program(tmp_path, way, suffix)
     started = subprocess.run(["/bin/sh", str(LAUNCHER), "j7", "60", str(module), "_", "-preserve_tmp"],
                              env=env, capture_output=True, text=True, timeout=30, check=True)
     jid = json.loads(started.stdout)["ansible_job_id"]
-    # The launcher names its copy by architecture (ansible-async-<id>.x86_64); an older one
-    # left it unsuffixed. The script takes either.
+    # The launcher names its copy by architecture (ansible-async-<id>.<arch>).
     copies = list((async_dir / ".bin").iterdir())
-    assert [c.name for c in copies] == [f"ansible-async-{payload_id()}.x86_64"]
-    copies[0].rename(copies[0].with_name(f"ansible-async-{payload_id()}{suffix}"))
+    assert [c.name for c in copies] == [f"ansible-async-{payload_id()}.{HOST_ARCH}"]
     try:
         code, answer = script(tmp_path, ansible_args(async_dir, jid), way)
         assert code == 0 and answer["finished"] is False
@@ -314,8 +312,9 @@ def test_with_the_program_on_the_host_it_runs_the_program(tmp_path, way, suffix)
 @pytest.mark.parametrize("way", WAYS)
 def test_with_copies_for_two_architectures_it_runs_the_one_for_this_host(tmp_path, way):
     async_dir = running_job(tmp_path)
-    install_program(async_dir, ".x86_64")
-    foreign = async_dir / ".bin" / f"ansible-async-{payload_id()}.aarch64"
+    install_program(async_dir)
+    other = next(arch for arch in ARCHES if arch != HOST_ARCH)
+    foreign = async_dir / ".bin" / f"ansible-async-{payload_id()}.{other}"
     foreign.write_text("#!/bin/sh\necho '{\"failed\": true, \"msg\": \"wrong architecture\"}'\n")
     foreign.chmod(0o700)
     code, answer = script(tmp_path, ansible_args(async_dir, "j1.1"), way)
@@ -329,7 +328,7 @@ def test_pipelined_the_program_does_not_read_the_script_text(tmp_path):
     (async_dir / "j1.1").write_text("{}")
     bin_dir = async_dir / ".bin"
     bin_dir.mkdir(mode=0o700)
-    spy = bin_dir / f"ansible-async-{payload_id()}"
+    spy = bin_dir / f"ansible-async-{payload_id()}.{HOST_ARCH}"
     spy.write_text(f"#!/bin/sh\nhead -c 64 | wc -c >{tmp_path}/stdin-bytes\nexec {PROGRAM} \"$@\"\n")
     spy.chmod(0o700)
     code, answer = script(tmp_path, ansible_args(async_dir, "j1.1"), "pipelined")
@@ -343,7 +342,6 @@ def test_a_symlinked_program_dir_is_not_used(tmp_path, way):
     async_dir = running_job(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     install_program(elsewhere)
-    install_program(elsewhere, ".x86_64")  # several copies: the one for this host is picked
     (async_dir / ".bin").symlink_to(elsewhere / ".bin")
     code, answer = script(tmp_path, ansible_args(async_dir, "j1.1"), way)
     # The shell's own answer: the program would have added "elapsed".
