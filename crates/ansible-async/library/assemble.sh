@@ -20,7 +20,7 @@ arches=$(awk '!/^#/ && NF { names = names sep $1; sep = " " } END { print names 
 awk '!/^#/ && NF && !(NF == 3 && $1 ~ /^[a-z][a-z0-9_]*$/ && $2 ~ /^[a-z0-9_]+(\|[a-z0-9_]+)*$/) {
     print "assemble.sh: " FILENAME ":" FNR ": want NAME SPELLING|SPELLING... TARGET" > "/dev/stderr"; bad = 1
 } END { exit bad }' "$here/../arches"
-usage="usage: assemble.sh LIBRARY_DIR $(for a in $arches; do printf '%s=PROGRAM ' "$a"; done)"
+usage="usage: assemble.sh LIBRARY_DIR$(for a in $arches; do printf ' %s=PROGRAM' "$a"; done)"
 for arg in "$@"; do
     case " $arches " in
     *" ${arg%%=*} "*) eval "program_${arg%%=*}=\${arg#*=}" ;;
