@@ -6,8 +6,10 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 # stable toolchain is used when it is that version; otherwise rustup installs it.
 RUST_VERSION := 1.95.0
 TOOLCHAIN    := $(shell rustc +stable -V 2>/dev/null | grep -q '^rustc $(RUST_VERSION) ' && echo stable || echo $(RUST_VERSION))
-ARCHES       := x86_64 aarch64
-MUSL_TARGETS := $(ARCHES:%=%-unknown-linux-musl)
+# The architectures and their Rust targets: one line each in ARCH_LIST (see that file).
+ARCH_LIST    := crates/ansible-async/arches
+ARCHES       := $(shell awk '!/^\#/ && NF { print $$1 }' $(ARCH_LIST))
+MUSL_TARGETS := $(shell awk '!/^\#/ && NF { print $$3 }' $(ARCH_LIST))
 PROGRAMS     := target/programs
 CARGO_HOME   ?= $(HOME)/.cargo
 # Size: std rebuilt from source for size (-Z build-std), panics abort without unwinding code or
@@ -50,8 +52,8 @@ toolchain:
 programs: toolchain
 	$(DIST_CARGO)
 	mkdir -p $(PROGRAMS)
-	for arch in $(ARCHES); do \
-		cp target/$$arch-unknown-linux-musl/dist/ansible-async $(PROGRAMS)/ansible-async.$$arch || exit 1; \
+	awk '!/^#/ && NF { print $$1, $$3 }' $(ARCH_LIST) | while read -r arch target; do \
+		cp target/$$target/dist/ansible-async $(PROGRAMS)/ansible-async.$$arch || exit 1; \
 	done
 
 # The protocol's texts and bounds as the Python parts of library/ take them, printed from the

@@ -32,13 +32,17 @@ while IFS= read -r script; do
     shellcheck -s "$dialect" "$@" "$script" || status=1
 done <"$out/scripts"
 
-# The assembled scripts, with two small stand-ins for the programs: async_status and
-# async_job are all text; async_wrapper is checked up to its gzipped programs.
-printf 'x86_64 stand-in\n' >"$out/x86_64"
-printf 'aarch64 stand-in\n' >"$out/aarch64"
+# The assembled scripts, with a small stand-in for the program of each architecture of the
+# list: async_status and async_job are all text; async_wrapper is checked up to its programs.
+set -- && payload=0
+while read -r arch _; do
+    case $arch in "#"* | "") continue ;; esac
+    printf '%s stand-in\n' "$arch" >"$out/$arch"
+    set -- "$@" "$arch=$out/$arch"
+    payload=$((payload + $(gzip -9 -n -c "$out/$arch" | wc -c)))
+done <crates/ansible-async/arches
 cargo run --locked -q -p protocol-rules -- --python >"$out/rules.py"
-sh "$templates/assemble.sh" "$out/library" rules="$out/rules.py" x86_64="$out/x86_64" aarch64="$out/aarch64" >/dev/null
-payload=$(($(gzip -9 -n -c "$out/x86_64" | wc -c) + $(gzip -9 -n -c "$out/aarch64" | wc -c)))
+sh "$templates/assemble.sh" "$out/library" rules="$out/rules.py" "$@" >/dev/null
 head -c "$(($(wc -c <"$out/library/async_wrapper") - payload))" "$out/library/async_wrapper" >"$out/async_wrapper"
 cp "$out/library/async_status" "$out/library/async_job" "$out/"
 shellcheck -s sh "$out/async_wrapper" "$out/async_job" "$out/async_status" || status=1

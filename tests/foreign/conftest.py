@@ -115,14 +115,21 @@ class Roots:
                 subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True)
                 self.mounts.append(proc)
             work = self.tmp_path_factory.mktemp(f"sshd-{arch}")
+            # The launcher reads the kernel's architecture from /proc/sys/kernel/arch before it
+            # asks uname: there, the emulated machine's (this machine's kernel runs qemu).
+            kernel_arch = proc / "sys" / "kernel" / "arch"
+            if kernel_arch.exists() and not mounted(kernel_arch):
+                (work / "kernel-arch").write_text(ARCHES[arch][0] + "\n")
+                subprocess.run(["mount", "--bind", str(work / "kernel-arch"), str(kernel_arch)], check=True)
+                self.mounts.append(kernel_arch)
             sshd = self.sshds.enter_context(running_sshd(work, chroot=root))
             self.ready[arch] = (root, sshd)
         return self.ready[arch]
 
     def close(self):
         self.sshds.close()
-        for proc in self.mounts:
-            subprocess.run(["umount", "-l", str(proc)], check=False)
+        for mount in reversed(self.mounts):
+            subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.fixture(scope="session")

@@ -20,13 +20,14 @@ from pathlib import Path
 import pytest
 from ansible.executor import module_common
 
+from harness.arches import HOST_ARCH
 from harness.jobs import read_job, wait_finished, wait_running
 from harness.paths import PROGRAMS, REPO
 from harness.procs import is_alive, kill_all, processes_matching, stat_field
 from harness.wait import wait_until
 
 HERE = Path(__file__).resolve().parent
-PROGRAM = PROGRAMS / "ansible-async.x86_64"  # the native program make build ships
+PROGRAM = PROGRAMS / f"ansible-async.{HOST_ARCH}"  # the native program make build ships
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,12 @@ import subprocess
 import time
 from pathlib import Path
 
+from harness.arches import HOST_ARCH
 from harness.jobs import read_job, wait_finished, wait_running
 from harness.paths import LIBRARY, PROGRAMS
 
 # What the README tells a person on a host to run: the cached ansible-async, as async_job.
-PROGRAM = PROGRAMS / "ansible-async.x86_64"
+PROGRAM = PROGRAMS / f"ansible-async.{HOST_ARCH}"
 
 
 class Host:

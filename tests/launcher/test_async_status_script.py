@@ -10,23 +10,20 @@ the text to `/bin/sh` over stdin (pipelining on). Every case here runs both ways
 
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
 
 import pytest
 
+from harness.arches import ARCHES, HOST_ARCH
 from harness.paths import LIBRARY, PROGRAMS, TESTS
 
 STATUS = LIBRARY / "async_status"
 LAUNCHER = LIBRARY / "async_wrapper"
-PROGRAM = PROGRAMS / "ansible-async.x86_64"
+PROGRAM = PROGRAMS / f"ansible-async.{HOST_ARCH}"
 MARKER = "<<INCLUDE_ANSIBLE_MODULE_" + "JSON_ARGS>>"
 WAYS = ["file", "pipelined"]
-
-
-ARCH = platform.machine()
 
 
 def payload_id() -> str:
@@ -74,7 +71,7 @@ def native(args, cwd=None):
     return done.returncode, json.loads(done.stdout)
 
 
-def install_program(async_dir, suffix=f".{ARCH}", release=None):
+def install_program(async_dir, suffix=f".{HOST_ARCH}", release=None):
     """The copy async_wrapper leaves on the host (contract: ansible-async-<id>.<arch>)."""
     bin_dir = async_dir / ".bin"
     bin_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -300,8 +297,9 @@ def test_with_the_program_on_the_host_it_runs_the_program(tmp_path, way):
     started = subprocess.run(["/bin/sh", str(LAUNCHER), "j7", "60", str(module), "_", "-preserve_tmp"],
                              env=env, capture_output=True, text=True, timeout=30, check=True)
     jid = json.loads(started.stdout)["ansible_job_id"]
+    # The launcher names its copy by architecture (ansible-async-<id>.<arch>).
     copies = list((async_dir / ".bin").iterdir())
-    assert [c.name for c in copies] == [f"ansible-async-{payload_id()}.{ARCH}"]
+    assert [c.name for c in copies] == [f"ansible-async-{payload_id()}.{HOST_ARCH}"]
     try:
         code, answer = script(tmp_path, ansible_args(async_dir, jid), way)
         assert code == 0 and answer["finished"] is False
@@ -316,7 +314,7 @@ def test_with_the_program_on_the_host_it_runs_the_program(tmp_path, way):
 def test_with_copies_for_two_architectures_it_runs_the_one_for_this_host(tmp_path, way):
     async_dir = running_job(tmp_path)
     install_program(async_dir)
-    other = "aarch64" if ARCH == "x86_64" else "x86_64"
+    other = next(arch for arch in ARCHES if arch != HOST_ARCH)
     foreign = async_dir / ".bin" / f"ansible-async-{payload_id()}.{other}"
     foreign.write_text("#!/bin/sh\necho '{\"failed\": true, \"msg\": \"wrong architecture\"}'\n")
     foreign.chmod(0o700)
@@ -331,7 +329,7 @@ def test_pipelined_the_program_does_not_read_the_script_text(tmp_path):
     (async_dir / "j1.1").write_text("{}")
     bin_dir = async_dir / ".bin"
     bin_dir.mkdir(mode=0o700)
-    spy = bin_dir / f"ansible-async-{payload_id()}.{ARCH}"
+    spy = bin_dir / f"ansible-async-{payload_id()}.{HOST_ARCH}"
     spy.write_text(f"#!/bin/sh\nhead -c 64 | wc -c >{tmp_path}/stdin-bytes\nexec {PROGRAM} \"$@\"\n")
     spy.chmod(0o700)
     code, answer = script(tmp_path, ansible_args(async_dir, "j1.1"), "pipelined")

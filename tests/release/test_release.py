@@ -18,6 +18,7 @@ import textwrap
 
 import pytest
 
+from harness.arches import HOST_ARCH
 from harness.controllers import VERSIONS, controller as find_controller, versions_from_env
 from harness.env import ansible_env
 from harness.paths import LIBRARY, REPO
@@ -190,7 +191,7 @@ def run_play(controller, tmp_path, play, env):
     output = run.stdout[-5000:] + run.stderr[-3000:]
     assert run.returncode == 0, output
     assert_recap_ok(parse_recap(run.stdout), hosts=1, see=output)
-    assert [p.name.rsplit(".", 1)[1] for p in (async_dir / ".bin").iterdir()] == ["x86_64"]
+    assert [p.name.rsplit(".", 1)[1] for p in (async_dir / ".bin").iterdir()] == [HOST_ARCH]
     return async_dir
 
 

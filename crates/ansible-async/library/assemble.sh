@@ -1,9 +1,10 @@
 #!/bin/sh
-# Builds library/ from the ansible-async programs and the protocol's rules.
-# Usage: assemble.sh LIBRARY_DIR rules=RULES x86_64=PROGRAM aarch64=PROGRAM
+# Builds library/ from the ansible-async programs, one per architecture of the list
+# crates/ansible-async/arches (the Makefile passes them in its order), and the protocol's rules.
+# Usage: assemble.sh LIBRARY_DIR rules=RULES NAME=PROGRAM...   (e.g. x86_64=PROGRAM aarch64=PROGRAM)
 #
 #   async_wrapper  launcher script (async_wrapper.sh, with the portable fallback inlined)
-#                  + both programs, gzipped
+#                  + the programs, gzipped, in the list's order
 #   async_status   a JSON-args script (async_status.sh) that runs the program async_wrapper
 #                  installed on the host; where it is missing, the host's Python answers
 #   async_job      a JSON-args script (async_job.sh) that runs that program, and says what
@@ -21,32 +22,50 @@ set -eu
 library=$1
 shift
 here=$(dirname "$0")
-x86_64= aarch64= rules=
+# The list: NAME SPELLINGS TARGET a line (# comments). arches: the names, in order.
+arches=$(awk '!/^#/ && NF { names = names sep $1; sep = " " } END { print names }' "$here/../arches")
+awk '!/^#/ && NF && !(NF == 3 && $1 ~ /^[a-z][a-z0-9_]*$/ && $2 ~ /^[a-z0-9_]+(\|[a-z0-9_]+)*$/) {
+    print "assemble.sh: " FILENAME ":" FNR ": want NAME SPELLING|SPELLING... TARGET" > "/dev/stderr"; bad = 1
+} END { exit bad }' "$here/../arches"
+usage="usage: assemble.sh LIBRARY_DIR rules=RULES$(for a in $arches; do printf ' %s=PROGRAM' "$a"; done)"
+rules=
 for arg in "$@"; do
-    case $arg in
-    rules=*) rules=${arg#*=} ;;
-    x86_64=*) x86_64=${arg#*=} ;;
-    aarch64=*) aarch64=${arg#*=} ;;
-    *) echo "assemble.sh: unknown argument $arg (want rules=RULES x86_64=PROGRAM aarch64=PROGRAM)" >&2 && exit 2 ;;
+    case " rules $arches " in
+    *" ${arg%%=*} "*) eval "program_${arg%%=*}=\${arg#*=}" ;;
+    *) echo "assemble.sh: unknown argument $arg" >&2 && echo "$usage" >&2 && exit 2 ;;
     esac
 done
-# shellcheck disable=SC2015 # the usage when either test fails
-[ -f "$rules" ] && [ -f "$x86_64" ] && [ -f "$aarch64" ] || {
-    echo "usage: assemble.sh LIBRARY_DIR rules=RULES x86_64=PROGRAM aarch64=PROGRAM" >&2
-    exit 2
-}
+program() { eval "echo \"\${program_$1:-}\""; } # program ARCH: its file
+rules=$(program rules)
+for a in rules $arches; do
+    [ -f "$(program "$a")" ] || { echo "$usage" >&2 && exit 2; }
+done
 
 size() { wc -c <"$1" | tr -d ' '; }
 
-x86_64_gz=$library/.x86_64.gz aarch64_gz=$library/.aarch64.gz
-# One id for the whole build: the programs' content. Every script gets the same.
 # What a failed run leaves behind goes; the finished files are renamed before exit.
-trap 'rm -f "$x86_64_gz" "$aarch64_gz" "$library/.async_wrapper.tmp" \
-    "$library/.async_job.tmp" "$library/.async_status.tmp" "$library/.async_wrapper.py" \
-    "$library/.async_status.py"' EXIT
-id=$(cat "$x86_64" "$aarch64" | sha256sum | cut -c1-16)
-gzip -9 -n -c "$x86_64" >"$x86_64_gz"
-gzip -9 -n -c "$aarch64" >"$aarch64_gz"
+trap 'for a in $arches; do rm -f "$library/.$a.gz"; done; rm -f "$library/.async_wrapper.tmp" \
+    "$library/.async_job.tmp" "$library/.async_status.tmp" "$library/.programs.tmp" "$library/.arch_cases.tmp" \
+    "$library/.async_wrapper.py" "$library/.async_status.py"' EXIT
+# One id for the whole build: the programs' content. Every script gets the same.
+id=$(for a in $arches; do cat "$(program "$a")"; done | sha256sum | cut -c1-16)
+total=0
+for a in $arches; do
+    gzip -9 -n -c "$(program "$a")" >"$library/.$a.gz"
+    total=$((total + $(size "$library/.$a.gz")))
+done
+
+# From the list, for the scripts. The launcher's payload cases: the bytes of each program
+# gzipped, unpacked, and the gzipped bytes after it (they follow the launcher text in order).
+after=$total
+for a in $arches; do
+    gz=$(size "$library/.$a.gz")
+    after=$((after - gz))
+    printf '    %s) gz=%s size=%s after=%s ;;\n' "$a" "$gz" "$(size "$(program "$a")")" "$after"
+done >"$library/.programs.tmp"
+# common.sh's host_arch: the `uname -sm` of each architecture (Linux and its spellings).
+awk '!/^#/ && NF { s = $2; gsub(/\|/, "\" | \"Linux ", s); print "    \"Linux " s "\") host_arch=" $1 " ;;" }' \
+    "$here/../arches" >"$library/.arch_cases.tmp"
 
 # python_part NAME OUTPUT: the Python part NAME (async_wrapper or async_status), packed.
 python_part() {
@@ -70,18 +89,25 @@ status_gz=$(($(gzip -9 -n -c "$library/.async_status.py" | wc -c) - 18))
 status_py=$(gzip -9 -n -c "$library/.async_status.py" | tail -c +11 | head -c "$status_gz" | base64 | tr -d '\n')
 
 # script TEMPLATE OUTPUT PROGRAM FALLBACK MODULE_KIND: the template with common.sh, the
-# fallback fragment (a file, or /dev/null, with the packed fallback at @FALLBACK_PY@) and
-# the ids filled in. async_wrapper gets common.sh without find_program, which only
-# async_job calls; async_status, which carries its own few lines, gets none of it.
+# fallback fragment (a file, or /dev/null, with the packed fallback at @FALLBACK_PY@), the
+# tables from the list and the ids filled in. common.sh's sections marked "only in
+# async_wrapper" or "not in async_wrapper" go where they say; async_status, which carries its
+# own few lines, gets none of it.
 script() {
     awk -v common="$here/common.sh" -v fallback="$4" -v kind="$5" -v program="$3" \
+        -v programs="$library/.programs.tmp" -v arch_cases="$library/.arch_cases.tmp" \
         -v fallback_py="$library/.async_wrapper.py" '
         $0 == "@COMMON@" {
             skip = 0
             while ((getline line < common) > 0) {
-                if (program == "async_wrapper" && line ~ /^# --- find_program: /) skip = 1
-                if (!skip) print line
-                if (line == "# --- end of find_program ---") skip = 0
+                if (line ~ /^# --- .*: not in async_wrapper ---$/ && program == "async_wrapper") skip = 1
+                if (line ~ /^# --- .*: only in async_wrapper ---$/ && program != "async_wrapper") skip = 1
+                if (skip) {
+                } else if (line ~ /^ *# @ARCH_CASES@/) {
+                    while ((getline case_line < arch_cases) > 0) print case_line
+                    close(arch_cases)
+                } else print line
+                if (line ~ /^# --- end of /) skip = 0
             }
             next
         }
@@ -93,11 +119,15 @@ script() {
             next
         }
         $0 == "@MODULE_KIND@" { print kind; next }
+        /^ *# @PROGRAMS@/ { while ((getline line < programs) > 0) print line; next }
+        # async_status.sh: the cases setting its own short variable (every byte is paid per poll).
+        /^ *# @ARCH_CASES@ a/ {
+            while ((getline line < arch_cases) > 0) { sub(/host_arch=/, "a=", line); print line }
+            close(arch_cases)
+            next
+        }
         { print }
-    ' "$here/$1" | sed -e "s/@PAYLOAD_ID@/$id/" -e "s/@PROGRAM@/$3/g" \
-        -e "s/@X86_64_GZ@/$(size "$x86_64_gz")/" -e "s/@X86_64_SIZE@/$(size "$x86_64")/" \
-        -e "s/@AARCH64_GZ@/$(size "$aarch64_gz")/" -e "s/@AARCH64_SIZE@/$(size "$aarch64")/" \
-        -e "s|@STATUS_PY@|$status_py|" >"$2"
+    ' "$here/$1" | sed -e "s/@PAYLOAD_ID@/$id/" -e "s/@PROGRAM@/$3/g" -e "s|@STATUS_PY@|$status_py|" >"$2"
 }
 
 script async_wrapper.sh "$library/.async_wrapper.tmp" async_wrapper "$here/fallback/fallback.sh" \
@@ -118,7 +148,9 @@ markers='<<INCLUDE_ANSIBLE_MODULE_(COMMON|JSON_ARGS)>>|# POWERSHELL_COMMON'
 markers="$markers|(from|import) +(\\.{2,} *module_utils|ansible_collections\\.|ansible\\.module_utils)"
 markers="$markers|#Requires -(Module|Version)|#AnsibleRequires -"
 json_args='<<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>>'
-for file in "$library/.async_wrapper.tmp" "$x86_64_gz" "$aarch64_gz" "$library/.async_status.tmp" "$library/.async_job.tmp"; do
+set -- "$library/.async_wrapper.tmp"
+for a in $arches; do set -- "$@" "$library/.$a.gz"; done
+for file in "$@" "$library/.async_status.tmp" "$library/.async_job.tmp"; do
     found=$(grep -aoiE -- "$markers" "$file") || :
     json_args_script=
     case $file in "$library/.async_status.tmp" | "$library/.async_job.tmp") json_args_script=1 ;; esac
@@ -128,19 +160,23 @@ for file in "$library/.async_wrapper.tmp" "$x86_64_gz" "$aarch64_gz" "$library/.
         exit 1
     fi
 done
-if grep -aq WANT_JSON "$library/.async_wrapper.tmp" "$x86_64_gz" "$aarch64_gz"; then
+if grep -aq WANT_JSON "$@"; then
     echo "assemble.sh: WANT_JSON in async_wrapper would change how ansible runs it" >&2
     exit 1
 fi
 
 head_size=$(size "$library/.async_wrapper.tmp")
-cat "$x86_64_gz" "$aarch64_gz" >>"$library/.async_wrapper.tmp"
+for a in $arches; do cat "$library/.$a.gz"; done >>"$library/.async_wrapper.tmp"
 chmod 0755 "$library/.async_wrapper.tmp" "$library/.async_job.tmp" "$library/.async_status.tmp"
 for name in async_wrapper async_job async_status; do
     mv -f "$library/.$name.tmp" "$library/$name"
 done
+gzipped= unpacked=
+for a in $arches; do
+    gzipped="$gzipped + $a $(size "$library/.$a.gz")"
+    unpacked="${unpacked:+$unpacked, }$a $(size "$(program "$a")")"
+done
 echo "assembled $library (release $id):" \
-    "async_wrapper $(size "$library/async_wrapper") bytes ($head_size of launcher" \
-    "+ x86_64 $(size "$x86_64_gz") + aarch64 $(size "$aarch64_gz") gzipped)," \
+    "async_wrapper $(size "$library/async_wrapper") bytes ($head_size of launcher$gzipped gzipped)," \
     "async_job $(size "$library/async_job") bytes, async_status $(size "$library/async_status") bytes;" \
-    "programs unpacked: x86_64 $(size "$x86_64"), aarch64 $(size "$aarch64") bytes"
+    "programs unpacked: $unpacked bytes"

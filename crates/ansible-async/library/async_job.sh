@@ -67,7 +67,7 @@ for candidate in "$candidates" "${ANSIBLE_ASYNC_DIR:-}" "~/.ansible_async"; do
 done
 
 if [ "$native_arch" = unknown ]; then
-    why="no native program for this host ($(uname -sm 2>/dev/null || echo 'uname failed'))"
+    why="no native program for this host (${host:-uname failed})"
 else
     why="the ansible-async program is not on this host for this user yet (looked in $searched). \
 library/async_wrapper puts it there the first time an async task runs on the host as this user: \

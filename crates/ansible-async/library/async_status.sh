@@ -1,5 +1,5 @@
 #!/bin/sh
-# async_status: the ansible-async program async_wrapper cached, else Python (fallback/async_status.py)
+# async_status of ansible-async (docs/ARCHITECTURE.md)
 j=
 IFS= read -r j <<'ANSIBLE_ARGS' || :
 <<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>>
@@ -7,9 +7,10 @@ ANSIBLE_ARGS
 d=${j#*\"_async_dir\": \"}
 d=${d%%\"*}
 a=
-read -r a 2>/dev/null </proc/sys/kernel/arch
-[ -n "$a" ] || a=$(uname -m 2>/dev/null)
-case $a in x86_64 | amd64) a=x86_64 ;; aarch64 | arm64) a=aarch64 ;; *) d= ;; esac
+{ IFS= read -r a </proc/sys/kernel/arch; } 2>/dev/null && [ -n "$a" ] && a="Linux $a" || a=$(uname -sm 2>/dev/null)
+case $a in
+# @ARCH_CASES@ a: the arch of the list for this host (else no copy has its name)
+esac
 case $d in /*) [ -L "$d/.bin" ] || for p in "$d/.bin/ansible-async-@PAYLOAD_ID@.$a" "$d/.bin/ansible-async-"*".$a"; do
     [ -f "$p" ] && [ -x "$p" ] && [ -O "$p" ] && exec "$p" async_status --args-json "$j" </dev/null
 done ;; esac

@@ -2,22 +2,26 @@
 @MODULE_KIND@
 # @PROGRAM@ - native replacement for ansible-core's @PROGRAM@ module.
 #
-# ansible copies this file to the managed host and runs it with /bin/sh. This text is
-# followed by two native programs, gzipped and statically linked (no Python, no shared
-# libraries): ansible-async for x86_64 Linux, then for aarch64 Linux. ansible-async is
-# async_wrapper, async_status and async_job in one. The script picks the one for this
-# host (`uname -sm`) and keeps one copy per user and architecture, named by the build,
-# in a private folder next to the job files:
+# ansible copies this file to the managed host and runs it with /bin/sh. This text (the
+# launcher, with the portable fallback's Python: tens of KB) is followed by native programs,
+# gzipped and statically linked (no Python, no shared libraries): ansible-async for Linux on
+# each architecture of the list crates/ansible-async/arches, in its order (`payload` below).
+# ansible-async is async_wrapper, async_status and async_job in one. The script picks the
+# one for this host's architecture and keeps one copy per user and architecture, named by
+# the build (the release id is a hash of the programs), in a private folder next to the job
+# files:
 #
-#     <async dir>/.bin/ansible-async-<release id>.<x86_64|aarch64>
+#     <async dir>/.bin/ansible-async-<release id>.<arch>
 #
 # where <async dir> is ANSIBLE_ASYNC_DIR (default ~/.ansible_async). A copy is unpacked
-# only when it is missing or of the wrong size, and checked to run before it is kept, so
-# a normal call costs `uname`, `wc -c` and one exec; library/async_status and
-# library/async_job run the same copy. On other hosts async_wrapper runs its portable
-# fallback. ansible needs this text to be at least 1 KiB long: it decides whether a module
-# is a script or a binary from its first 1024 bytes, and only a script may start with an
-# interpreter line. Nothing after the last line of shell code is text.
+# only when it is missing (or empty, or not executable), and gets its name only once it is
+# complete and ran here, so a copy under that name needs no check: a normal call costs one
+# exec and no other process where the kernel names its architecture in /proc/sys/kernel/arch
+# (else `uname`); library/async_status and library/async_job run the same copy. On other
+# hosts async_wrapper runs its portable fallback. ansible needs this text to be at least
+# 1 KiB long: it decides whether a module is a script or a binary from its first 1024 bytes,
+# and only a script may start with an interpreter line. Nothing after the last line of shell
+# code is text.
 #
 # Debugging on a host: the job files are plain JSON in the async dir, one per job, named
 # by the job id that ansible printed, each with a log <job id>.log beside it; the program
@@ -25,9 +29,14 @@
 
 program=@PROGRAM@
 release_id=@PAYLOAD_ID@
-# Bytes of each gzipped program at the end of this file (x86_64 first), and unpacked.
-x86_64_gz=@X86_64_GZ@ x86_64_size=@X86_64_SIZE@
-aarch64_gz=@AARCH64_GZ@ aarch64_size=@AARCH64_SIZE@
+# payload ARCH: sets gz, size and after for ARCH's program at the end of this file (they
+# follow this text in the order of the list): its bytes gzipped, unpacked, and the gzipped
+# bytes after it.
+payload() {
+    case $1 in
+    # @PROGRAMS@: assemble.sh writes one line per architecture here
+    esac
+}
 self=$0
 
 @COMMON@
@@ -65,12 +74,11 @@ arch=
 if [ "$program" = async_wrapper ] && [ "${ASYNC_WRAPPER_FALLBACK:-}" = 1 ]; then
     native_failed "ASYNC_WRAPPER_FALLBACK=1 asks for the fallback"
 else
-    host=$(uname -sm 2>/dev/null) || host=
-    case $host in
-    "Linux x86_64" | "Linux amd64") arch=x86_64 gz=$x86_64_gz size=$x86_64_size after=$aarch64_gz ;;
-    "Linux aarch64" | "Linux arm64") arch=aarch64 gz=$aarch64_gz size=$aarch64_size after=0 ;;
-    "") native_failed "no native program for this host: uname is missing or failed" ;;
-    *) native_failed "no native program for this host ($host)" ;;
+    host_arch
+    case $host_arch:$host in
+    :) native_failed "no native program for this host: uname is missing or failed" ;;
+    :*) native_failed "no native program for this host ($host)" ;;
+    *) arch=$host_arch && payload "$arch" ;;
     esac
 fi
 
@@ -97,20 +105,18 @@ if [ -n "$arch" ]; then
     bin=$bin_dir/ansible-async-$release_id.$arch
     umask 077
     if cache_dirs; then
-        # The usual call: the copy is there, of the right size.
-        if [ -f "$bin" ] && [ -x "$bin" ] && [ "$(($(wc -c <"$bin")))" = "$size" ]; then
+        # The usual call: the copy is there. It got its name only once complete and run (below),
+        # and the name is the programs' content: no need to read it.
+        if [ -f "$bin" ] && [ -s "$bin" ] && [ -x "$bin" ]; then
             exec "$bin" "$program" "$@"
         fi
         command -v gzip >/dev/null 2>&1 || fail "$program needs gzip on the host to unpack its program: gzip is not installed or not in PATH"
         tmp=$bin_dir/.ansible-async-$release_id.$arch.$$
         if unpack "$tmp" && mv -f "$tmp" "$bin"; then
-            # Drop this architecture's copies of other builds (and unsuffixed ones of older builds).
-            for old in "$bin_dir"/ansible-async-* "$bin_dir"/async_wrapper-*; do
-                case $old in
-                "$bin") ;;
-                *.x86_64 | *.aarch64) case $old in *".$arch") rm -f "$old" ;; esac ;;
-                *) rm -f "$old" ;;
-                esac
+            # Drop this architecture's copies of other builds (another host's architecture may
+            # share the async dir: those stay).
+            for old in "$bin_dir"/ansible-async-*".$arch"; do
+                [ "$old" = "$bin" ] || rm -f "$old"
             done
             exec "$bin" "$program" "$@"
         fi

@@ -29,7 +29,7 @@ expand_dir() {
     *) return ;;
     esac
     home=
-    user=$(id -un 2>/dev/null) || user=
+    own_user
     case $user in
     "" | *[!A-Za-z0-9._-]*) ;;
     *) eval "home=~$user" ;;
@@ -39,37 +39,61 @@ expand_dir() {
     case $home in */) if [ -n "$tail" ]; then home=${home%/}; fi ;; esac
     dir=$home$tail
 }
+# --- own_user: only in async_wrapper ---
+
+# own_user: sets user to the effective user's name, as `id -un` gives it. Without a fork where
+# that name comes from /etc/passwd (nsswitch.conf's passwd line starts with `files`, or there
+# is no nsswitch.conf): the first entry with the effective uid of /proc/self/status. Else,
+# and where the uid is not in /etc/passwd, `id -un`.
+# shellcheck disable=SC2317 # in common.sh alone, the other scripts' own_user below replaces it
+own_user() {
+    user= euid= first=files
+    { while read -r key _ euid _; do case $key in Uid:) break ;; esac; euid=; done </proc/self/status; } 2>/dev/null
+    { while read -r key first _; do case $key in passwd:) break ;; esac; first=; done </etc/nsswitch.conf; } 2>/dev/null
+    if [ -n "$euid" ] && [ "$first" = files ]; then
+        { while IFS=: read -r pw_name _ pw_uid _; do
+            case $pw_name in
+            [+-]*) break ;; # NIS compat entries: id knows
+            "#"*) ;;
+            *) [ "$pw_uid" = "$euid" ] && user=$pw_name && return 0 ;;
+            esac
+        done </etc/passwd; } 2>/dev/null
+    fi
+    user=$(id -un 2>/dev/null) || user=
+}
+# --- end of own_user ---
+
+# host_arch: sets host (as `uname -sm` says it, "" if that failed) and host_arch (the arch of
+# its program, "" if none). From /proc/sys/kernel/arch where there is one (Linux 6.1+): no fork.
+host_arch() {
+    host= host_arch=
+    if { IFS= read -r host </proc/sys/kernel/arch; } 2>/dev/null && [ -n "$host" ]; then
+        host="Linux $host"
+    else
+        host=$(uname -sm 2>/dev/null) || host=
+    fi
+    case $host in
+    # @ARCH_CASES@: assemble.sh writes one line per architecture here
+    esac
+}
 
 # --- find_program: not in async_wrapper ---
-# find_program DIR ID [any]: sets native to the program async_wrapper left in DIR/.bin, if
-# any: ansible-async-ID, or ansible-async-ID.<arch> for `uname -m`; with `any`, else another
-# build's copy for this arch. Only the user's own files, not through a symlinked .bin.
+# These scripts get async dirs ansible expanded: `~` is rare.
+own_user() { user=$(id -un 2>/dev/null) || user=; }
+
+# find_program DIR ID [any]: sets native to the copy async_wrapper left in DIR/.bin for this
+# host's arch native_arch (`unknown`: none), ansible-async-ID.<arch>; with `any`, else another
+# build's. Only the user's own files, not through a symlinked .bin.
 find_program() {
-    native= several= native_arch=
+    native= native_arch=
     [ -L "$1/.bin" ] && return 0 # a .bin the user does not control
-    for candidate in "$1/.bin/ansible-async-$2" "$1/.bin/ansible-async-$2".*; do
-        if [ -f "$candidate" ] && [ -x "$candidate" ] && [ -O "$candidate" ]; then
-            [ -n "$native" ] && several=1
-            native=$candidate
-        fi
-    done
-    # One copy named by architecture may still be another host's (an async dir shared with
-    # a host of another kind): only an unsuffixed copy is taken without asking uname.
-    if [ -z "$several" ]; then
-        case $native in
-        */ansible-async-"$2") return 0 ;;
-        "") [ -z "${3:-}" ] && return 0 ;;
-        esac
-    fi
-    case $(uname -m 2>/dev/null) in
-    x86_64 | amd64) native_arch=x86_64 ;;
-    aarch64 | arm64) native_arch=aarch64 ;;
-    *) native_arch=unknown ;;
-    esac
+    host_arch
+    native_arch=${host_arch:-unknown}
+    [ -n "$host_arch" ] || return 0
     native=$1/.bin/ansible-async-$2.$native_arch
     [ -f "$native" ] && [ -x "$native" ] && [ -O "$native" ] && return 0
     native=
-    [ -n "${3:-}" ] && [ "$native_arch" != unknown ] || return 0
+    [ -n "${3:-}" ] || return 0
     for candidate in "$1/.bin/ansible-async-"*".$native_arch"; do
         if [ -f "$candidate" ] && [ -x "$candidate" ] && [ -O "$candidate" ]; then
             native=$candidate
