@@ -83,17 +83,18 @@ else
 fi
 
 # cache_dirs: makes the async dir and its .bin when missing; sets native_why when they
-# cannot be used.
+# cannot hold the program. Whether the async dir may hold jobs is the program's to say: it
+# runs from a temp dir then, and refuses the dir in its own words.
 cache_dirs() {
     for d in "$dir" "$bin_dir"; do
         if [ ! -d "$d" ]; then
             # shellcheck disable=SC2174 # umask 077 covers the parents
             err=$(mkdir -p -m 700 "$d" 2>&1) || {
-                native_why="could not create directory: $d - ${err#mkdir: }" && return 1
+                native_why="cannot keep the program in $d: ${err#mkdir: }" && return 1
             }
         fi
         if [ -L "$d" ] || [ ! -O "$d" ]; then
-            native_why="refusing to use async directory $d: it is a symbolic link or not owned by the running user"
+            native_why="cannot keep the program in $d: a symbolic link, or not the running user's"
             return 1
         fi
     done
@@ -121,11 +122,9 @@ if [ -n "$arch" ]; then
             exec "$bin" "$program" "$@"
         fi
         rm -f "$tmp" "$bin"
-    elif [ "$program" = async_wrapper ]; then
-        fail "$native_why"
     fi
     command -v gzip >/dev/null 2>&1 || fail "$program needs gzip on the host to unpack its program: gzip is not installed or not in PATH"
-    # No usable copy in the async dir (noexec mount, full disk):
+    # No usable copy in the async dir (noexec mount, full disk, a dir the program will refuse):
     # one in a private temp dir, removed when it returns (a job it started runs on from memory).
     cache_why=$native_why native_why=
     if tmp=$(mktemp -d "${TMPDIR:-/tmp}/ansible-async.XXXXXX" 2>/dev/null) && unpack "$tmp/ansible-async"; then

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use async_core::ModuleArgs;
+use async_core::{rules, ModuleArgs};
 use serde_json::{json, Value};
 
 use crate::jobs::{self, Error, Selection};
@@ -24,8 +24,8 @@ pub fn run(args_file: &Path) -> (Value, i32) {
 pub fn run_json(text: &str) -> (Value, i32) {
     let args = match async_core::json::parse(text) {
         Ok(Value::Object(map)) => Ok(ModuleArgs::new(map)),
-        Ok(_) => Err(Error::Invalid("the module arguments are not a JSON object".into())),
-        Err(e) => Err(Error::Invalid(format!("the module arguments are not valid JSON: {e}"))),
+        Ok(_) => Err(Error::Invalid(rules::ARGS_NOT_OBJECT.into())),
+        Err(_) => Err(Error::Invalid(rules::ARGS_NOT_JSON.into())),
     };
     answer(args)
 }

@@ -63,7 +63,7 @@ fn parse_json_args(text: &str) -> Result<Args, String> {
     match async_core::json::parse(text) {
         Ok(Value::Object(map)) => parse_args(&ModuleArgs::new(map)),
         Ok(_) => Err(rules::ARGS_NOT_OBJECT.into()),
-        Err(e) => Err(fill(rules::ARGS_NOT_JSON, &[("error", &e)])),
+        Err(_) => Err(rules::ARGS_NOT_JSON.into()),
     }
 }
 

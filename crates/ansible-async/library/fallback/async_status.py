@@ -20,8 +20,8 @@ def string(args, key):
 def main(text):
     try:
         args = json.loads(text)
-    except ValueError as e:
-        fail(ARGS_NOT_JSON.format(error=e))
+    except ValueError:
+        fail(ARGS_NOT_JSON)
     if not isinstance(args, dict):
         fail(ARGS_NOT_OBJECT)
     unknown = sorted(k for k in args if k not in ("jid", "mode", "_async_dir") and k[:9] != "_ansible_")
