@@ -4,7 +4,7 @@ Each test runs the scenario playbook with this project's library/ and (on 2.19) 
 own async_wrapper/async_status (the `.py.orig` the venv set-up kept), and asserts both outcomes:
 ours finds every job (poll loop, until-loop, cleanup; async_job list/terminate/gc) and leaves no
 trace; stock fails where ansible and its wrapper disagree about `~`. One inventory host per
-scenario, so a test is one or two playbook runs. The table these outcomes fill is in the README.
+scenario, so a test is one or two playbook runs. The table these outcomes fill is in docs/HOME.md.
 
 HOME unset is `environment: {HOME: ""}`: a truly unset HOME through ansible would take an
 interpreter of `env -u HOME /bin/sh`, which ansible runs as one quoted word for script modules
