@@ -5,8 +5,8 @@
 //! ansible names a binary module it copies) or by its first argument
 //! (`ansible-async async_wrapper ...`, which is how the launchers in `library/` run it).
 //! `library/` (see `library/assemble.sh` here) carries it gzipped inside `async_wrapper`;
-//! `async_status` and `async_job` are small scripts that run the copy `async_wrapper` left on
-//! the host, as `ansible-async async_status --args-json JSON` and
+//! `async_status` and `async_job` are JSON-args scripts that run the copy `async_wrapper` left
+//! on the host, as `ansible-async async_status --args-json JSON` and
 //! `ansible-async async_job --args-json JSON` (ansible writes the arguments into those scripts;
 //! they have no arguments file).
 

@@ -392,7 +392,7 @@ mod tests {
         let reply = run(&args(&["--timeout", "1.5"]));
         assert_eq!(reply.code(), EXIT_USAGE, "{reply:?}");
         let reply = run(&args(&["--json", "--cleanup"]));
-        let value = reply.value().unwrap();
+        let value: Value = serde_json::from_str(reply.stdout()).unwrap();
         assert_eq!(value["removed"], json!(["j2.2", "j1.1"]));
         assert_eq!(value["results"][1]["ansible_job_id"], "j1.1");
         let reply = run(&args(&[]));

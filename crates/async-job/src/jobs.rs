@@ -131,7 +131,7 @@ fn request_end(dir: &JobDir, jid: &str, check_mode: bool) -> Result<Ending, Erro
             msg: format!("job {jid} would be terminated"),
         }));
     }
-    let grace = grace_of(dir, &id, &running);
+    let grace = grace_of(&running);
     let before = info.state;
     match target {
         Target::Supervisor(supervisor) => {
@@ -211,16 +211,10 @@ fn await_result(dir: &JobDir, id: &JobId, limit: Duration) -> Result<(), Error> 
     }
 }
 
-/// The grace period the job was started with: the running job file records it; jobs of
-/// older versions have it only in their log's `invoked` line.
-fn grace_of(dir: &JobDir, id: &JobId, job: &Running) -> Duration {
-    job.kill_grace()
-        .or_else(|| {
-            log::field(&log::read(&dir.log_path(id)), "invoked", "grace")
-                .and_then(|g| g.parse::<f64>().ok())
-                .and_then(control::grace_from_secs)
-        })
-        .unwrap_or(control::DEFAULT_GRACE)
+/// The grace period the job was started with, as its running job file records it (a stock
+/// wrapper's job has none: the default).
+fn grace_of(job: &Running) -> Duration {
+    job.kill_grace().unwrap_or(control::DEFAULT_GRACE)
 }
 
 /// What `gc` removed, or would remove in check mode.
@@ -380,22 +374,9 @@ mod grace_tests {
     use super::*;
 
     #[test]
-    fn the_job_file_says_the_grace_period_and_the_log_is_only_a_fallback() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = JobDir::new(tmp.path().join("async").to_str().unwrap());
-        dir.create().unwrap();
-        let id = JobId::new("j1.2").unwrap();
+    fn the_job_file_says_the_grace_period_else_it_is_the_default() {
         let job = |value: Value| Running::of(value.as_object().unwrap()).unwrap();
-
-        // No log at all: the running job file decides.
-        let recorded = job(json!({"started": true, "kill_grace": 30}));
-        assert_eq!(grace_of(&dir, &id, &recorded), Duration::from_secs(30));
-
-        // A job file of an older version: the log's invoked line, else the default.
-        let older = job(json!({"started": true}));
-        assert_eq!(grace_of(&dir, &id, &older), control::DEFAULT_GRACE);
-        dir.log(&id, "invoked protocol=legacy time_limit=60 grace=7 module=/m");
-        assert_eq!(grace_of(&dir, &id, &older), Duration::from_secs(7));
-        assert_eq!(grace_of(&dir, &id, &recorded), Duration::from_secs(30));
+        assert_eq!(grace_of(&job(json!({"started": true, "kill_grace": 30}))), Duration::from_secs(30));
+        assert_eq!(grace_of(&job(json!({"started": true}))), control::DEFAULT_GRACE);
     }
 }
