@@ -373,8 +373,7 @@ def test_without_program_or_python_it_fails_saying_what_is_missing(tmp_path, way
     async_dir = running_job(tmp_path)
     code, answer = script(tmp_path, ansible_args(async_dir, "j1.1"), way,
                           env={"PATH": no_python_path(tmp_path), "HOME": str(tmp_path)})
-    assert (code, answer) == (1, {"failed": True, "msg": "async_status: no ansible-async program here "
-                                  "(run an async task first) and no python"})
+    assert (code, answer) == (1, {"failed": True, "msg": "async_status: no ansible-async program or python here"})
 
 
 @pytest.mark.parametrize("way", WAYS)
@@ -388,7 +387,7 @@ def test_a_python_without_json_fails_naming_the_missing_module(tmp_path, way):
     code, answer = script(tmp_path, ansible_args(async_dir, "j1.1"), way, env=env)
     assert code == 1 and answer["failed"] is True, answer
     assert answer["msg"].startswith("async_status: ") and answer["msg"].endswith(
-        " lacks part of its standard library (No module named 'json'): install python3"), answer
+        ": No module named 'json' (install python3)"), answer
 
 
 def test_the_script_fits_in_4_kib():

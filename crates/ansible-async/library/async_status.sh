@@ -1,21 +1,17 @@
 #!/bin/sh
-# async_status of ansible-async (docs/ARCHITECTURE.md)
-j=
+# ansible-async: docs/ARCHITECTURE.md
 IFS= read -r j <<'ANSIBLE_ARGS' || :
 <<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>>
 ANSIBLE_ARGS
 d=${j#*\"_async_dir\": \"}
 d=${d%%\"*}
-a=
-{ IFS= read -r a </proc/sys/kernel/arch; } 2>/dev/null && [ -n "$a" ] && a="Linux $a" || a=$(uname -sm 2>/dev/null)
-case $a in
-# @ARCH_CASES@ a: the arch of the list for this host (else no copy has its name)
-esac
+case $d in \$HOME/*) d=$HOME/${d#*/} ;; esac
+{ read -r a </proc/sys/kernel/arch; } 2>/dev/null || a=$(uname -m 2>/dev/null)
 case $d in /*) [ -L "$d/.bin" ] || for p in "$d/.bin/ansible-async-@PAYLOAD_ID@.$a" "$d/.bin/ansible-async-"*".$a"; do
     [ -f "$p" ] && [ -x "$p" ] && [ -O "$p" ] && exec "$p" async_status --args-json "$j" </dev/null
 done ;; esac
 for p in python3 python python2 /usr/libexec/platform-python; do
     command -v $p >/dev/null && exec $p -c 'import binascii,zlib;exec(zlib.decompress(binascii.a2b_base64(b"@STATUS_PY@"),-15))' "$j"
 done
-echo '{"failed": true, "msg": "async_status: no ansible-async program here (run an async task first) and no python"}'
+echo '{"failed": true, "msg": "async_status: no ansible-async program or python here"}'
 exit 1

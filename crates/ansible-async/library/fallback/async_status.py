@@ -4,17 +4,14 @@
 # `python -c CODE JSON`, JSON being the arguments ansible wrote into the script. It answers
 # as the native program does, deciding by the job file's top-level keys: the texts come
 # from the rules protocol-rules prints, the checks from common.py (both put first). Unlike
-# the program it looks only in the async dir the arguments name (which must be absolute, as
-# ansible passes it: `~` is left to the program), does not tell a lost job from a running
-# one, and does not add `elapsed` or `invocation` or wait out a job's last seconds.
+# the program it looks only in the async dir the arguments name, does not tell a lost job
+# from a running one, and does not add `elapsed` or `invocation` or wait out a job's last seconds.
 def string(args, key):
-    # ansible's str type: a number is taken as its text.
     value = args.get(key)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return json.dumps(value)
-    if value is None or isinstance(value, (type(u""), str)):
-        return value
-    fail(NOT_A_STRING.format(key=key, value=dumps(value)))
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, type(u""), type(None))):
+        fail(NOT_A_STRING.format(key=key, value=dumps(value)))
+    # ansible's str type: a number is taken as its text.
+    return json.dumps(value) if isinstance(value, (int, float)) else value
 
 
 def main(text):
@@ -34,10 +31,7 @@ def main(text):
     if mode not in ("status", "cleanup"):
         fail(NOT_A_CHOICE.format(key="mode", choices="cleanup, status", value=mode))
     async_dir = string(args, "_async_dir")
-    path = async_dir or os.environ.get(ASYNC_DIR_ENV) or DEFAULT_ASYNC_DIR
-    if not path.startswith("/"):
-        # ansible passes _async_dir expanded; `~` by hand needs the program's rules.
-        fail("async_status: %s is not absolute (only the ansible-async program expands ~)" % path)
+    path = expand_dir(async_dir or os.environ.get(ASYNC_DIR_ENV) or DEFAULT_ASYNC_DIR)
     job = os.path.join(path, jid)
 
     def answer(msg=None, **result):

@@ -226,25 +226,6 @@ def seconds(value):
 
 # --- the async dir ------------------------------------------------------------------------------
 
-def expand_dir(path):
-    """~, ~/x, $HOME/x and ${HOME}/x are the effective user's passwd home (else $HOME);
-    ~name is name's (the native program's user::expand_user)."""
-    for var in ("${HOME}", "$HOME"):
-        if path == var or path.startswith(var + "/"):
-            path = "~" + path[len(var):]
-    if not path.startswith("~"):
-        return path
-    name, slash, tail = path[1:].partition("/")
-    import pwd
-    try:
-        home = (pwd.getpwnam(name) if name else pwd.getpwuid(os.geteuid())).pw_dir
-    except KeyError:
-        home = None if name else os.environ.get("HOME")
-    if not home:
-        return path
-    return (home.rstrip("/") or ("" if slash else "/")) + slash + tail
-
-
 class JobDir(object):
     def __init__(self, path):
         self.path = path

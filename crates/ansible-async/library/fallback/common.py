@@ -8,8 +8,7 @@ import sys
 def missing(error):
     # A host's Python without part of the standard library (Debian's python3-minimal has no
     # json): one failed result that says what is missing, written without json.
-    print('{"failed": true, "msg": "%s: %s lacks part of its standard library (%s): install python3"}'
-          % (PROGRAM, sys.executable, error))
+    print('{"failed": true, "msg": "%s: %s: %s (install python3)"}' % (PROGRAM, sys.executable, error))
     sys.exit(1)
 
 
@@ -66,6 +65,24 @@ def job_id_error(job_id):
     elif not all(c.isalnum() and ord(c) < 128 or c in "._-" for c in job_id):
         why = JOB_ID_CHARS
     return why and INVALID_JOB_ID.format(id=quote(job_id), why=why)
+
+
+def expand_dir(path):
+    """~, ~/x, $HOME/x and ${HOME}/x are the effective user's passwd home (else $HOME);
+    ~name is name's (the native program's user::expand_user)."""
+    for var in ("${HOME}", "$HOME"):
+        if (path + "/").startswith(var + "/"):
+            path = "~" + path[len(var):]
+    if path[:1] != "~":
+        return path
+    name, slash, tail = path[1:].partition("/")
+    import pwd
+    try:
+        home = (pwd.getpwnam(name) if name else pwd.getpwuid(os.geteuid())).pw_dir
+    except KeyError:
+        home = None if name else os.environ.get("HOME")
+    # A home of "/" is "/" alone, and nothing before another "/".
+    return (home.rstrip("/") or "/"[:not slash]) + slash + tail if home else path
 
 
 def dir_refusal(path):
