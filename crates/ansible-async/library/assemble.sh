@@ -24,8 +24,10 @@ shift
 here=$(dirname "$0")
 # The list: NAME SPELLINGS TARGET a line (# comments). arches: the names, in order.
 arches=$(awk '!/^#/ && NF { names = names sep $1; sep = " " } END { print names }' "$here/../arches")
-awk '!/^#/ && NF && !(NF == 3 && $1 ~ /^[a-z][a-z0-9_]*$/ && $2 ~ /^[a-z0-9_]+(\|[a-z0-9_]+)*$/) {
-    print "assemble.sh: " FILENAME ":" FNR ": want NAME SPELLING|SPELLING... TARGET" > "/dev/stderr"; bad = 1
+# A NAME is also its first spelling, the kernel's own (async_status looks a copy up by it).
+awk '!/^#/ && NF && !(NF == 3 && $1 ~ /^[a-z][a-z0-9_]*$/ && $2 ~ /^[a-z0-9_]+(\|[a-z0-9_]+)*$/ &&
+    index($2 "|", $1 "|") == 1) {
+    print "assemble.sh: " FILENAME ":" FNR ": want NAME NAME|SPELLING... TARGET" > "/dev/stderr"; bad = 1
 } END { exit bad }' "$here/../arches"
 usage="usage: assemble.sh LIBRARY_DIR rules=RULES$(for a in $arches; do printf ' %s=PROGRAM' "$a"; done)"
 rules=
@@ -120,12 +122,6 @@ script() {
         }
         $0 == "@MODULE_KIND@" { print kind; next }
         /^ *# @PROGRAMS@/ { while ((getline line < programs) > 0) print line; next }
-        # async_status.sh: the cases setting its own short variable (every byte is paid per poll).
-        /^ *# @ARCH_CASES@ a/ {
-            while ((getline line < arch_cases) > 0) { sub(/host_arch=/, "a=", line); print line }
-            close(arch_cases)
-            next
-        }
         { print }
     ' "$here/$1" | sed -e "s/@PAYLOAD_ID@/$id/" -e "s/@PROGRAM@/$3/g" -e "s|@STATUS_PY@|$status_py|" >"$2"
 }
