@@ -37,7 +37,8 @@ pub enum Watchdog {
     Trailing,
 }
 
-/// The first patch of each minor with [`Watchdog::Halving`]; every later minor has it.
+/// The first patch of each ansible-core minor whose own wrapper has the halving watchdog
+/// (`Watchdog::Halving`); every later minor has it.
 pub const HALVING_SINCE: [(u32, u32, u32); 4] = [(2, 18, 19), (2, 19, 12), (2, 20, 8), (2, 21, 2)];
 
 impl Watchdog {
