@@ -27,8 +27,8 @@ def main(text):
     jid = string(args, "jid")
     if jid is None:
         fail(MISSING.format(keys="jid"))
-    mode = string(args, "mode") or "status"
-    if mode not in ("status", "cleanup"):
+    mode = string(args, "mode")
+    if mode not in (None, "status", "cleanup"):
         fail(NOT_A_CHOICE.format(key="mode", choices="cleanup, status", value=mode))
     async_dir = string(args, "_async_dir")
     path = expand_dir(async_dir or os.environ.get(ASYNC_DIR_ENV) or DEFAULT_ASYNC_DIR)
