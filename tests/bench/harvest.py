@@ -33,7 +33,7 @@ def json_args_line(module_text: str) -> str:
     """The arguments ansible wrote into our async_status (the line after the here-document's
     start)."""
     lines = module_text.splitlines()
-    start = next(i for i, line in enumerate(lines) if "<<'ANSIBLE_ARGS'" in line)
+    start = next(i for i, line in enumerate(lines) if "<<'ARGS'" in line)
     return lines[start + 1]
 
 

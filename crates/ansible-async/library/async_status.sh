@@ -1,8 +1,7 @@
 #!/bin/sh
-# ansible-async: docs/ARCHITECTURE.md
-IFS= read -r j <<'ANSIBLE_ARGS' || :
+IFS= read -r j <<'ARGS' || :
 <<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>>
-ANSIBLE_ARGS
+ARGS
 d=${j#*\"_async_dir\": \"}
 d=${d%%\"*}
 case $d in \$HOME/*) d=$HOME/${d#*/} ;; esac

@@ -58,6 +58,12 @@ pub const BAD_TIME_LIMIT: &str =
 /// The `msg` ansible-core writes when the time limit ends a job; users match on it.
 pub const TIMEOUT_MSG: &str = "Timeout exceeded";
 
+// async_status's arguments, every one it takes besides ansible's own `_ansible_*` (its messages
+// name those without a leading `_`, as ansible-core's module, which keeps `_async_dir` to
+// itself), and `mode`'s values.
+pub const STATUS_ARGS: [&str; 3] = ["jid", "mode", "_async_dir"];
+pub const STATUS_MODES: [&str; 2] = ["cleanup", "status"];
+
 // async_status's answers.
 /// The key whose presence at the top level of a job file means the job has not ended, as
 /// in ansible-core's async_status (a module result's own nested `started` does not count).

@@ -68,13 +68,14 @@ fn parse_json_args(text: &str) -> Result<Args, String> {
 }
 
 fn parse_args(args: &ModuleArgs) -> Result<Args, String> {
-    args.only("async_status", &["jid", "mode", "_async_dir"], &["jid", "mode"])?;
+    let shown: Vec<&str> = rules::STATUS_ARGS.into_iter().filter(|arg| !arg.starts_with('_')).collect();
+    args.only("async_status", &rules::STATUS_ARGS, &shown)?;
     let jid = args.string("jid")?.ok_or_else(|| fill(rules::MISSING, &[("keys", &"jid")]))?;
     let mode = match args.string("mode")?.as_deref() {
         None | Some("status") => Mode::Status,
         Some("cleanup") => Mode::Cleanup,
         Some(other) => {
-            let choices = "cleanup, status";
+            let choices = rules::STATUS_MODES.join(", ");
             return Err(fill(
                 rules::NOT_A_CHOICE,
                 &[("key", &"mode"), ("choices", &choices), ("value", &other)],

@@ -35,6 +35,13 @@ impl Python for usize {
     }
 }
 
+impl<const N: usize> Python for [&str; N] {
+    fn python(&self) -> String {
+        let items: Vec<String> = self.iter().map(|text| text.python()).collect();
+        format!("({},)", items.join(", "))
+    }
+}
+
 impl<const N: usize> Python for [(u32, u32, u32); N] {
     fn python(&self) -> String {
         let items: Vec<String> = self.iter().map(|(a, b, c)| format!("({a}, {b}, {c})")).collect();
@@ -80,6 +87,8 @@ fn python() -> String {
         TIMEOUT_MSG,
         HALVING_SINCE,
         JUNK_WARNING,
+        STATUS_ARGS,
+        STATUS_MODES,
         RUNNING_KEY,
         NOT_FOUND,
         UNPARSABLE,

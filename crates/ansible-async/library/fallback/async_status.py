@@ -21,15 +21,15 @@ def main(text):
         fail(ARGS_NOT_JSON)
     if not isinstance(args, dict):
         fail(ARGS_NOT_OBJECT)
-    unknown = sorted(k for k in args if k not in ("jid", "mode", "_async_dir") and k[:9] != "_ansible_")
+    unknown = sorted(k for k in args if k not in STATUS_ARGS and k[:9] != "_ansible_")
     if unknown:
-        fail(UNSUPPORTED.format(module="async_status", keys=", ".join(unknown), known="jid, mode"))
+        fail(UNSUPPORTED.format(module="async_status", keys=", ".join(unknown), known=", ".join(a for a in STATUS_ARGS if a[0] != "_")))
     jid = string(args, "jid")
     if jid is None:
         fail(MISSING.format(keys="jid"))
     mode = string(args, "mode")
-    if mode not in (None, "status", "cleanup"):
-        fail(NOT_A_CHOICE.format(key="mode", choices="cleanup, status", value=mode))
+    if mode not in (None,) + STATUS_MODES:
+        fail(NOT_A_CHOICE.format(key="mode", choices=", ".join(STATUS_MODES), value=mode))
     async_dir = string(args, "_async_dir")
     path = expand_dir(async_dir or os.environ.get(ASYNC_DIR_ENV) or DEFAULT_ASYNC_DIR)
     job = os.path.join(path, jid)
