@@ -167,7 +167,7 @@ ODD = {
     "backticks": "`touch PWNED`",
     "glob": "*",
     "non-ascii": "é😀ü",
-    "heredoc-end": "x\nANSIBLE_ARGS\ntouch PWNED\n",
+    "heredoc-end": "x\nARGS\ntouch PWNED\n",
 }
 
 
@@ -393,3 +393,15 @@ def test_a_python_without_json_fails_naming_the_missing_module(tmp_path, way):
 def test_the_script_fits_in_4_kib():
     """It travels with every poll: bytes a slow link pays each time."""
     assert len(STATUS.read_bytes()) <= 4096
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_an_async_dir_under_home_var_is_answered_by_the_program(tmp_path, way):
+    """ansible passes `$HOME/...` as it is (it expands only `~`): the script finds the program
+    under $HOME, and the program finds the job (Python alone would look under the passwd home)."""
+    async_dir = running_job(tmp_path)
+    install_program(async_dir)
+    args = ansible_args(async_dir, "j1.1")
+    args["_async_dir"] = "$HOME/async"
+    code, answer = script(tmp_path, args, way, env={**os.environ, "HOME": str(tmp_path)})
+    assert code == 0 and answer["finished"] is False and "elapsed" in answer, answer
