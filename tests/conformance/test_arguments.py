@@ -220,7 +220,7 @@ def end_job(job_dir, run):
 
 # --- async_status ---------------------------------------------------------------------------
 
-def payload_id(script) -> str:
+def release_id() -> str:
     """The release id the scripts look for first: the one library/async_wrapper carries."""
     return re.search(rb"\brelease_id=([0-9a-f]{16})\b", (LIBRARY / "async_wrapper").read_bytes()[:16384]).group(1).decode()
 
@@ -272,7 +272,7 @@ def test_async_status(tmp_path, impl, case):
         else:
             job.write_text(case["job"])
     if impl.startswith("cached"):
-        sandbox.cache_program(payload_id(LIBRARY / "async_status"))
+        sandbox.cache_program(release_id())
     sandbox.give_away()
     code, reply = run_module(sandbox, impl, "async_status", arguments_text(sandbox, case))
     assert_reply(sandbox, code, reply, case["expect"])
@@ -293,7 +293,7 @@ def test_async_job(tmp_path, impl, case):
     (tmp_path / "link").symlink_to(sandbox.job_dir)
     (tmp_path / "x").write_text("{}")
     if impl.startswith("cached"):
-        sandbox.cache_program(payload_id(LIBRARY / "async_job"))
+        sandbox.cache_program(release_id())
     code, reply = run_module(sandbox, impl, "async_job", arguments_text(sandbox, case))
     assert_reply(sandbox, code, reply, case["expect"])
     assert read_job(sandbox.job_dir, "j2.2") == {"rc": 0}, "a job's file was changed"
