@@ -11,7 +11,8 @@ fail() {
 # expand_dir DIR: sets dir to DIR with a leading ~, ~user, $HOME or ${HOME} expanded, as
 # ansible passes the async dir unexpanded. ~, $HOME and ${HOME} are the effective user's
 # passwd home (what ansible's own `echo ~user` gives on the host, whatever HOME says), $HOME only
-# when the user has no passwd entry; ~user is user's passwd home.
+# when the user has no passwd entry; ~user is user's passwd home. What cannot be expanded (no
+# such user, no home) stays as it is, as the program leaves it (async_core::user::expand_user).
 expand_dir() {
     dir=$1
     # shellcheck disable=SC2088,SC2016 # ~ and $HOME are text here
@@ -21,7 +22,7 @@ expand_dir() {
     '$HOME' | '$HOME/'*) tail=${dir#'$HOME'} ;;
     "~"*)
         user=${dir%%/*}
-        case $user in *[!A-Za-z0-9._~-]*) fail "cannot expand $dir: not a user name" ;; esac
+        case $user in *[!A-Za-z0-9._~-]*) return ;; esac
         eval "home=$user"
         dir=$home${dir#"$user"}
         return
@@ -35,7 +36,7 @@ expand_dir() {
     *) eval "home=~$user" ;;
     esac
     case $home in "" | "~"*) home=${HOME:-} ;; esac
-    [ -n "$home" ] || fail "cannot expand $1: the user has no home directory and HOME is not set"
+    [ -n "$home" ] || return 0
     case $home in */) if [ -n "$tail" ]; then home=${home%/}; fi ;; esac
     dir=$home$tail
 }
