@@ -479,6 +479,16 @@ def test_async_job_where_no_async_task_ran_says_what_to_do_and_creates_nothing(t
     assert not missing.exists() and not (tmp_path / ".ansible_async").exists()
 
 
+def test_a_reply_naming_a_dir_with_control_characters_is_json(tmp_path):
+    # The scripts' own replies name the dirs they looked in, control characters and all.
+    missing = tmp_path / "no\x01such\tdir"
+    proc = run_job(tmp_path, job_args(tmp_path / "nope", mode="list"),
+                   env=base_env(HOME=str(tmp_path), ANSIBLE_ASYNC_DIR=str(missing)), own_usual_dir=True)
+    reply = json.loads(proc.stdout)
+    assert proc.returncode == 1 and reply["failed"] is True, reply
+    assert f"{tmp_path}/no such dir/.bin" in reply["msg"], reply
+
+
 def test_async_job_runs_the_program_cached_in_the_usual_dir_for_another_async_dir(tmp_path):
     """The program is the same wherever it is cached: an async_dir without a copy (here a missing
     one, which the program reports) is served by the copy in ANSIBLE_ASYNC_DIR (and

@@ -1,6 +1,8 @@
 # --- common.sh: shared by the library/ scripts (assemble.sh puts it in place) ---
+# json_string TEXT: TEXT as the inside of a JSON string; a control character (a path may hold
+# one) becomes a space.
 json_string() {
-    printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr '\n\t\r' '   '
+    printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr '\001-\037' ' '
 }
 
 fail() {
