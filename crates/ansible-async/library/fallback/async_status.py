@@ -62,9 +62,10 @@ def main(text):
         answer(UNREADABLE.format(error="%s: %s" % (job, rust_io_error(e))), results_file=job, **over)
     if not data.strip():
         answer(results_file=job, started=True, finished=False)
+    # Python 2 has no surrogateescape (a LookupError): strict UTF-8 there.
     try:
         result = json.loads(data.decode("utf-8", "surrogateescape"))
-    except (ValueError, LookupError):  # Python 2 has no surrogateescape: strict UTF-8 there
+    except (ValueError, LookupError):
         result = None
     if not isinstance(result, dict):
         answer(UNPARSABLE.format(data=data.decode("utf-8", "replace")), results_file=job, **over)
