@@ -262,6 +262,29 @@ def test_unprivileged_user_with_read_only_launcher_dir_and_default_async_dir(wor
     assert sorted(os.listdir(shipped)) == ["async_wrapper"]
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount and to act as another user")
+def test_a_user_far_down_a_long_passwd_gets_the_passwd_home(world_tmp, home_user):
+    # The launcher reads only the first lines of /etc/passwd itself; past them, `id -un` names
+    # the user. This host's passwd with 200 other users before it, in a private mount namespace.
+    passwd = world_tmp / "passwd"
+    fillers = "".join(f"filler{i}:x:{60000 + i}:{60000 + i}::/nonexistent:/bin/false\n" for i in range(200))
+    passwd.write_text(fillers + Path("/etc/passwd").read_text())
+    passwd.chmod(0o644)
+    private = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+               'mount --bind "$0" /etc/passwd && exec "$@"', str(passwd)]
+    home = Path(home_user.pw_dir)
+    elsewhere = world_tmp / "elsewhere"
+    elsewhere.mkdir()
+    os.chown(elsewhere, home_user.pw_uid, home_user.pw_gid)
+    shutil.copy(LAUNCHER, world_tmp / "async_wrapper")  # where the user can read it
+    rc, reply, stderr = run_launcher(world_tmp / "async_wrapper", base_env(HOME=str(elsewhere)), user=home_user,
+                                     prefix=private)
+    assert rc == 0 and reply["started"] is True, (reply, stderr)
+    assert Path(reply["results_file"]).parent == home / ".ansible_async", reply
+    assert any((home / ".ansible_async" / ".bin").iterdir())
+    assert not any(elsewhere.iterdir())
+
+
 def test_async_dir_that_cannot_be_created_is_a_failed_reply(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("keep")
