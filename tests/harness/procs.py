@@ -54,6 +54,11 @@ def cmdline(pid: int) -> str:
     return _read(f"/proc/{pid}/cmdline").replace(b"\0", b" ").decode(errors="replace").strip()
 
 
+def comm(pid: int) -> str:
+    """The process's name as the kernel keeps it (/proc/PID/comm: the program's, 15 bytes)."""
+    return _read(f"/proc/{pid}/comm").decode(errors="replace").strip()
+
+
 def environ(pid: int) -> dict[str, str]:
     env = {}
     for item in _read(f"/proc/{pid}/environ").split(b"\0"):

@@ -37,6 +37,15 @@ def port_open(address: str, port: int) -> bool:
         return False
 
 
+def connection_pids(listener: int) -> list[int]:
+    """The sshd processes below the sshd `listener`: one or two per connection, and no command
+    a session runs. Killing them is what a network failure does: every connection is gone,
+    and what the sessions started runs on until it sees its pipes closed. Not SIGKILLed in
+    the middle of the login shell's start-up: root's rc files may take a lock there (pyenv's
+    rehash does) that a killed shell never gives back, and every later login waits on it."""
+    return [pid for pid in procs.descendants(listener) if procs.comm(pid).startswith("sshd")]
+
+
 @dataclass
 class Sshd:
     address: str
@@ -51,10 +60,17 @@ class Sshd:
         return procs.descendants(self.pid) if self.pid else []
 
     def kill_sessions(self) -> list[int]:
-        """Drops every connection to this sshd at once, as a network failure would."""
-        pids = self.session_pids()
+        """Drops every connection to this sshd at once, as a network failure would (see
+        connection_pids); returns the pids it killed."""
+        pids = connection_pids(self.pid) if self.pid else []
         procs.kill_all(pids)
         return pids
+
+    def ssh(self, remote: str) -> list[str]:
+        """The ssh command line that runs `remote` as root here, with the test's key."""
+        return ["ssh", "-p", str(self.port), "-i", str(self.key), "-o", "BatchMode=yes",
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                f"root@{self.address}", remote]
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -143,12 +159,12 @@ def running_sshd(d: Path, more_addresses: tuple[str, ...] = (), *, chroot: Path 
     try:
         assert server.pid == proc.pid, (server.pid, proc.pid)
         # The key must really log in before any test runs.
-        probe = subprocess.run(
-            ["ssh", "-p", str(server.port), "-i", str(key), "-o", "BatchMode=yes",
-             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-             f"root@{address}", "id -un"],
-            capture_output=True, text=True, timeout=60, check=False,
-        )
+        try:
+            probe = subprocess.run(server.ssh("id -un"), capture_output=True, text=True, timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            pytest.fail("ssh root@ id -un took over 60 s, past the login: root's shell start-up hangs (its rc "
+                        "files? a lock a killed login left, such as ~/.pyenv/shims/.pyenv-shim)\n"
+                        + server.log_tail())
         assert probe.stdout.strip() == "root", f"ssh login failed: {probe.stderr}\n{server.log_tail()}"
         yield server
     finally:
@@ -157,10 +173,13 @@ def running_sshd(d: Path, more_addresses: tuple[str, ...] = (), *, chroot: Path 
             pid = int(pid_file.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             pid = proc.pid
+        # The connections first (see connection_pids), then what their sessions left running.
+        procs.kill_all(connection_pids(pid))
         procs.kill_all([pid], signal.SIGTERM)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        poll_until(lambda: not any(procs.is_alive(p) for p in sessions), timeout=10)
         procs.kill_all(sessions)

@@ -311,8 +311,8 @@ def test_connection_cut_while_polling(runs, figures, tmp_path):
         assert all(masters.values()), f"ControlPersist masters: {masters}"
 
         relay.cut()
-        # What is left of the connections on either side: sshd's session processes, the masters.
-        procs.kill_all(sshd.session_pids())
+        # What is left of the connections on either side: sshd's connections, the masters.
+        sshd.kill_sessions()
         procs.kill_all(pid for run in (ours, stock) for pid in run.masters())
         cut = time.monotonic()
 

@@ -12,11 +12,13 @@ import os
 import pwd
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness.procs import cmdline, is_alive
+from harness.procs import cmdline, comm, is_alive
+from harness.sshd import running_sshd
 from harness.wait import wait_until
 from ssh_harness import Ansible, async_wrapper_pids, home_of, marked_pids, require_user
 
@@ -111,6 +113,27 @@ def test_poll0_job_survives_the_connection(ansible):
     no_jobs_left(ansible)
     wait_until(lambda: not leftover_tmp(ansible.remote_tmp), timeout=10,
                what=f"remote tmp dirs to go: {leftover_tmp(ansible.remote_tmp)}")
+
+
+def test_a_dropped_connection_leaves_what_its_session_started_running(tmp_path):
+    """What the tests call a dropped connection (Sshd.kill_sessions, drop_connections.py) ends
+    sshd's connections only, as a network failure does: a command the session started ends on
+    its own, never SIGKILLed halfway (a login shell's rc files may hold a lock then)."""
+    with running_sshd(tmp_path / "sshd") as sshd:
+        marker = tmp_path / "finished"
+        client = subprocess.Popen(sshd.ssh(f"sleep 2; echo done > {marker}"), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: any("sleep 2" in cmdline(p) for p in sshd.session_pids()), timeout=30,
+                       what="the session's command to start")
+            killed = sshd.kill_sessions()
+            assert killed and all(comm(p).startswith("sshd") for p in killed), [(p, comm(p)) for p in killed]
+            client.wait(timeout=30)
+            wait_until(marker.exists, timeout=30, what="the command to finish on its own")
+            assert marker.read_text() == "done\n"
+        finally:
+            client.kill()
+            client.wait()
 
 
 def test_job_survives_dropped_connection(ansible):
