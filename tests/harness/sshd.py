@@ -163,7 +163,7 @@ def running_sshd(d: Path, more_addresses: tuple[str, ...] = (), *, chroot: Path 
             probe = subprocess.run(server.ssh("id -un"), capture_output=True, text=True, timeout=60, check=False)
         except subprocess.TimeoutExpired:
             pytest.fail("ssh root@ id -un took over 60 s, past the login: root's shell start-up hangs (its rc "
-                        "files? a lock a killed login left, such as ~/.pyenv/shims/.pyenv-shim)\n"
+                        "files? a lock a killed login left, such as pyenv's .pyenv-shim)\n"
                         + server.log_tail())
         assert probe.stdout.strip() == "root", f"ssh login failed: {probe.stderr}\n{server.log_tail()}"
         yield server
