@@ -126,8 +126,11 @@ def test_a_dropped_connection_leaves_what_its_session_started_running(tmp_path):
         try:
             wait_until(lambda: any("sleep 2" in cmdline(p) for p in sshd.session_pids()), timeout=30,
                        what="the session's command to start")
+            before = {p: comm(p) for p in sshd.session_pids()}
             killed = sshd.kill_sessions()
-            assert killed and all(comm(p).startswith("sshd") for p in killed), [(p, comm(p)) for p in killed]
+            spared = [name for p, name in before.items() if p not in killed]
+            assert killed and all(before.get(p, "").startswith("sshd") for p in killed), (before, killed)
+            assert spared and not any(name.startswith("sshd") for name in spared), (before, killed)
             client.wait(timeout=30)
             wait_until(marker.exists, timeout=30, what="the command to finish on its own")
             assert marker.read_text() == "done\n"
