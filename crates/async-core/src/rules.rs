@@ -64,6 +64,11 @@ pub const TIMEOUT_MSG: &str = "Timeout exceeded";
 pub const STATUS_ARGS: [&str; 3] = ["jid", "mode", "_async_dir"];
 pub const STATUS_MODES: [&str; 2] = ["cleanup", "status"];
 
+/// The arguments async_status's messages name: [`STATUS_ARGS`] but ansible's own.
+pub fn status_args_shown() -> Vec<&'static str> {
+    STATUS_ARGS.into_iter().filter(|arg| !arg.starts_with('_')).collect()
+}
+
 // async_status's answers.
 /// The key whose presence at the top level of a job file means the job has not ended, as
 /// in ansible-core's async_status (a module result's own nested `started` does not count).

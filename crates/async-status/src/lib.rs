@@ -68,8 +68,7 @@ fn parse_json_args(text: &str) -> Result<Args, String> {
 }
 
 fn parse_args(args: &ModuleArgs) -> Result<Args, String> {
-    let shown: Vec<&str> = rules::STATUS_ARGS.into_iter().filter(|arg| !arg.starts_with('_')).collect();
-    args.only("async_status", &rules::STATUS_ARGS, &shown)?;
+    args.only("async_status", &rules::STATUS_ARGS, &rules::status_args_shown())?;
     let jid = args.string("jid")?.ok_or_else(|| fill(rules::MISSING, &[("keys", &"jid")]))?;
     let mode = match args.string("mode")?.as_deref() {
         None | Some("status") => Mode::Status,

@@ -101,11 +101,13 @@ fn python() -> String {
         MISSING,
         NOT_A_CHOICE,
     );
+    // Derived from the rules above, as the program derives them.
+    let derived = [("STATUS_ARGS_SHOWN", status_args_shown().join(", ").as_str().python())];
     let mut out = String::from(
         "# The job protocol's rules, as the native program has them: printed by protocol-rules\n\
          # (crates/protocol-rules) from the Rust code when library/ is assembled. Do not edit.\n",
     );
-    for (name, value) in rules {
+    for (name, value) in rules.into_iter().chain(derived) {
         out += &format!("{name} = {value}\n");
     }
     out

@@ -23,7 +23,7 @@ def main(text):
         fail(ARGS_NOT_OBJECT)
     unknown = sorted(k for k in args if k not in STATUS_ARGS and k[:9] != "_ansible_")
     if unknown:
-        fail(UNSUPPORTED.format(module="async_status", keys=", ".join(unknown), known=", ".join(a for a in STATUS_ARGS if a[0] != "_")))
+        fail(UNSUPPORTED.format(module="async_status", keys=", ".join(unknown), known=STATUS_ARGS_SHOWN))
     jid = string(args, "jid")
     if jid is None:
         fail(MISSING.format(keys="jid"))
