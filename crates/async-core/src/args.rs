@@ -36,7 +36,7 @@ impl ModuleArgs {
             .map
             .keys()
             .map(String::as_str)
-            .filter(|k| !k.starts_with("_ansible_") && !known.contains(k))
+            .filter(|k| !k.starts_with(rules::ANSIBLE_ARG_PREFIX) && !known.contains(k))
             .collect();
         if unsupported.is_empty() {
             return Ok(());

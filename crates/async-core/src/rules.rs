@@ -78,6 +78,10 @@ pub const UNPARSABLE: &str = "Could not parse job output: {data}";
 pub const UNREADABLE: &str = "could not read job file: {error}";
 pub const UNREMOVABLE: &str = "could not remove job file: {error}";
 
+/// The prefix of the arguments ansible adds to every module's own (`_ansible_check_mode`...):
+/// never refused as unknown.
+pub const ANSIBLE_ARG_PREFIX: &str = "_ansible_";
+
 // A module's arguments, refused as ansible-core's AnsibleModule words it.
 pub const ARGS_NOT_OBJECT: &str = "the module arguments are not a JSON object";
 /// Without the parser's own words: no two JSON parsers word an error alike, and ansible always

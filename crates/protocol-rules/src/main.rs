@@ -94,6 +94,7 @@ fn python() -> String {
         UNPARSABLE,
         UNREADABLE,
         UNREMOVABLE,
+        ANSIBLE_ARG_PREFIX,
         ARGS_NOT_OBJECT,
         ARGS_NOT_JSON,
         UNSUPPORTED,

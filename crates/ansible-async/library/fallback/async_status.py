@@ -21,7 +21,7 @@ def main(text):
         fail(ARGS_NOT_JSON)
     if not isinstance(args, dict):
         fail(ARGS_NOT_OBJECT)
-    unknown = sorted(k for k in args if k not in STATUS_ARGS and k[:9] != "_ansible_")
+    unknown = sorted(k for k in args if k not in STATUS_ARGS and not k.startswith(ANSIBLE_ARG_PREFIX))
     if unknown:
         fail(UNSUPPORTED.format(module="async_status", keys=", ".join(unknown), known=STATUS_ARGS_SHOWN))
     jid = string(args, "jid")
