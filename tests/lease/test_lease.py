@@ -353,7 +353,7 @@ def test_polled_jobs_live_past_their_lease(live_jobs, figures):
     # until.yml leaves its job file (no cleanup): the result, and nothing in its log of a lease.
     jid = until.job_path().name
     result = read_job(until.async_dir, jid)
-    assert result["rc"] == 0 and result["stdout"] == "survived", result
+    assert result["rc"] == 0 and result["stdout"] == "running", result
     log = (until.async_dir / f"{jid}.log").read_text()
     assert f"lease={LEASE}" in log and "lease_expired" not in log, log
     # poll: 5 cleans up after itself.
