@@ -34,7 +34,7 @@ DIST_DIR  := target/releases/$(DIST_NAME)
 DIST_DOCS   := $(sort $(wildcard docs/*.md))
 DIST_CHARTS := tests/bench/results/chart.png tests/bench/results/ssh-chart.svg tests/bench/results/ssh-collect-chart.svg
 
-.PHONY: all toolchain programs rules library build dist repro-check venvs ssh-host lint test unit e2e demo bench clean
+.PHONY: all toolchain programs rules pack library build dist repro-check venvs ssh-host lint test unit e2e demo bench clean
 
 all: build
 
@@ -63,10 +63,16 @@ rules:
 	mkdir -p $(dir $(RULES))
 	cargo run --locked -q -p protocol-rules -- --python >$(RULES).tmp && mv $(RULES).tmp $(RULES)
 
+# The compressor of library/'s payloads (zopfli: smaller than gzip -9, read by any gzip), a
+# build-machine tool, not shipped.
+PACK := target/release/payload-pack
+pack:
+	cargo build --release --locked -q -p payload-pack
+
 # library/: what users drop into their playbooks (see the README).
-library: programs rules
+library: programs rules pack
 	mkdir -p library
-	sh crates/ansible-async/library/assemble.sh library rules=$(RULES) \
+	sh crates/ansible-async/library/assemble.sh library rules=$(RULES) pack=$(PACK) \
 		$(foreach a,$(ARCHES),$(a)=$(PROGRAMS)/ansible-async.$(a))
 
 build: library

@@ -14,9 +14,10 @@ rm -rf "$out" && mkdir -p "$out/library"
 PYFLAKES_VERSION=3.2.0
 
 cargo run --locked -q -p protocol-rules -- --python >"$out/rules.py"
+cargo build --release --locked -q -p payload-pack
 printf 'stand-in\n' >"$out/program"
 ASSEMBLE_PYTHON_OUT=$out/python sh crates/ansible-async/library/assemble.sh "$out/library" \
-    rules="$out/rules.py" x86_64="$out/program" aarch64="$out/program" >/dev/null
+    rules="$out/rules.py" pack=target/release/payload-pack x86_64="$out/program" aarch64="$out/program" >/dev/null
 parts=$(find "$out/python" -name '*.py' | sort)
 
 pyenv_root=$(pyenv root 2>/dev/null) || pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}

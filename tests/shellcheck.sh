@@ -33,17 +33,19 @@ while IFS= read -r script; do
 done <"$out/scripts"
 
 # The assembled scripts, with a small stand-in for the program of each architecture of the
-# list: async_status and async_job are all text; async_wrapper is checked up to its programs.
-set -- && payload=0
+# list: async_status and async_job are all text; async_wrapper is checked up to its last line
+# of shell code (the programs and the deflated fallback follow it).
+set --
 while read -r arch _; do
     case $arch in "#"* | "") continue ;; esac
     printf '%s stand-in\n' "$arch" >"$out/$arch"
     set -- "$@" "$arch=$out/$arch"
-    payload=$((payload + $(gzip -9 -n -c "$out/$arch" | wc -c)))
 done <crates/ansible-async/arches
 cargo run --locked -q -p protocol-rules -- --python >"$out/rules.py"
-sh "$templates/assemble.sh" "$out/library" rules="$out/rules.py" "$@" >/dev/null
-head -c "$(($(wc -c <"$out/library/async_wrapper") - payload))" "$out/library/async_wrapper" >"$out/async_wrapper"
+cargo build --release --locked -q -p payload-pack
+sh "$templates/assemble.sh" "$out/library" rules="$out/rules.py" pack=target/release/payload-pack "$@" >/dev/null
+# shellcheck disable=SC2016 # the launcher's own last line, literally
+sed '/^run_fallback "\$@"$/q' "$out/library/async_wrapper" >"$out/async_wrapper"
 cp "$out/library/async_status" "$out/library/async_job" "$out/"
 shellcheck -s sh "$out/async_wrapper" "$out/async_job" "$out/async_status" || status=1
 

@@ -9,12 +9,14 @@ Needs `make build` (the native program, to read the fallback's jobs) and a contr
 
 import json
 import os
+import re
 import shutil
 import signal
 import stat
 import subprocess
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -131,20 +133,13 @@ def test_ansible_sees_an_old_style_sh_script(library):
 
 def test_the_embedded_program_compiles():
     """The fallback as library/async_wrapper carries it (assemble.sh joins the rules,
-    fallback/common.py and fallback/async_wrapper.py, then packs them): it compiles, and
-    nothing in it could end the shell's here-document early."""
-    text = LAUNCHER_TEXT()
-    start = text.index("<<'ASYNC_WRAPPER_FALLBACK_PY'\n") + len("<<'ASYNC_WRAPPER_FALLBACK_PY'\n")
-    program = text[start:text.index("\nASYNC_WRAPPER_FALLBACK_PY\n")]
-    compile(program, "async_wrapper.py", "exec")
-    assert "\nASYNC_WRAPPER_FALLBACK_PY" not in program
-    assert 'TIMEOUT_MSG = "Timeout exceeded"' in program, "the rules come first"
-
-
-def LAUNCHER_TEXT():
-    """The shell text of library/async_wrapper, before its programs."""
+    fallback/common.py and fallback/async_wrapper.py, packs them and deflates them to the
+    file's end, the size written into the launcher): it inflates and compiles."""
     data = (REPO / "library" / "async_wrapper").read_bytes()
-    return data[:data.index(b'\nrun_fallback "$@"\n') + 1].decode()
+    size = int(re.search(rb"f\.seek\(-([0-9]+), 2\)", data).group(1))
+    program = zlib.decompress(data[-size:], -15).decode()
+    compile(program, "async_wrapper.py", "exec")
+    assert 'TIMEOUT_MSG = "Timeout exceeded"' in program.split("\ndef ")[0], "the rules come first"
 
 
 def test_a_python_without_json_fails_naming_the_missing_module(host):
@@ -191,8 +186,9 @@ def test_legacy_job_result_files_and_log(host):
 
 def test_the_launchers_reason_goes_to_the_log_not_to_the_module(host, tmp_path):
     launcher = tmp_path / "launcher"
-    text = (host.library / "async_wrapper").read_text()
-    launcher.write_text(text.replace('\nrun_fallback "$@"', '\nnative_why="no native program for this host (Linux armv7l)"\nrun_fallback "$@"'))
+    data = (host.library / "async_wrapper").read_bytes()
+    launcher.write_bytes(data.replace(b'\nrun_fallback "$@"',
+                                      b'\nnative_why="no native program for this host (Linux armv7l)"\nrun_fallback "$@"'))
     module = host.module("m", "echo \"{\\\"reason\\\": \\\"${ASYNC_WRAPPER_FALLBACK_REASON-unset}\\\"}\"\n")
     run = subprocess.run(["/bin/sh", str(launcher), "j21", "5", str(module), "_"], env=host.env,
                          capture_output=True, text=True, timeout=30)

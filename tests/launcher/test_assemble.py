@@ -15,6 +15,7 @@ from harness.paths import LIBRARY, PROGRAMS, REPO
 
 SOURCES = ARCH_LIST.parent
 RULES = REPO / "target" / "rules" / "rules.py"
+PACK = REPO / "target" / "release" / "payload-pack"
 SCRIPTS = ("async_wrapper", "async_status", "async_job")
 
 
@@ -26,7 +27,8 @@ def assemble(tmp_path, arches_text):
     out = tmp_path / "library"
     out.mkdir()
     programs = [f"{arch}={PROGRAMS / f'ansible-async.{arch}'}" for arch in ARCHES]
-    return out, subprocess.run(["sh", str(crate / "library" / "assemble.sh"), str(out), f"rules={RULES}", *programs],
+    return out, subprocess.run(["sh", str(crate / "library" / "assemble.sh"), str(out), f"rules={RULES}", f"pack={PACK}",
+                                *programs],
                                capture_output=True, text=True, timeout=120)
 
 

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Builds library/ from the ansible-async programs, one per architecture of the list
 # crates/ansible-async/arches (the Makefile passes them in its order), and the protocol's rules.
-# Usage: assemble.sh LIBRARY_DIR rules=RULES NAME=PROGRAM...   (e.g. x86_64=PROGRAM aarch64=PROGRAM)
+# Usage: assemble.sh LIBRARY_DIR rules=RULES pack=PACK NAME=PROGRAM...   (e.g. x86_64=PROGRAM aarch64=PROGRAM)
 #
-#   async_wrapper  launcher script (async_wrapper.sh, with the portable fallback inlined)
+#   async_wrapper  launcher script (async_wrapper.sh, with the portable fallback's start)
 #                  + the programs, gzipped, in the list's order
+#                  + the portable fallback's Python, deflated
 #   async_status   a JSON-args script (async_status.sh) that runs the program async_wrapper
 #                  installed on the host; where it is missing, the host's Python answers
 #   async_job      a JSON-args script (async_job.sh) that runs that program, and says what
@@ -17,7 +18,8 @@
 # no rules the part does not name). With ASSEMBLE_PYTHON_OUT=DIR set, each part is also
 # written there as it is joined and as it is packed (for `make lint`).
 #
-# The output depends only on the inputs: no dates, no paths (gzip -n).
+# PACK is the payload-pack tool (crates/payload-pack): gzip's format and raw deflate, smaller
+# than gzip -9's. The output depends only on the inputs: no dates, no paths.
 set -eu
 library=$1
 shift
@@ -29,17 +31,18 @@ awk '!/^#/ && NF && !(NF == 3 && $1 ~ /^[a-z][a-z0-9_]*$/ && $2 ~ /^[a-z0-9_]+(\
     index($2 "|", $1 "|") == 1) {
     print "assemble.sh: " FILENAME ":" FNR ": want NAME NAME|SPELLING... TARGET" > "/dev/stderr"; bad = 1
 } END { exit bad }' "$here/../arches"
-usage="usage: assemble.sh LIBRARY_DIR rules=RULES$(for a in $arches; do printf ' %s=PROGRAM' "$a"; done)"
+usage="usage: assemble.sh LIBRARY_DIR rules=RULES pack=PACK$(for a in $arches; do printf ' %s=PROGRAM' "$a"; done)"
 rules=
 for arg in "$@"; do
-    case " rules $arches " in
+    case " rules pack $arches " in
     *" ${arg%%=*} "*) eval "program_${arg%%=*}=\${arg#*=}" ;;
     *) echo "assemble.sh: unknown argument $arg" >&2 && echo "$usage" >&2 && exit 2 ;;
     esac
 done
 program() { eval "echo \"\${program_$1:-}\""; } # program ARCH: its file
 rules=$(program rules)
-for a in rules $arches; do
+pack=$(program pack)
+for a in rules pack $arches; do
     [ -f "$(program "$a")" ] || { echo "$usage" >&2 && exit 2; }
 done
 
@@ -48,27 +51,7 @@ size() { wc -c <"$1" | tr -d ' '; }
 # What a failed run leaves behind goes; the finished files are renamed before exit.
 trap 'for a in $arches; do rm -f "$library/.$a.gz"; done; rm -f "$library/.async_wrapper.tmp" \
     "$library/.async_job.tmp" "$library/.async_status.tmp" "$library/.programs.tmp" "$library/.arch_cases.tmp" \
-    "$library/.async_wrapper.py" "$library/.async_status.py"' EXIT
-# One id for the whole build: the programs' content. Every script gets the same.
-id=$(for a in $arches; do cat "$(program "$a")"; done | sha256sum | cut -c1-16)
-total=0
-for a in $arches; do
-    gzip -9 -n -c "$(program "$a")" >"$library/.$a.gz"
-    total=$((total + $(size "$library/.$a.gz")))
-done
-
-# From the list, for the scripts. The launcher's payload cases: the bytes of each program
-# gzipped, unpacked, and the gzipped bytes after it (they follow the launcher text in order).
-after=$total
-for a in $arches; do
-    gz=$(size "$library/.$a.gz")
-    after=$((after - gz))
-    printf '    %s) gz=%s size=%s after=%s ;;\n' "$a" "$gz" "$(size "$(program "$a")")" "$after"
-done >"$library/.programs.tmp"
-# common.sh's host_arch: the `uname -sm` of each architecture (Linux and its spellings).
-awk '!/^#/ && NF { s = $2; gsub(/\|/, "\" | \"Linux ", s); print "    \"Linux " s "\") host_arch=" $1 " ;;" }' \
-    "$here/../arches" >"$library/.arch_cases.tmp"
-
+    "$library/.async_wrapper.py" "$library/.async_status.py" "$library/.fallback.deflate"' EXIT
 # python_part NAME OUTPUT: the Python part NAME (async_wrapper or async_status), packed.
 python_part() {
     {
@@ -84,21 +67,50 @@ python_part() {
     fi
     rm -f "$2.joined"
 }
+# One id for the whole build: the programs' content. Every script gets the same.
+id=$(for a in $arches; do cat "$(program "$a")"; done | sha256sum | cut -c1-16)
 python_part async_wrapper "$library/.async_wrapper.py"
 python_part async_status "$library/.async_status.py"
-# Raw deflate (gzip's stream without its 10-byte header and 8-byte trailer), base64.
-status_gz=$(($(gzip -9 -n -c "$library/.async_status.py" | wc -c) - 18))
-status_py=$(gzip -9 -n -c "$library/.async_status.py" | tail -c +11 | head -c "$status_gz" | base64 | tr -d '\n')
+# The fallback's Python comes last in async_wrapper, after the programs.
+"$pack" deflate "$library/.async_wrapper.py" >"$library/.fallback.deflate"
+total=$(size "$library/.fallback.deflate")
+for a in $arches; do
+    "$pack" gzip "$(program "$a")" >"$library/.$a.gz"
+    total=$((total + $(size "$library/.$a.gz")))
+done
+
+# From the list, for the scripts. The launcher's payload cases: the bytes of each program
+# gzipped, unpacked, and the bytes after it (they follow the launcher text in order, then the
+# fallback).
+after=$total
+for a in $arches; do
+    gz=$(size "$library/.$a.gz")
+    after=$((after - gz))
+    printf '    %s) gz=%s size=%s after=%s ;;\n' "$a" "$gz" "$(size "$(program "$a")")" "$after"
+done >"$library/.programs.tmp"
+# common.sh's host_arch: the `uname -sm` of each architecture (Linux and its spellings).
+awk '!/^#/ && NF { s = $2; gsub(/\|/, "\" | \"Linux ", s); print "    \"Linux " s "\") host_arch=" $1 " ;;" }' \
+    "$here/../arches" >"$library/.arch_cases.tmp"
+
+# Raw deflate, base64.
+status_py=$("$pack" deflate "$library/.async_status.py" | base64 | tr -d '\n')
+
+# strip_comments: a script without its comment lines but the opening block (what the file
+# is, for a person who finds it on a host) and shellcheck's directives (`make lint` checks
+# the scripts as shipped): every call ships the script, and comments were half of its text.
+# No script's here-document or string holds a line that starts with #.
+strip_comments() {
+    awk 'NR == 1 { head = 1 } head && /^#/ { print; next } { head = 0 } !/^[ \t]*#/ || /^[ \t]*# shellcheck /'
+}
 
 # script TEMPLATE OUTPUT PROGRAM FALLBACK MODULE_KIND: the template with common.sh, the
-# fallback fragment (a file, or /dev/null, with the packed fallback at @FALLBACK_PY@), the
+# fallback fragment (a file, or /dev/null; the deflated fallback's size at @FALLBACK_SIZE@), the
 # tables from the list and the ids filled in. common.sh's sections marked "only in
 # async_wrapper" or "not in async_wrapper" go where they say; async_status, which carries its
 # own few lines, gets none of it.
 script() {
     awk -v common="$here/common.sh" -v fallback="$4" -v kind="$5" -v program="$3" \
-        -v programs="$library/.programs.tmp" -v arch_cases="$library/.arch_cases.tmp" \
-        -v fallback_py="$library/.async_wrapper.py" '
+        -v programs="$library/.programs.tmp" -v arch_cases="$library/.arch_cases.tmp" '
         $0 == "@COMMON@" {
             skip = 0
             while ((getline line < common) > 0) {
@@ -114,16 +126,14 @@ script() {
             next
         }
         $0 == "@FALLBACK@" {
-            while ((getline line < fallback) > 0) {
-                if (line == "@FALLBACK_PY@") while ((getline py < fallback_py) > 0) print py
-                else print line
-            }
+            while ((getline line < fallback) > 0) print line
             next
         }
         $0 == "@MODULE_KIND@" { print kind; next }
         /^ *# @PROGRAMS@/ { while ((getline line < programs) > 0) print line; next }
         { print }
-    ' "$here/$1" | sed -e "s/@PAYLOAD_ID@/$id/" -e "s/@PROGRAM@/$3/g" -e "s|@STATUS_PY@|$status_py|" >"$2"
+    ' "$here/$1" | strip_comments | sed -e "s/@PAYLOAD_ID@/$id/" -e "s/@PROGRAM@/$3/g" -e "s|@STATUS_PY@|$status_py|" \
+        -e "s/@FALLBACK_SIZE@/$(size "$library/.fallback.deflate")/" >"$2"
 }
 
 script async_wrapper.sh "$library/.async_wrapper.tmp" async_wrapper "$here/fallback/fallback.sh" \
@@ -146,6 +156,7 @@ markers="$markers|#Requires -(Module|Version)|#AnsibleRequires -"
 json_args='<<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>>'
 set -- "$library/.async_wrapper.tmp"
 for a in $arches; do set -- "$@" "$library/.$a.gz"; done
+set -- "$@" "$library/.fallback.deflate"
 for file in "$@" "$library/.async_status.tmp" "$library/.async_job.tmp"; do
     found=$(grep -aoiE -- "$markers" "$file") || :
     json_args_script=
@@ -163,6 +174,7 @@ fi
 
 head_size=$(size "$library/.async_wrapper.tmp")
 for a in $arches; do cat "$library/.$a.gz"; done >>"$library/.async_wrapper.tmp"
+cat "$library/.fallback.deflate" >>"$library/.async_wrapper.tmp"
 chmod 0755 "$library/.async_wrapper.tmp" "$library/.async_job.tmp" "$library/.async_status.tmp"
 for name in async_wrapper async_job async_status; do
     mv -f "$library/.$name.tmp" "$library/$name"
@@ -173,6 +185,7 @@ for a in $arches; do
     unpacked="${unpacked:+$unpacked, }$a $(size "$(program "$a")")"
 done
 echo "assembled $library (release $id):" \
-    "async_wrapper $(size "$library/async_wrapper") bytes ($head_size of launcher$gzipped gzipped)," \
+    "async_wrapper $(size "$library/async_wrapper") bytes ($head_size of launcher$gzipped gzipped" \
+    "+ fallback $(size "$library/.fallback.deflate") deflated)," \
     "async_job $(size "$library/async_job") bytes, async_status $(size "$library/async_status") bytes;" \
     "programs unpacked: $unpacked bytes"

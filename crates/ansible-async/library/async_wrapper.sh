@@ -3,9 +3,10 @@
 # @PROGRAM@ - native replacement for ansible-core's @PROGRAM@ module.
 #
 # ansible copies this file to the managed host and runs it with /bin/sh. This text (the
-# launcher, with the portable fallback's Python: tens of KB) is followed by native programs,
-# gzipped and statically linked (no Python, no shared libraries): ansible-async for Linux on
-# each architecture of the list crates/ansible-async/arches, in its order (`payload` below).
+# launcher, a few KB) is followed by native programs, gzipped and statically linked (no
+# Python, no shared libraries): ansible-async for Linux on each architecture of the list
+# crates/ansible-async/arches, in its order (`payload` below); then the portable fallback's
+# Python, deflated.
 # ansible-async is async_wrapper, async_status and async_job in one. The script picks the
 # one for this host's architecture and keeps one copy per user and architecture, named by
 # the build (the release id is a hash of the programs), in a private folder next to the job
