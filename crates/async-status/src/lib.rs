@@ -400,21 +400,15 @@ mod tests {
                                 "started_at": started_at, "time_limit": limit, "deadline": deadline});
             fs::write(&job, marker.to_string()).unwrap();
         };
-        let poll = || {
-            let started = Instant::now();
-            let (r, _) = run_module(&args(dir.path(), json!({"jid": "j1.1"})));
-            (r, started.elapsed())
-        };
-        // Within its limit: answered at once.
+        let poll = || run_module(&args(dir.path(), json!({"jid": "j1.1"}))).0;
+        // Within its limit: "running".
         running(1.0, 6, 11);
-        let (r, took) = poll();
-        assert!(r["finished"] == false && took < Duration::from_millis(200), "{r} {took:?}");
+        let r = poll();
+        assert_eq!(r["finished"], false, "{r}");
         // Past it, ending just before its deadline: `async: 1` (deadline 2 s), polled at 1.2 s,
-        // still says "running", at 1.5 s.
+        // still says "running" (how long each case waits: the test below).
         running(1.2, 1, 2);
-        let (r, took) = poll();
-        assert_eq!(r["finished"], false);
-        assert!(took >= Duration::from_millis(250) && took < Duration::from_millis(1500), "{took:?}");
+        assert_eq!(poll()["finished"], false);
         // Past it, and the job ends while the poll waits: reported at once, finished.
         running(6.2, 6, 11);
         let writer = std::thread::spawn({
@@ -424,13 +418,31 @@ mod tests {
                 fs::write(&job, r#"{"rc": 0}"#).unwrap();
             }
         });
-        let (r, took) = poll();
+        let r = poll();
         writer.join().unwrap();
         assert_eq!((&r["finished"], &r["rc"]), (&json!(true), &json!(0)));
-        assert!(took < Duration::from_millis(1500), "{took:?}");
-        // A job ansible's own wrapper started records no limit: answered at once.
+        // A job ansible's own wrapper started records no limit: "running".
         fs::write(&job, r#"{"started": 1, "finished": 0, "ansible_job_id": "j1.1"}"#).unwrap();
-        assert!(poll().1 < Duration::from_millis(200));
+        assert_eq!(poll()["finished"], 0);
+    }
+
+    #[test]
+    fn how_long_a_poll_waits_for_a_job_past_its_limit() {
+        let running = |limit: u64, deadline: u64, elapsed: f64| {
+            Report::File(json!({"started": true, "finished": false, "time_limit": limit,
+                                "deadline": deadline, "elapsed": elapsed}))
+        };
+        let wait = |report| overtime_wait(&report).as_secs_f64();
+        // Within its limit, or no limit: none.
+        assert_eq!(wait(running(6, 11, 1.0)), 0.0);
+        assert_eq!(wait(running(0, 0, 100.0)), 0.0);
+        // Past it: until END_MARGIN before its deadline, at most OVERTIME_WAIT.
+        assert!((wait(running(1, 2, 1.2)) - (2.0 - 1.2 - END_MARGIN)).abs() < 1e-9);
+        assert_eq!(wait(running(6, 11, 6.2)), OVERTIME_WAIT);
+        assert_eq!(wait(running(1, 2, 1.9)), 0.0);
+        // A finished job, or a stock wrapper's file without the figures: none.
+        assert_eq!(wait(Report::File(json!({"rc": 0, "time_limit": 1, "deadline": 2, "elapsed": 1.5}))), 0.0);
+        assert_eq!(wait(Report::File(json!({"started": 1, "finished": 0}))), 0.0);
     }
 
     #[test]
