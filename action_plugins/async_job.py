@@ -5,7 +5,7 @@
 # ansible expands it for async_status). An `async_dir` given to the task wins.
 #
 # Use it with ANSIBLE_ACTION_PLUGINS=/path/to/action_plugins, `action_plugins = ...` in
-# ansible.cfg, or an action_plugins/ folder beside the playbook. ansible-core 2.14 to 2.21.
+# ansible.cfg, or an action_plugins/ folder beside the playbook. ansible-core 2.14 to 2.22.
 #
 # GNU General Public License v3.0+ (see LICENSE)
 

@@ -26,15 +26,16 @@
 //! fsync, rename), mode `0600`:
 //!
 //! - while the job runs: `{"started": true, "finished": false, "ansible_job_id": ID}`, plus
-//!   `started_at`, `time_limit`, `module`, `kill_grace` (see [`control`]) and the
-//!   `supervisor` and `module_process` ([`ProcessStamp`]s) that let a lost job be told
-//!   from a running one ([`record::Running`]);
+//!   `started_at`, `time_limit`, `deadline` (when the time limit ends it), `module`, `lease`
+//!   (see [`lease`]), `kill_grace` (see [`control`]), the `supervisor` and `module_process`
+//!   ([`ProcessStamp`]s) that let a lost job be told from a running one, and `wrapper` when
+//!   the portable fallback wrote it ([`record::Running`]);
 //! - when the module has ended: the module's own result object, plus `stderr` when the
 //!   module wrote any, and a junk warning in `warnings` when its JSON had trailing junk;
 //! - when the module could not run or printed no JSON:
 //!   `{"failed": true, "cmd", "msg", "data", "stderr", "ansible_job_id"}` ([`record::NoResult`]);
-//! - when the time limit was reached: `{"failed": true, "msg": "Timeout exceeded", "child_pid": PID}`
-//!   ([`record::TimedOut`]);
+//! - when the time limit was reached: `{"failed": true, "msg": "Timeout exceeded", "child_pid": PID,
+//!   "elapsed", "time_limit"}` ([`record::TimedOut`]);
 //! - when it was ended on request or by a signal to its supervisor: `{"failed": true,
 //!   "terminated": true, "msg", "child_pid", "ansible_job_id"}` ([`record::Terminated`]);
 //! - when its lease ran out: the same, with `"lease_expired": true`, `lease` and `last_call`

@@ -321,6 +321,48 @@ mod tests {
         assert_eq!(seen, ["Expired", "NoResult", "Running", "Terminated", "TimedOut", "Unwritten"]);
     }
 
+    /// The crate doc's "Job file format" and the README's "The job directory" name every key a
+    /// record writes (a new field without a word in them is caught here).
+    #[test]
+    fn the_docs_name_every_key_a_record_writes() {
+        let stamp = ProcessStamp { pid: 1, start_time: 2, boot_id: "b".into() };
+        let running = Running {
+            started: true,
+            finished: false,
+            ansible_job_id: Some("j1.1".into()),
+            started_at: Some(1.0),
+            time_limit: Some(1),
+            deadline: Some(2),
+            module: Some("m".into()),
+            lease: Some(3),
+            kill_grace: Some(2.0),
+            supervisor: Some(stamp.clone()),
+            module_process: Some(stamp),
+            wrapper: Some("fallback".into()),
+        };
+        let mut keys: Vec<String> = running.to_value().as_object().unwrap().keys().cloned().collect();
+        for (name, expect) in expected() {
+            if expect.get("record").is_some() {
+                let Ok(Value::Object(job)) = serde_json::from_str::<Value>(&sample(&name)) else {
+                    panic!("{name}")
+                };
+                keys.extend(job.keys().cloned());
+            }
+        }
+        let crate_doc = include_str!("lib.rs");
+        let readme = std::fs::read_to_string(jobfiles().join("../../README.md")).unwrap();
+        for key in keys {
+            let named = format!("`{key}`");
+            let quoted = format!("\"{key}\"");
+            for (doc, text) in [("async-core's crate doc", crate_doc), ("README.md", readme.as_str())] {
+                assert!(
+                    text.contains(&named) || text.contains(&quoted),
+                    "{doc} does not name the job file's `{key}`"
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_constructors_make_the_samples_shapes() {
         let id = JobId::new("j123456789012.4242").unwrap();
