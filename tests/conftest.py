@@ -17,6 +17,7 @@ if TESTS not in sys.path:
 from harness.controllers import PROTOCOLS, Controller, controller  # noqa: E402
 from harness.env import ansible_env  # noqa: E402
 from harness.paths import LIBRARY  # noqa: E402
+from harness.become_users import become_users  # noqa: E402
 from harness.recap import assert_recap_ok, parse_recap  # noqa: E402
 
 
@@ -55,3 +56,11 @@ class PlaybookRun:
 def playbook(request, tmp_path):
     """Runs a playbook with each controller in turn (ansible-core 2.19 and 2.21)."""
     return PlaybookRun(controller(request.param), tmp_path)
+
+
+@pytest.fixture(scope="session")
+def test_users():
+    """The become tests' users (asyncuser, with a home of the session's; nohomeuser, with none)
+    and their sudo rule: made once for the session, removed at its end."""
+    with become_users() as users:
+        yield users

@@ -15,4 +15,5 @@ tests/ssh/drop_connections.py run with controller venvs that have no pytest.
 - recap:       ansible-playbook's PLAY RECAP, parsed and checked.
 - sshd:        a private OpenSSH server on loopback, free ports.
 - users:       a throwaway user whose passwd home is a fresh folder.
+- become_users: the become tests' two users and their sudo rule, for one session.
 """

@@ -34,7 +34,7 @@ PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 CONTROLLERS = versions_from_env("MATRIX_CONTROLLERS", VERSIONS)
 # The host's own python runs the modules, as on a managed host (the become user cannot reach a venv).
 TARGET_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
-BECOME_USER = "asyncuser"  # made by tests/ssh/setup-host.sh (`make ssh-host`), with sudo for root
+BECOME_USER = "asyncuser"  # the session's (tests/conftest.py `test_users`), with sudo for root
 JUNK = "Module invocation had junk after the JSON data: "
 
 
@@ -142,12 +142,9 @@ def check_facts_jobs(left: dict, modules: list[str]) -> None:
 
 
 @pytest.fixture
-def become_dir():
+def become_dir(test_users):
     """A dir the become user may create its async dir in (its home's is shared with other tests)."""
-    try:
-        user = pwd.getpwnam(BECOME_USER)
-    except KeyError:
-        pytest.fail(f"user {BECOME_USER} is missing: run `make ssh-host` (tests/ssh/setup-host.sh)")
+    user = pwd.getpwnam(BECOME_USER)
     path = Path(tempfile.mkdtemp(prefix="matrix-become-"))
     os.chown(path, user.pw_uid, user.pw_gid)
     yield path

@@ -8,7 +8,8 @@ with the generated key. Each test runs real `ansible-playbook` from the repo's c
 Everything a test starts is stopped when it ends, pass or fail: the ssh connection masters
 (ControlPersist) it left, and the async jobs it started (found by a marker that every playbook
 puts into its tasks' environment). sshd is stopped at the end of the session by the pid in its
-PidFile. tests/ssh/setup-host.sh prepares the machine (packages, users, sudo). The helpers are
+PidFile. tests/ssh/setup-host.sh installs the packages; the become users and their sudo rule
+are the session's (tests/harness/become_users.py), removed at its end. The helpers are
 in ssh_harness.py and the shared tests/harness (sshd, controllers, procfs, waiting, recap).
 """
 
@@ -19,6 +20,12 @@ import pytest
 from harness.controllers import PROTOCOLS, controller as find_controller
 from harness.sshd import running_sshd
 from ssh_harness import Ansible, Timings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _become_users(test_users):
+    """asyncuser and nohomeuser for the become tests, made for the session (tests/conftest.py)."""
+    return test_users
 
 
 @pytest.fixture(scope="session")

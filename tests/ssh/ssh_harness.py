@@ -186,7 +186,7 @@ def require_user(user: str) -> None:
     try:
         pwd.getpwnam(user)
     except KeyError:
-        pytest.fail(f"user {user} is missing: run tests/ssh/setup-host.sh first")
+        pytest.fail(f"user {user} is missing: the session's test_users fixture makes it")
 
 
 class Timings:
