@@ -1,7 +1,12 @@
 """A private OpenSSH server for a test session: its own config, host key and client key in a
 folder of its own, on 127.0.0.1 (and other loopback addresses) at a free high port, key login
 for root only; optionally every session chrooted into a root of another architecture. The
-machine's own sshd is neither configured nor started."""
+machine's own sshd is neither configured nor started.
+
+It runs in a mount namespace of its own where root's home, /root, is a fresh folder of the
+test's (`Sshd.root_home`): what the sessions write there (ansible's remote tmp, the async dirs
+under `~`) never reaches the machine's real /root, and a root login runs no rc file of it (the
+machine's pyenv set-up, whose lock a killed login could leave behind)."""
 
 from __future__ import annotations
 
@@ -53,6 +58,7 @@ class Sshd:
     key: Path  # the client's private key, authorized for root
     pid_file: Path
     log: Path
+    root_home: Path  # what the sessions see as /root
     pid: int = 0
 
     def session_pids(self) -> list[int]:
@@ -137,6 +143,10 @@ def running_sshd(d: Path, more_addresses: tuple[str, ...] = (), *, chroot: Path 
 
     address = "127.0.0.1"
     pid_file, log, config = d / "sshd.pid", d / "sshd.log", d / "sshd_config"
+    root_home = d / "root-home"
+    root_home.mkdir(mode=0o700, exist_ok=True)
+    if shutil.which("unshare") is None:
+        pytest.fail("unshare (util-linux) is missing: the private sshd runs in a mount namespace of its own")
     server = None
     for _attempt in range(5):  # the free port may be taken before sshd binds it
         port = free_port(address)
@@ -144,12 +154,15 @@ def running_sshd(d: Path, more_addresses: tuple[str, ...] = (), *, chroot: Path 
         subprocess.run([str(SSHD), "-t", "-f", str(config)], check=True)
         pid_file.unlink(missing_ok=True)
         # Foreground (-D) so the process is ours to wait for; it writes its PidFile all the same.
-        proc = subprocess.Popen([str(SSHD), "-D", "-f", str(config), "-E", str(log)],
+        # unshare and sh exec in turn: sshd keeps the pid Popen started, in its own namespace.
+        proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                                 'mount --rbind "$1" /root && shift && exec "$@"', "sh", str(root_home),
+                                 str(SSHD), "-D", "-f", str(config), "-E", str(log)],
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         poll_until(lambda: proc.poll() is not None or (pid_file.exists() and port_open(address, port)),
                    timeout=15)
         if proc.poll() is None and pid_file.exists():
-            server = Sshd(address, port, key, pid_file, log, pid=int(pid_file.read_text().split()[0]))
+            server = Sshd(address, port, key, pid_file, log, root_home, pid=int(pid_file.read_text().split()[0]))
             break
         proc.kill()
         proc.wait()

@@ -132,7 +132,7 @@ def test_poll_with_the_default_async_dir_costs_echo_home_and_one_exec(ansible):
         for step in ("poll", "cleanup"):
             assert ours[step] == ["echo ~", "exec (pipelined)"], ours[step]
     finally:
-        shutil.rmtree(home_of("root") / f".ansible_async-{ansible.mark}", ignore_errors=True)
+        shutil.rmtree(ansible.sshd.root_home / f".ansible_async-{ansible.mark}", ignore_errors=True)
 
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["pipelining-off", "pipelining-on"])
