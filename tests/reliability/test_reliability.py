@@ -17,7 +17,7 @@ def test_hostile_job_ids_and_damaged_job_files(playbook):
 def test_time_limit_ends_the_group_when_it_is_due(playbook, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
-    playbook(PLAYBOOKS / "time_limit.yml", "-e", f"marker_dir={markers}")
+    playbook(PLAYBOOKS / "exact_limit_ends_group.yml", "-e", f"marker_dir={markers}")
     log = (markers / "job.log").read_text()
     assert " deadline=7 limit_rule=exact " in log, log
     events = {}
