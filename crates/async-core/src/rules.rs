@@ -55,6 +55,14 @@ pub const MAX_TIME_LIMIT: u64 = 10 * 36525 * 864;
 pub const BAD_TIME_LIMIT: &str =
     "the time limit must be a whole number of seconds from 0 (no limit) to {max} (10 years), got: {value}";
 
+/// The first ansible-core (major, minor) that calls async_wrapper with the whole command
+/// (`JID LIMIT true|false MODULE CMD...`); earlier ones give the module and its arguments file.
+pub const COMMAND_PROTOCOL_SINCE: (u32, u32) = (2, 21);
+/// The first patch of each ansible-core minor whose own wrapper has the halving watchdog;
+/// every minor after the last one listed has it from its start, every one before the first
+/// has the trailing one (see the wrapper's `deadline` module).
+pub const HALVING_SINCE: [(u32, u32, u32); 4] = [(2, 18, 19), (2, 19, 12), (2, 20, 8), (2, 21, 2)];
+
 /// The `msg` ansible-core writes when the time limit ends a job; users match on it.
 pub const TIMEOUT_MSG: &str = "Timeout exceeded";
 

@@ -1,14 +1,13 @@
 //! `protocol-rules`: prints the job protocol's rules that the Python parts of `library/` use
 //! (the portable fallback, `async_status`'s own answer) as Python assignments, taken from the
-//! Rust code that the native program is built from ([`async_core::rules`] and the wrapper's
-//! deadline table). `assemble.sh` puts its output at the top of each Python part, so those
-//! parts never carry a copy typed by hand. Only the build machine runs it; it is not shipped.
+//! Rust code that the native program is built from ([`async_core::rules`]). `assemble.sh`
+//! puts its output at the top of each Python part, so those parts never carry a copy typed
+//! by hand. Only the build machine runs it; it is not shipped.
 
 #![forbid(unsafe_code)]
 
 use async_core::output::JUNK_WARNING;
 use async_core::rules::*;
-use async_wrapper::HALVING_SINCE;
 
 /// A value as a Python literal. Texts are ASCII (checked below), so the same literal reads
 /// the same on Python 2 and 3.
@@ -49,6 +48,12 @@ impl<const N: usize> Python for [(u32, u32, u32); N] {
     }
 }
 
+impl Python for (u32, u32) {
+    fn python(&self) -> String {
+        format!("({}, {})", self.0, self.1)
+    }
+}
+
 macro_rules! rules {
     ($($name:ident),* $(,)?) => {
         vec![$((stringify!($name), $name.python())),*]
@@ -85,6 +90,7 @@ fn python() -> String {
         MAX_TIME_LIMIT,
         BAD_TIME_LIMIT,
         TIMEOUT_MSG,
+        COMMAND_PROTOCOL_SINCE,
         HALVING_SINCE,
         JUNK_WARNING,
         STATUS_ARGS,

@@ -127,11 +127,10 @@ class Invocation(object):
 
     def stock_watchdog(self):
         """The watchdog ansible-core's own wrapper would have had (see the native program's
-        deadline rules), told by the _ansible_version among the module's arguments; the one
-        that ends jobs later when none says."""
-        for path in (self.args_file, self.module_path):
-            if path is None:
-                continue
+        deadline rules), told by the _ansible_version among the module's arguments (its
+        arguments file, else the module file); when none says, the one of the newest release
+        that speaks this protocol."""
+        for path in self.args_files() + [self.module_path]:
             try:
                 with open(path, "rb") as f:
                     version = ansible_version_in(f.read(8 << 20))
@@ -139,7 +138,24 @@ class Invocation(object):
                 continue
             if version:
                 return watchdog_of(version)
-        return "stock-trailing"
+        return watchdog_of(self.newest_version())
+
+    def args_files(self):
+        """The legacy protocol's arguments file; in the command protocol, what the command
+        names after the module (ansible puts the arguments file of other modules last)."""
+        if self.command is None:
+            return [] if self.args_file is None else [self.args_file]
+        if self.module_path not in self.command:
+            return []
+        return list(self.command[self.command.index(self.module_path) + 1:])
+
+    def newest_version(self):
+        """The newest ansible-core that speaks this protocol: the last patch of the minor
+        before COMMAND_PROTOCOL_SINCE, or any later release."""
+        newest = float("inf")
+        if self.command is None:
+            return (COMMAND_PROTOCOL_SINCE[0], COMMAND_PROTOCOL_SINCE[1] - 1, newest)
+        return (newest, newest, newest)
 
     def tmp_dir_to_remove(self):
         if self.preserve_tmp or not self.in_tmp_dir():
@@ -204,7 +220,7 @@ def watchdog_of(version):
     for since in HALVING_SINCE:
         if since[:2] == version[:2]:
             return "stock-halving" if version >= since else "stock-trailing"
-    return "stock-halving" if version[:2] > (2, 21) else "stock-trailing"
+    return "stock-halving" if version[:2] > HALVING_SINCE[-1][:2] else "stock-trailing"
 
 
 def deadline_of(limit, rule):
