@@ -64,17 +64,18 @@ impl Watchdog {
     /// How the job log names it.
     pub fn name(self) -> &'static str {
         match self {
-            Watchdog::Halving => "stock-halving",
-            Watchdog::Trailing => "stock-trailing",
+            Watchdog::Halving => rules::LIMIT_RULE_HALVING,
+            Watchdog::Trailing => rules::LIMIT_RULE_TRAILING,
         }
     }
 
     /// When this watchdog's job file says `Timeout exceeded`, for a limit of `limit` > 0 s.
     pub fn timeout_after(self, limit: u64) -> Duration {
+        const STEP: u64 = rules::WATCHDOG_STEP;
         match self {
-            Watchdog::Halving if limit <= 5 => Duration::from_secs(limit + 1),
-            Watchdog::Halving => Duration::from_secs(limit.div_ceil(5) * 5 + 1),
-            Watchdog::Trailing => Duration::from_secs(5 + limit.div_ceil(5) * 5),
+            Watchdog::Halving if limit <= STEP => Duration::from_secs(limit + 1),
+            Watchdog::Halving => Duration::from_secs(limit.div_ceil(STEP) * STEP + 1),
+            Watchdog::Trailing => Duration::from_secs(STEP + limit.div_ceil(STEP) * STEP),
         }
     }
 }
@@ -101,7 +102,7 @@ impl Rule {
 
     pub fn name(self) -> &'static str {
         match self {
-            Rule::Exact => "exact",
+            Rule::Exact => rules::LIMIT_RULE_EXACT,
             Rule::Stock(watchdog) => watchdog.name(),
         }
     }
@@ -117,11 +118,13 @@ pub fn exact_from_env() -> Result<bool, String> {
 }
 
 fn exact_from_text(text: &str) -> Result<bool, String> {
-    // YAML's `true` reaches the environment as `True`.
-    match text.trim().to_ascii_lowercase().as_str() {
-        "" | "0" | "false" | "no" | "off" => Ok(false),
-        "1" | "true" | "yes" | "on" => Ok(true),
-        _ => Err(fill(rules::BAD_EXACT, &[("env", &EXACT_ENV), ("value", &quote(text))])),
+    let word = text.trim().to_ascii_lowercase();
+    if rules::SETTING_NO.contains(&word.as_str()) {
+        Ok(false)
+    } else if rules::SETTING_YES.contains(&word.as_str()) {
+        Ok(true)
+    } else {
+        Err(fill(rules::BAD_EXACT, &[("env", &EXACT_ENV), ("value", &quote(text))]))
     }
 }
 

@@ -6,7 +6,6 @@
 
 #![forbid(unsafe_code)]
 
-use async_core::output::JUNK_WARNING;
 use async_core::rules::*;
 
 /// A value as a Python literal. Texts are ASCII (checked below), so the same literal reads
@@ -44,6 +43,14 @@ impl<const N: usize> Python for [&str; N] {
 impl<const N: usize> Python for [(u32, u32, u32); N] {
     fn python(&self) -> String {
         let items: Vec<String> = self.iter().map(|(a, b, c)| format!("({a}, {b}, {c})")).collect();
+        format!("({},)", items.join(", "))
+    }
+}
+
+impl<const N: usize> Python for [(&str, &str); N] {
+    fn python(&self) -> String {
+        let items: Vec<String> =
+            self.iter().map(|(a, b)| format!("({}, {})", a.python(), b.python())).collect();
         format!("({},)", items.join(", "))
     }
 }
@@ -86,13 +93,57 @@ fn python() -> String {
         BAD_LEASE,
         EXACT_ENV,
         BAD_EXACT,
+        SETTING_YES,
+        SETTING_NO,
         WRAPPER_USAGE,
         MAX_TIME_LIMIT,
         BAD_TIME_LIMIT,
-        TIMEOUT_MSG,
         COMMAND_PROTOCOL_SINCE,
         HALVING_SINCE,
+        LIMIT_RULE_EXACT,
+        LIMIT_RULE_HALVING,
+        LIMIT_RULE_TRAILING,
+        WATCHDOG_STEP,
+        TIMEOUT_MSG,
+        TERMINATED_ON_REQUEST,
+        STOPPED_BY_SIGNAL,
+        LEASE_EXPIRED,
+        LAST_CALL_AT,
+        NO_CALL_SINCE_START,
+        NOT_WRITTEN,
+        NO_JSON_RESULT,
+        NO_JSON_KILLED,
+        NO_JSON_EXITED,
+        NO_JSON_START,
+        NO_JSON_END,
+        NOT_VALID_JSON,
+        NOT_AN_OBJECT,
+        NOT_CAPTURED,
+        NOT_READ,
+        EMPTY_COMMAND,
+        FORK_FAILED,
+        NO_DEV_NULL,
+        JOB_FILE_NOT_WRITTEN,
+        NOT_STARTED,
         JUNK_WARNING,
+        STATE_FLAGS,
+        STATE_TIMED_OUT,
+        STATE_FAILED,
+        STATE_FINISHED,
+        LOG_INVOKED,
+        LOG_INVOKED_DEADLINE,
+        LOG_INVOKED_LEASE,
+        LOG_STARTED,
+        LOG_EXITED,
+        LOG_KILLED,
+        LOG_TIMEOUT,
+        LOG_LEASE_EXPIRED,
+        LOG_TERMINATE,
+        LOG_STOPPED,
+        LOG_ENDED,
+        LOG_TMP_REMOVED,
+        LOG_RESULT,
+        LOG_NOT_WRITTEN,
         STATUS_ARGS,
         STATUS_MODES,
         RUNNING_KEY,
