@@ -16,6 +16,9 @@ use serde_json::{json, Value};
 use crate::jobs::{self, Error, Selection};
 use crate::wait::{self, Watch};
 
+/// The values `mode` takes.
+const MODES: [&str; 4] = ["list", "terminate", "gc", "wait"];
+
 pub fn run(args_file: &Path) -> (Value, i32) {
     answer(ModuleArgs::read(args_file).map_err(Error::Invalid))
 }
@@ -109,10 +112,11 @@ fn execute(args: &ModuleArgs) -> Result<Value, Error> {
             };
             Ok(wait::wait(&dir, &request)?.to_json(&dir, request.cleanup))
         }
-        Some(other) => Err(Error::Invalid(format!(
-            "value of mode must be one of: list, terminate, gc, wait, got: {other}"
+        Some(other) => Err(Error::Invalid(rules::fill(
+            rules::NOT_A_CHOICE,
+            &[("key", &"mode"), ("choices", &MODES.join(", ")), ("value", &other)],
         ))),
-        None => Err(Error::Invalid("missing required arguments: mode".into())),
+        None => Err(Error::Invalid(rules::fill(rules::MISSING, &[("keys", &"mode")]))),
     }
 }
 
@@ -135,7 +139,7 @@ pub(crate) fn many_to_json(async_dir: &str, outcomes: &[jobs::JobOutcome], check
                 json!({"ansible_job_id": job.jid, "changed": false, "failed": true, "msg": error})
             }
             (None, None) => json!({"ansible_job_id": job.jid, "changed": false, "state_before": "missing",
-                                   "msg": format!("could not find job {}", job.jid)}),
+                                   "msg": Error::NotFound(job.jid.clone()).to_string()}),
         })
         .collect();
     let verb = if check_mode { "would terminate" } else { "terminated" };

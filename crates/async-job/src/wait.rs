@@ -25,7 +25,7 @@ pub const RECHECK: Duration = Duration::from_secs(1);
 /// How often the pending jobs are read without inotify: well within 50 ms of a result.
 pub const SLEEP: Duration = Duration::from_millis(25);
 /// The longest wait: 10 years, as for a job's time limit.
-pub const MAX_TIMEOUT: u64 = 315_576_000;
+pub const MAX_TIMEOUT: u64 = async_core::rules::MAX_TIME_LIMIT;
 
 /// How to notice a job's end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -74,7 +74,6 @@ fn python() -> String {
         JOB_ID_MAX_LEN,
         INVALID_JOB_ID,
         JOB_ID_EMPTY,
-        JOB_ID_TOO_LONG,
         JOB_ID_HIDDEN,
         JOB_ID_SLASH,
         JOB_ID_CHARS,
@@ -160,7 +159,12 @@ fn python() -> String {
         NOT_A_CHOICE,
     );
     // Derived from the rules above, as the program derives them.
-    let derived = [("STATUS_ARGS_SHOWN", status_args_shown().join(", ").as_str().python())];
+    let too_long = fill(JOB_ID_TOO_LONG, &[("max", &JOB_ID_MAX_LEN)]);
+    let derived = [
+        ("STATUS_ARGS_SHOWN", status_args_shown().join(", ").as_str().python()),
+        // Filled here: the status script has few bytes to spare.
+        ("JOB_ID_TOO_LONG", too_long.as_str().python()),
+    ];
     let mut out = String::from(
         "# The job protocol's rules, as the native program has them: printed by protocol-rules\n\
          # (crates/protocol-rules) from the Rust code when library/ is assembled. Do not edit.\n",
