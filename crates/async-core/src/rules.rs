@@ -99,6 +99,10 @@ pub const NOT_AN_OBJECT: &str = "module output is not a JSON object";
 pub const NOT_CAPTURED: &str = "could not capture the module's output: {error}";
 pub const NOT_READ: &str = "could not read the module's output: {error}";
 pub const EMPTY_COMMAND: &str = "the module command is empty";
+/// An OS error as Python words an `OSError`, which is what ansible-core's wrapper reports
+/// when the module cannot run; with the program it could not start.
+pub const OS_ERROR: &str = "[Errno {errno}] {error}";
+pub const NOT_RUN: &str = "[Errno {errno}] {error}: '{program}'";
 
 // Why no job started, in the wrapper's failed reply.
 pub const FORK_FAILED: &str = "fork #{n} failed: {error}";
@@ -132,6 +136,8 @@ pub const LOG_ENDED: &str = "ended signal={signal}";
 pub const LOG_TMP_REMOVED: &str = "tmp_removed dir={dir}";
 pub const LOG_RESULT: &str = "result state={state}";
 pub const LOG_NOT_WRITTEN: &str = "result not written error={error}";
+/// The notice sent to syslog as the job starts, as ansible-core's wrapper sends it.
+pub const SYSLOG_INVOKED: &str = "{id} Invoked with {args}";
 
 // async_status's arguments, every one it takes besides ansible's own `_ansible_*` (its messages
 // name those without a leading `_`, as ansible-core's module, which keeps `_async_dir` to

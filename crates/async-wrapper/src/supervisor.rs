@@ -125,7 +125,10 @@ impl Supervisor {
     /// records the module's process in it, and sends the syslog notices.
     pub(crate) fn record_running(&self, first_write: Written, module: Option<&Module>) {
         let _ = first_write.sync();
-        syslog::notice(&format!("{} Invoked with {}", self.id, self.invocation.display_args()));
+        syslog::notice(&fill(
+            rules::SYSLOG_INVOKED,
+            &[("id", &self.id), ("args", &self.invocation.display_args())],
+        ));
         let Some(module) = module else { return };
         let pid = module.pid.as_raw() as u32;
         syslog::notice(&format!("{} {}", self.id, fill(rules::LOG_STARTED, &[("pid", &pid)])));
@@ -338,7 +341,9 @@ impl Supervisor {
     /// The text Python gives an `OSError`, which is what ansible-core reports.
     fn os_failure(&self, e: &io::Error) -> Value {
         match e.raw_os_error() {
-            Some(errno) => self.failure(format!("[Errno {errno}] {}", strerror(errno))),
+            Some(errno) => {
+                self.failure(fill(rules::OS_ERROR, &[("errno", &errno), ("error", &strerror(errno))]))
+            }
             None => self.failure(e.to_string()),
         }
     }
@@ -346,7 +351,9 @@ impl Supervisor {
     fn spawn_failure(&self, program: &OsString, e: &io::Error) -> Value {
         match e.raw_os_error() {
             Some(errno) => {
-                self.failure(format!("[Errno {errno}] {}: '{}'", strerror(errno), program.to_string_lossy()))
+                let values: [(&str, &dyn std::fmt::Display); 3] =
+                    [("errno", &errno), ("error", &strerror(errno)), ("program", &program.to_string_lossy())];
+                self.failure(fill(rules::NOT_RUN, &values))
             }
             None => self.failure(format!("could not start '{}': {e}", program.to_string_lossy())),
         }

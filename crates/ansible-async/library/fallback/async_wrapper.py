@@ -451,7 +451,7 @@ class Supervisor(object):
             self.jobs.sync(first_write)
         except OSError:
             pass
-        syslog_notice("%s Invoked with %s" % (self.id, self.inv.display_args()))
+        syslog_notice(SYSLOG_INVOKED.format(id=self.id, args=self.inv.display_args()))
         if self.pid is None:
             return
         syslog_notice("%s %s" % (self.id, LOG_STARTED.format(pid=self.pid)))
@@ -490,7 +490,7 @@ class Supervisor(object):
         try:
             argv = self.inv.argv()
         except (IOError, OSError) as e:
-            return self.failure("[Errno %d] %s" % (e.errno, strerror(e)) if e.errno else str(e))
+            return self.failure(OS_ERROR.format(errno=e.errno, error=strerror(e)) if e.errno else str(e))
         if not argv:
             return self.failure(EMPTY_COMMAND)
         err_r, err_w = os.pipe()
@@ -528,7 +528,7 @@ class Supervisor(object):
             except OSError:
                 pass
             code = int(failed)
-            return self.failure("[Errno %d] %s: '%s'" % (code, os.strerror(code), text(argv[0])))
+            return self.failure(NOT_RUN.format(errno=code, error=os.strerror(code), program=argv[0]))
         self.pid = pid
         self.module_started = clock()
         self.jobs.log(self.id, LOG_STARTED.format(pid=pid))
