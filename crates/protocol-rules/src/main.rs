@@ -203,4 +203,47 @@ mod tests {
         assert!(text.contains("HALVING_SINCE = ((2, 18, 19), (2, 19, 12), (2, 20, 8), (2, 21, 2),)\n"));
         assert!(text.contains("TIMEOUT_MSG = \"Timeout exceeded\"\n"));
     }
+
+    /// Every rule is printed: a rule added to `async_core::rules` reaches the Python parts.
+    #[test]
+    fn every_rule_of_async_core_is_printed() {
+        let source = include_str!("../../async-core/src/rules.rs");
+        let printed = python();
+        for line in source.lines() {
+            let Some(rest) = line.strip_prefix("pub const ") else { continue };
+            let name = rest.split(':').next().unwrap();
+            assert!(printed.contains(&format!("\n{name} = ")), "{name} is not printed by protocol-rules");
+        }
+    }
+
+    /// No script of library/ carries a rule's text typed by hand: no five words in a row of
+    /// a text rule (between its `{...}` values) are in their source, comments included.
+    #[test]
+    fn no_script_retypes_a_rules_text() {
+        let scripts = [
+            include_str!("../../ansible-async/library/fallback/async_wrapper.py"),
+            include_str!("../../ansible-async/library/fallback/async_status.py"),
+            include_str!("../../ansible-async/library/fallback/common.py"),
+            include_str!("../../ansible-async/library/fallback/fallback.sh"),
+            include_str!("../../ansible-async/library/common.sh"),
+            include_str!("../../ansible-async/library/async_wrapper.sh"),
+            include_str!("../../ansible-async/library/async_status.sh"),
+            include_str!("../../ansible-async/library/async_job.sh"),
+        ];
+        for line in python().lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = line.split_once(" = ").unwrap();
+            let Ok(serde_json::Value::String(text)) = serde_json::from_str(value) else { continue };
+            for piece in text.split(['{', '}']) {
+                let words: Vec<&str> = piece.split_whitespace().collect();
+                for run in words.windows(5).map(|run| run.join(" ")) {
+                    for script in scripts {
+                        assert!(
+                            !script.contains(&run),
+                            "{name}'s text {run:?} is typed in a script of library/"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
