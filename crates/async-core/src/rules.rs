@@ -115,7 +115,10 @@ pub const JUNK_WARNING: &str = "Module invocation had junk after the JSON data: 
 /// How a finished job's result tells its state, in this order: the first of these keys that
 /// is `true` names it; then `failed` (`true` or `1`) with [`TIMEOUT_MSG`] is
 /// [`STATE_TIMED_OUT`], `failed` alone [`STATE_FAILED`], and anything else [`STATE_FINISHED`].
-pub const STATE_FLAGS: [(&str, &str); 2] = [("lease_expired", "expired"), ("terminated", "terminated")];
+pub const STATE_FLAGS: [(&str, &str); 2] =
+    [("lease_expired", STATE_EXPIRED), ("terminated", STATE_TERMINATED)];
+pub const STATE_EXPIRED: &str = "expired";
+pub const STATE_TERMINATED: &str = "terminated";
 pub const STATE_TIMED_OUT: &str = "timed_out";
 pub const STATE_FAILED: &str = "failed";
 pub const STATE_FINISHED: &str = "finished";

@@ -49,8 +49,8 @@ impl JobState {
             JobState::Finished => rules::STATE_FINISHED,
             JobState::Failed => rules::STATE_FAILED,
             JobState::TimedOut => rules::STATE_TIMED_OUT,
-            JobState::Terminated => rules::STATE_FLAGS[1].1,
-            JobState::Expired => rules::STATE_FLAGS[0].1,
+            JobState::Terminated => rules::STATE_TERMINATED,
+            JobState::Expired => rules::STATE_EXPIRED,
             JobState::Damaged => "damaged",
         }
     }

@@ -128,6 +128,8 @@ fn python() -> String {
         NOT_STARTED,
         JUNK_WARNING,
         STATE_FLAGS,
+        STATE_EXPIRED,
+        STATE_TERMINATED,
         STATE_TIMED_OUT,
         STATE_FAILED,
         STATE_FINISHED,
