@@ -27,17 +27,20 @@ def test_the_deadline_is_the_tables(libraries, tmp_path, wrapper, case):
     tmp_dir = tmp_path / "ansible-tmp-1-2-3"
     tmp_dir.mkdir()
     version = case["version"] and f'"_ansible_version": "{case["version"]}"'
-    in_args = case.get("version_in") == "args"
+    in_args = case.get("version_in") in ("args", "args-words")
     module = tmp_dir / "module"
     head = f"# ANSIBALLZ_PARAMS = '{{{version}}}'\n" if version and not in_args else ""
     module.write_text(f"#!/bin/sh\n{head}exec sleep 60\n")
     module.chmod(0o755)
     args_file = tmp_dir / "args"
-    args_file.write_text("{%s}" % (version if version and in_args else ""))
+    if case.get("version_in") == "args-words":  # as ansible writes an old-style module's
+        args_file.write_text(f"_ansible_check_mode=False _ansible_version={case['version']} ")
+    else:
+        args_file.write_text("{%s}" % (version if version and in_args else ""))
     if case["protocol"] == "legacy":
         args = [str(module), str(args_file) if in_args else "_", "-preserve_tmp"]
     else:
-        args = ["true", str(module), "/bin/sh", str(module)]
+        args = ["true", str(module), "/bin/sh", str(module), *([str(args_file)] if in_args else [])]
     async_dir = tmp_path / "async"
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "ANSIBLE_ASYNC_DIR": str(async_dir)}
     if case.get("exact") is not None:

@@ -11,7 +11,7 @@ import json
 import re
 
 import pytest
-from e2e_support import NATIVE, NATIVE_LIBRARY, REPO, UNSET
+from e2e_support import CONTROLLERS, NATIVE, NATIVE_LIBRARY, REPO, UNSET
 from harness.procs import processes_matching
 from harness.stubs import is_stub
 from harness.wait import wait_until
@@ -112,6 +112,23 @@ def test_time_limit(play):
     assert processes_matching(f"sleep {forgotten}") == []
     # The polled job too (allowing for the poll loop having given up before the kill).
     wait_until(lambda: processes_matching(f"sleep {polled}") == [], timeout=15, what=f"'sleep {polled}' to be killed")
+
+
+@pytest.mark.parametrize("controller", sorted({*CONTROLLERS, "2.21", "2.22"}), indirect=True,
+                         ids=lambda v: f"core-{v}")
+def test_shell_script_module_over_its_time_limit(play):
+    """A non-Python module's `_ansible_version` is in its arguments file: the job ends when
+    this version's own wrapper would end it (a limit of 1 s: 2 s, the halving watchdog of
+    2.19.12 on), not at the older watchdog's 10 s."""
+    sleep = f"40.{play.nonce}"
+    play.run("sh_module_time_limit.yml", extra_vars={"e2e_sleep": sleep})
+    assert processes_matching(f"sleep {sleep}") == []
+    if NATIVE:
+        logs = [p.read_text() for p in play.async_dir.glob("*.log")]
+        assert len(logs) == 1, logs
+        command = tuple(int(n) for n in play.controller.version.split(".")[:2]) >= (2, 21)
+        invoked = f" invoked protocol={'command' if command else 'legacy'} time_limit=1 grace=2 deadline=2 "
+        assert invoked + "limit_rule=stock-halving " in logs[0], logs[0]
 
 
 def test_binary_module_on_a_host_without_python(play):

@@ -178,7 +178,7 @@ def test_legacy_job_result_files_and_log(host):
     assert not module.parent.exists(), "ansible's tmp dir is removed when not preserved"
     events = [line.split(" ", 2)[1] for line in host.log(jid).splitlines()]
     assert events == ["invoked", "fallback", "started", "exited", "tmp_removed", "result"]
-    assert f"invoked protocol=legacy time_limit=30 grace=2 deadline=35 limit_rule=stock-trailing module={module}" in host.log(jid)
+    assert f"invoked protocol=legacy time_limit=30 grace=2 deadline=31 limit_rule=stock-halving module={module}" in host.log(jid)
     assert "result state=finished" in host.log(jid)
     assert "fallback python=3." in host.log(jid)
 

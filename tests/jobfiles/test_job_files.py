@@ -9,6 +9,7 @@ Needs `make build`.
 
 import json
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -55,14 +56,16 @@ class Writer:
         self.env = {"PATH": os.environ["PATH"], "HOME": str(tmp), "ANSIBLE_ASYNC_DIR": str(self.async_dir)}
         self.modules = 0
 
-    def start(self, body, limit, env=None):
+    def start(self, body, limit, env=None, limit_fsize=None):
         self.modules += 1
-        module = self.tmp / "ansible-tmp-1-2-3" / f"m{self.modules}"
+        # A tmp dir each: a job removes its own when it is over.
+        module = self.tmp / f"ansible-tmp-1-2-{self.modules}" / "m"
         module.parent.mkdir(exist_ok=True)
         module.write_text("#!/bin/sh\n" + body)
         module.chmod(0o755)
-        run = subprocess.run(["/bin/sh", str(self.library / "async_wrapper"), "j1", str(limit), str(module), "_"],
-                             env=dict(self.env, **(env or {})), capture_output=True, text=True, timeout=60)
+        prlimit = ["prlimit", f"--fsize={limit_fsize}"] if limit_fsize else []
+        run = subprocess.run([*prlimit, "/bin/sh", str(self.library / "async_wrapper"), "j1", str(limit), str(module),
+                              "_"], env=dict(self.env, **(env or {})), capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, run.stdout + run.stderr
         return json.loads(run.stdout)["ansible_job_id"]
 
@@ -71,6 +74,10 @@ class Writer:
 
     def result(self, jid):
         return wait_finished(self.async_dir, jid, timeout=30)
+
+    def log(self, jid):
+        """The job log's events, without their times."""
+        return [line.split(" ", 1)[1] for line in (self.async_dir / f"{jid}.log").read_text().splitlines()]
 
 
 @pytest.fixture(params=["native", "fallback"])
@@ -129,3 +136,51 @@ def test_output_that_is_not_utf8_is_kept_as_ansibles_wrapper_keeps_it(writer):
     assert b'"stdout":"caf\\udce9"' in raw, raw
     assert b'"stderr":"caf\\udce9\\n"' in raw, raw
     assert json.loads(raw) == {"stdout": "caf\udce9", "rc": 0, "stderr": "caf\udce9\n"}
+
+
+def test_expired_record_is_the_sample_but_for_the_lease_and_pid(writer):
+    jid = writer.start("exec sleep 60", 120, env={"ASYNC_WRAPPER_LEASE": "1"})
+    marker = writer.running(jid)
+    result = writer.result(jid)
+    expected = sample("expired.json")
+    msg = expected["msg"].replace("for 30 s", "for 1 s").split("; the last")[0] + \
+        "; no status call on it came since it started"
+    assert result == dict(expected, ansible_job_id=jid, child_pid=marker["module_process"]["pid"], lease=1,
+                          last_call=None, msg=msg)
+    assert writer.log(jid)[-1] == "result state=expired"
+
+
+def test_unwritten_record_is_the_samples_shape(writer):
+    # 200 kB of output under a 100 kB file size limit: the module's output and the result
+    # both hit it; the short failure fits.
+    jid = writer.start("printf '{\"big\": \"'; head -c 200000 /dev/zero | tr '\\0' a; printf '\"}\\n'", 30,
+                       limit_fsize=100000)
+    result = writer.result(jid)
+    assert shape(result) == shape(sample("unwritten.json"))
+    assert result["msg"] == f"could not write the module's result: {writer.async_dir / jid}: File too large (os error 27)"
+    assert writer.log(jid)[-1] == f"result not written error={writer.async_dir / jid}: File too large (os error 27)"
+
+
+def test_both_writers_log_the_same_events(libraries, tmp_path):
+    """The job log of each way a job ends, line for line, but for times, pids and paths (and
+    the fallback's own line saying why it ran)."""
+    logs = {}
+    for kind in ("native", "fallback"):
+        writer = Writer(kind, libraries[kind], tmp_path / kind)
+        writer.tmp.mkdir()
+        try:
+            jids = [writer.start("echo '{\"rc\": 0}'", 30),
+                    writer.start("echo oops; kill -9 $$", 0),
+                    writer.start("exec sleep 60", 1, env={"ASYNC_WRAPPER_EXACT_LIMIT": "1"}),
+                    writer.start("exec sleep 60", 30, env={"ASYNC_WRAPPER_LEASE": "1"}),
+                    writer.start("exec sleep 60", 30)]
+            os.kill(writer.running(jids[-1])["supervisor"]["pid"], signal.SIGUSR1)
+            for jid in jids:
+                writer.result(jid)
+            logs[kind] = [[re.sub(r"(pid|grace)=[0-9.]+", r"\1=N", line).replace(str(writer.tmp), "TMP")
+                           for line in writer.log(jid) if not line.startswith("fallback ")] for jid in jids]
+        finally:
+            kill_jobs(writer.async_dir)
+    assert logs["fallback"] == logs["native"]
+    assert [log[-1] for log in logs["native"]] == [f"result state={s}" for s in
+                                                   ("finished", "failed", "timed_out", "expired", "terminated")]

@@ -19,7 +19,15 @@ in a private mount namespace where root's `~/.ansible_async` is a fresh folder o
 (as tests/homedir does): every run has its own async dir, nested ansible-playbook runs included.
 Needs root.
 
-UPSTREAM_CONTROLLERS=2.22 runs only that controller (default: 2.19 and 2.22).
+It also runs one command of the `gathering_facts` target, its case for a facts module that
+does not keep its own time: `slow` (a shell script, so its arguments are `key=value` words in an
+arguments file) gathered in parallel with `gather_timeout=1` and a 5 s task timeout must end in
+`Timeout exceeded`, which it does only when the wrapper ends the module at stock's time (2 s) and
+not at the older watchdog's 10 s; on 2.21 and 2.22, whose command line names the arguments file
+last.
+
+UPSTREAM_CONTROLLERS=2.22 runs only that controller (default: 2.19 and 2.22; 2.21 and 2.22 for
+`gathering_facts`).
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from harness.recap import assert_recap_ok, parse_recap
 
 TARGETS = ("async", "async_extra_data", "async_fail")
 CONTROLLERS = versions_from_env("UPSTREAM_CONTROLLERS", ("2.19", "2.22"))
+FACTS_CONTROLLERS = versions_from_env("UPSTREAM_CONTROLLERS", ("2.21", "2.22"))
 SDISTS = VENV_DIR / "sdists"
 # Every process of a run carries UPSTREAM_TEST_MARK=MARK in its environment.
 MARK = f"upstream-{os.getpid()}"
@@ -106,6 +115,22 @@ def expected_protocol(version: str) -> str:
 def run_target(controller: Controller, integration: Path, target: str, async_dir: Path,
                tmp: Path) -> subprocess.CompletedProcess:
     """Runs the target as ansible-test would, with root's ~/.ansible_async being `async_dir`."""
+    target_dir = integration / "targets" / target
+    if (target_dir / "runme.sh").exists():
+        command, cwd = ["./runme.sh", "-v"], target_dir
+    else:
+        play = [{"hosts": "testhost", "gather_facts": True, "vars": {"output_dir": str(tmp / "output")},
+                 "roles": [target]}]
+        (integration / f"{target}-play.yml").write_text(json.dumps(play, indent=2))  # JSON is YAML
+        command, cwd = ["ansible-playbook", f"{target}-play.yml", "-i", "inventory", "-v"], integration
+    return run_in_own_async_dir(controller, integration, command, cwd, async_dir, tmp,
+                                f"ansible-core {controller.pinned}: {target}")
+
+
+def run_in_own_async_dir(controller: Controller, integration: Path, command: list[str], cwd: Path,
+                         async_dir: Path, tmp: Path, what: str, **extra_env: str) -> subprocess.CompletedProcess:
+    """Runs `command` in `cwd` as ansible-test would run a target's, with root's ~/.ansible_async
+    being `async_dir`; its output is kept in `tmp`/run.log."""
     home = Path(pwd.getpwuid(os.geteuid()).pw_dir)
     (integration / "inventory").write_text(
         "[testgroup]\n"
@@ -127,22 +152,15 @@ def run_target(controller: Controller, integration: Path, target: str, async_dir
         ANSIBLE_HOST_KEY_CHECKING="false",
         OUTPUT_DIR=str(output_dir),
         INVENTORY_PATH=str(integration / "inventory"),
+        **extra_env,
     )
-    target_dir = integration / "targets" / target
-    if (target_dir / "runme.sh").exists():
-        command, cwd = ["./runme.sh", "-v"], target_dir
-    else:
-        play = [{"hosts": "testhost", "gather_facts": True, "vars": {"output_dir": str(output_dir)},
-                 "roles": [target]}]
-        (integration / f"{target}-play.yml").write_text(json.dumps(play, indent=2))  # JSON is YAML
-        command, cwd = ["ansible-playbook", f"{target}-play.yml", "-i", "inventory", "-v"], integration
     root_async = home / ".ansible_async"
     root_async.mkdir(mode=0o700, exist_ok=True)  # the mount point (ansible would make it anyway)
     command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                'mount --bind "$0" "$1" && shift && exec "$@"', str(async_dir), str(root_async), *command]
     run = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     (tmp / "run.log").write_text(f"$ {' '.join(command)}\n{run.stdout}\n--- stderr ---\n{run.stderr}")
-    print(f"----- ansible-core {controller.pinned}: {target} (rc {run.returncode})\n"
+    print(f"----- {what} (rc {run.returncode})\n"
           f"{run.stdout[-20000:]}\n{run.stderr[-5000:]}")
     return run
 
@@ -189,3 +207,26 @@ def test_upstream_target(version, target, tmp_path, async_dir):
         assert list(recap) == ["testhost"], (recap, see)
         assert_recap_ok(recap, see=see)
     check_our_programs_ran(async_dir, expected_protocol(version))
+
+
+@pytest.mark.parametrize("version", FACTS_CONTROLLERS, ids=lambda v: f"core-{v}")
+def test_gathering_facts_ends_a_shell_facts_module_at_stocks_time(version, tmp_path, async_dir):
+    """runme.sh of ansible-core's gathering_facts target: "test that gather_facts will timeout
+    parallel modules that dont support gather_timeout when using gather_Timeout"."""
+    if os.geteuid() != 0:
+        pytest.fail("tests/upstream run as root (each run mounts its own ~/.ansible_async in a mount namespace)")
+    controller = find_controller(version)
+    integration = unpack_target(sdist(controller), "gathering_facts", tmp_path / "src")
+    target_dir = integration / "targets" / "gathering_facts"
+    command = ["ansible", "-m", "gather_facts", "localhost", "--playbook-dir", "./",
+               "-a", "gather_timeout=1 parallel=true", "-v"]
+    run = run_in_own_async_dir(controller, integration, command, target_dir, async_dir, tmp_path,
+                               f"ansible-core {controller.pinned}: gathering_facts, slow",
+                               ANSIBLE_FACTS_MODULES="ansible.legacy.slow", ANSIBLE_TASK_TIMEOUT="5")
+    see = f"ansible-core {controller.pinned} gathering_facts: rc {run.returncode}, see {tmp_path / 'run.log'}"
+    assert "STOCK async_" not in run.stdout + run.stderr, see
+    assert "Timeout exceeded" in run.stdout + run.stderr, see
+    check_our_programs_ran(async_dir, expected_protocol(version))
+    logs = [log.read_text() for log in async_dir.glob("*.log")]
+    assert len(logs) == 1, (logs, see)
+    assert " deadline=2 limit_rule=stock-halving " in logs[0], logs[0]

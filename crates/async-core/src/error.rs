@@ -9,7 +9,7 @@ use crate::rules::{self, fill};
 #[derive(Debug)]
 pub enum Error {
     /// A job id that could escape the job directory or is not a plain name.
-    InvalidJobId { id: String, why: &'static str },
+    InvalidJobId { id: String, why: String },
     /// The async dir could not be created (message text as ansible-core's).
     CreateDir { path: PathBuf, source: io::Error },
     /// The async dir exists but is not safe to keep job files in.

@@ -13,12 +13,12 @@ pub struct JobId(String);
 
 impl JobId {
     pub fn new(id: &str) -> Result<JobId, Error> {
-        let bad = |why| Err(Error::InvalidJobId { id: id.to_string(), why });
+        let bad = |why: &str| Err(Error::InvalidJobId { id: id.to_string(), why: why.to_string() });
         if id.is_empty() {
             return bad(rules::JOB_ID_EMPTY);
         }
         if id.len() > JOB_ID_MAX_LEN {
-            return bad(rules::JOB_ID_TOO_LONG);
+            return bad(&rules::fill(rules::JOB_ID_TOO_LONG, &[("max", &rules::JOB_ID_MAX_LEN)]));
         }
         if id.starts_with('.') {
             return bad(rules::JOB_ID_HIDDEN);

@@ -6,7 +6,8 @@
 use serde_json::{Map, Value};
 
 /// The warning ansible-core adds for text after a module's JSON; users match on it.
-pub const JUNK_WARNING: &str = "Module invocation had junk after the JSON data: ";
+pub use crate::rules::JUNK_WARNING;
+use crate::rules::{self, fill};
 
 /// Why a module's output gave no result. The text ends up in the job file's `msg`.
 #[derive(Debug, PartialEq, Eq)]
@@ -55,12 +56,12 @@ pub fn filter_non_json_lines(data: &str, rule: Junk) -> Result<(String, Vec<Stri
     let start = lines
         .iter()
         .position(|l| l.trim().starts_with('{'))
-        .ok_or_else(|| NotJson("No start of json char found".into()))?;
+        .ok_or_else(|| NotJson(rules::NO_JSON_START.into()))?;
     let lines = &lines[start..];
     let end = lines
         .iter()
         .rposition(|l| l.trim().ends_with('}'))
-        .ok_or_else(|| NotJson("No end of json char found".into()))?;
+        .ok_or_else(|| NotJson(rules::NO_JSON_END.into()))?;
     let junk = &lines[end + 1..];
     let mut warnings = Vec::new();
     let is_junk = match rule {
@@ -80,8 +81,8 @@ pub fn module_result(stdout: &[u8], stderr: &[u8], rule: Junk) -> Result<Map<Str
     let (json, junk) = filter_non_json_lines(&text, rule)?;
     let mut result = match crate::json::parse(&json) {
         Ok(Value::Object(map)) => map,
-        Ok(_) => return Err(NotJson("module output is not a JSON object".into())),
-        Err(e) => return Err(NotJson(format!("module output is not valid JSON: {e}"))),
+        Ok(_) => return Err(NotJson(rules::NOT_AN_OBJECT.into())),
+        Err(e) => return Err(NotJson(fill(rules::NOT_VALID_JSON, &[("error", &e)]))),
     };
     if !junk.is_empty() {
         let warnings = match result.remove("warnings") {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::rules::TIMEOUT_MSG;
+use crate::rules::{self, fill, TIMEOUT_MSG};
 use crate::{clock, JobId, ProcessStamp};
 
 /// A record as the JSON object written to a job file.
@@ -200,16 +200,16 @@ impl Expired {
     pub fn new(id: &JobId, child_pid: i64, lease: u64, last_call: Option<f64>) -> Expired {
         let last_call = last_call.map(clock::utc_timestamp);
         let when = match &last_call {
-            Some(at) => format!("the last status call on it was at {at}"),
-            None => "no status call on it came since it started".to_string(),
+            Some(at) => fill(rules::LAST_CALL_AT, &[("at", at)]),
+            None => rules::NO_CALL_SINCE_START.to_string(),
         };
         Expired {
             failed: true,
             terminated: true,
             lease_expired: true,
-            msg: format!(
-                "the job was ended: nothing asked for it for {lease} s, its lease (ASYNC_WRAPPER_LEASE), so the \
-                 play that started it is taken to be gone; {when}"
+            msg: fill(
+                rules::LEASE_EXPIRED,
+                &[("lease", &lease), ("env", &rules::LEASE_ENV), ("when", &when)],
             ),
             child_pid,
             ansible_job_id: id.to_string(),
@@ -262,7 +262,7 @@ impl Unwritten {
     pub fn new(id: &JobId, why: impl std::fmt::Display) -> Unwritten {
         Unwritten {
             failed: true,
-            msg: format!("could not write the module's result: {why}"),
+            msg: fill(rules::NOT_WRITTEN, &[("error", &why)]),
             ansible_job_id: id.to_string(),
         }
     }

@@ -20,7 +20,7 @@ pub const ASYNC_DIR_ENV: &str = "ANSIBLE_ASYNC_DIR";
 pub const JOB_ID_MAX_LEN: usize = 128;
 pub const INVALID_JOB_ID: &str = "invalid job id {id}: {why}";
 pub const JOB_ID_EMPTY: &str = "it is empty";
-pub const JOB_ID_TOO_LONG: &str = "it is longer than 128 characters";
+pub const JOB_ID_TOO_LONG: &str = "it is longer than {max} characters";
 pub const JOB_ID_HIDDEN: &str = "it starts with '.'";
 pub const JOB_ID_SLASH: &str = "it contains '/'";
 pub const JOB_ID_CHARS: &str = "only letters, digits, '.', '_' and '-' are allowed";
@@ -44,6 +44,10 @@ pub const MAX_LEASE: u64 = MAX_TIME_LIMIT;
 pub const BAD_LEASE: &str = "{env} must be a whole number of seconds from 1 to {max}, got: {value}";
 pub const EXACT_ENV: &str = "ASYNC_WRAPPER_EXACT_LIMIT";
 pub const BAD_EXACT: &str = "{env} must be 1 (end the job at its time limit exactly) or 0, got: {value}";
+/// The words a yes-or-no setting takes, lower-cased and trimmed (YAML's `true` reaches the
+/// environment as `True`).
+pub const SETTING_YES: [&str; 4] = ["1", "true", "yes", "on"];
+pub const SETTING_NO: [&str; 5] = ["", "0", "false", "no", "off"];
 
 // async_wrapper's command line.
 pub const WRAPPER_USAGE: &str =
@@ -55,8 +59,88 @@ pub const MAX_TIME_LIMIT: u64 = 10 * 36525 * 864;
 pub const BAD_TIME_LIMIT: &str =
     "the time limit must be a whole number of seconds from 0 (no limit) to {max} (10 years), got: {value}";
 
+/// The first ansible-core (major, minor) that calls async_wrapper with the whole command
+/// (`JID LIMIT true|false MODULE CMD...`); earlier ones give the module and its arguments file.
+pub const COMMAND_PROTOCOL_SINCE: (u32, u32) = (2, 21);
+/// The first patch of each ansible-core minor whose own wrapper has the halving watchdog;
+/// every minor after the last one listed has it from its start, every one before the first
+/// has the trailing one (see the wrapper's `deadline` module).
+pub const HALVING_SINCE: [(u32, u32, u32); 4] = [(2, 18, 19), (2, 19, 12), (2, 20, 8), (2, 21, 2)];
+
+/// How the job log names the rule that ends a job at its time limit: the limit itself, or
+/// when ansible-core's own wrapper would, with its halving or its trailing watchdog.
+pub const LIMIT_RULE_EXACT: &str = "exact";
+pub const LIMIT_RULE_HALVING: &str = "stock-halving";
+pub const LIMIT_RULE_TRAILING: &str = "stock-trailing";
+/// The step of ansible-core's watchdog loop, in seconds.
+pub const WATCHDOG_STEP: u64 = 5;
+
 /// The `msg` ansible-core writes when the time limit ends a job; users match on it.
 pub const TIMEOUT_MSG: &str = "Timeout exceeded";
+
+// The results the supervisor writes (see `record`), ansible-core's where it has one.
+pub const TERMINATED_ON_REQUEST: &str =
+    "the job was terminated on request (async_job terminate) before its module finished";
+pub const STOPPED_BY_SIGNAL: &str =
+    "the job was ended before its module finished: async_wrapper received {signal}";
+pub const LEASE_EXPIRED: &str =
+    "the job was ended: nothing asked for it for {lease} s, its lease ({env}), so the \
+play that started it is taken to be gone; {when}";
+pub const LAST_CALL_AT: &str = "the last status call on it was at {at}";
+pub const NO_CALL_SINCE_START: &str = "no status call on it came since it started";
+pub const NOT_WRITTEN: &str = "could not write the module's result: {error}";
+pub const NO_JSON_RESULT: &str = "The module did not return a JSON result: {why}";
+pub const NO_JSON_KILLED: &str = " (it was killed by signal {number}, {signal})";
+pub const NO_JSON_EXITED: &str = " (it exited with status {code})";
+pub const NO_JSON_START: &str = "No start of json char found";
+pub const NO_JSON_END: &str = "No end of json char found";
+pub const NOT_VALID_JSON: &str = "module output is not valid JSON: {error}";
+pub const NOT_AN_OBJECT: &str = "module output is not a JSON object";
+pub const NOT_CAPTURED: &str = "could not capture the module's output: {error}";
+pub const NOT_READ: &str = "could not read the module's output: {error}";
+pub const EMPTY_COMMAND: &str = "the module command is empty";
+/// An OS error as Python words an `OSError`, which is what ansible-core's wrapper reports
+/// when the module cannot run; with the program it could not start.
+pub const OS_ERROR: &str = "[Errno {errno}] {error}";
+pub const NOT_RUN: &str = "[Errno {errno}] {error}: '{program}'";
+
+// Why no job started, in the wrapper's failed reply.
+pub const FORK_FAILED: &str = "fork #{n} failed: {error}";
+pub const NO_DEV_NULL: &str = "could not redirect stdio to /dev/null: {error}";
+pub const JOB_FILE_NOT_WRITTEN: &str = "could not write the job file: {error}";
+pub const NOT_STARTED: &str = "the job's supervisor exited before the job started";
+/// The warning ansible-core adds for text after a module's JSON; users match on it.
+pub const JUNK_WARNING: &str = "Module invocation had junk after the JSON data: ";
+
+/// How a finished job's result tells its state, in this order: the first of these keys that
+/// is `true` names it; then `failed` (`true` or `1`) with [`TIMEOUT_MSG`] is
+/// [`STATE_TIMED_OUT`], `failed` alone [`STATE_FAILED`], and anything else [`STATE_FINISHED`].
+pub const STATE_FLAGS: [(&str, &str); 2] =
+    [("lease_expired", STATE_EXPIRED), ("terminated", STATE_TERMINATED)];
+pub const STATE_EXPIRED: &str = "expired";
+pub const STATE_TERMINATED: &str = "terminated";
+pub const STATE_TIMED_OUT: &str = "timed_out";
+pub const STATE_FAILED: &str = "failed";
+pub const STATE_FINISHED: &str = "finished";
+
+// The job log's events (see `log`): a template each, the event's word first.
+pub const LOG_INVOKED: &str =
+    "invoked protocol={protocol} time_limit={time_limit} grace={grace}{limits} module={module}";
+pub const LOG_INVOKED_DEADLINE: &str = " deadline={deadline} limit_rule={rule}";
+pub const LOG_INVOKED_LEASE: &str = " lease={lease}";
+pub const LOG_STARTED: &str = "started pid={pid}";
+pub const LOG_EXITED: &str = "exited status={code}";
+pub const LOG_KILLED: &str = "killed signal={signal}";
+pub const LOG_TIMEOUT: &str = "timeout time_limit={time_limit} limit_rule={rule}";
+pub const LOG_LEASE_EXPIRED: &str = "lease_expired lease={lease} last_call={last}";
+pub const LOG_TERMINATE: &str = "terminate requested";
+pub const LOG_STOPPED: &str = "stopped signal={signal}";
+pub const LOG_ENDED: &str = "ended signal={signal}";
+pub const LOG_TMP_REMOVED: &str = "tmp_removed dir={dir}";
+pub const LOG_RESULT: &str = "result state={state}";
+pub const LOG_NOT_WRITTEN: &str = "result not written error={error}";
+/// The notice sent to syslog as the job starts, as ansible-core's wrapper sends it.
+pub const SYSLOG_INVOKED: &str = "{id} Invoked with {args}";
 
 // async_status's arguments, every one it takes besides ansible's own `_ansible_*` (its messages
 // name those without a leading `_`, as ansible-core's module, which keeps `_async_dir` to

@@ -6,7 +6,7 @@ use std::time::UNIX_EPOCH;
 use serde_json::{json, Map, Value};
 
 use crate::record::Running;
-use crate::rules::TIMEOUT_MSG;
+use crate::rules::{self, TIMEOUT_MSG};
 use crate::{clock, log, Error, JobDir, JobFile, JobId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,16 +30,27 @@ pub enum JobState {
     Damaged,
 }
 
+const ALL: [JobState; 8] = [
+    JobState::Running,
+    JobState::Lost,
+    JobState::Finished,
+    JobState::Failed,
+    JobState::TimedOut,
+    JobState::Terminated,
+    JobState::Expired,
+    JobState::Damaged,
+];
+
 impl JobState {
     pub fn as_str(self) -> &'static str {
         match self {
             JobState::Running => "running",
             JobState::Lost => "lost",
-            JobState::Finished => "finished",
-            JobState::Failed => "failed",
-            JobState::TimedOut => "timed_out",
-            JobState::Terminated => "terminated",
-            JobState::Expired => "expired",
+            JobState::Finished => rules::STATE_FINISHED,
+            JobState::Failed => rules::STATE_FAILED,
+            JobState::TimedOut => rules::STATE_TIMED_OUT,
+            JobState::Terminated => rules::STATE_TERMINATED,
+            JobState::Expired => rules::STATE_EXPIRED,
             JobState::Damaged => "damaged",
         }
     }
@@ -49,21 +60,25 @@ impl JobState {
         self == JobState::Running
     }
 
-    /// The state a finished job's result stands for.
+    /// The state a finished job's result stands for, decided in the order of
+    /// [`rules::STATE_FLAGS`].
     pub fn of_result(result: &Map<String, Value>) -> JobState {
-        let failed = matches!(result.get("failed"), Some(Value::Bool(true)))
-            || result.get("failed") == Some(&json!(1));
-        if result.get("lease_expired") == Some(&Value::Bool(true)) {
-            JobState::Expired
-        } else if result.get("terminated") == Some(&Value::Bool(true)) {
-            JobState::Terminated
-        } else if failed && result.get("msg").and_then(Value::as_str) == Some(TIMEOUT_MSG) {
-            JobState::TimedOut
-        } else if failed {
-            JobState::Failed
-        } else {
-            JobState::Finished
-        }
+        let failed = crate::status::true_or_one(result.get("failed"));
+        let flagged = rules::STATE_FLAGS.iter().find(|(key, _)| result.get(*key) == Some(&Value::Bool(true)));
+        let state = match flagged {
+            Some((_, state)) => state,
+            None if failed && result.get("msg").and_then(Value::as_str) == Some(TIMEOUT_MSG) => {
+                rules::STATE_TIMED_OUT
+            }
+            None if failed => rules::STATE_FAILED,
+            None => rules::STATE_FINISHED,
+        };
+        JobState::named(state).unwrap_or(JobState::Failed)
+    }
+
+    /// The state `as_str` names `name`.
+    pub fn named(name: &str) -> Option<JobState> {
+        ALL.into_iter().find(|state| state.as_str() == name)
     }
 }
 

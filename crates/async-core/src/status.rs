@@ -100,12 +100,18 @@ pub fn report(dir: &JobDir, id: &JobId) -> Report {
 
 /// Whether a report says the job is over (finished, failed, lost, gone): `finished` true.
 pub fn is_over(report: &Value) -> bool {
-    matches!(report.get("finished"), Some(Value::Bool(true))) || report.get("finished") == Some(&json!(1))
+    true_or_one(report.get("finished"))
 }
 
 /// Whether a report is a failure: `failed` true (or `1`, as ansible-core ≤ 2.18 writes it).
 pub fn is_failed(report: &Value) -> bool {
-    matches!(report.get("failed"), Some(Value::Bool(true))) || report.get("failed") == Some(&json!(1))
+    true_or_one(report.get("failed"))
+}
+
+/// Whether a flag of a report or a result is set: `true`, or `1` as ansible-core ≤ 2.18
+/// writes it.
+pub fn true_or_one(flag: Option<&Value>) -> bool {
+    matches!(flag, Some(Value::Bool(true))) || flag == Some(&json!(1))
 }
 
 /// `extra` with `failed` and `msg`, and exit code 1.

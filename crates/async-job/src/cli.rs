@@ -143,129 +143,139 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
 
 /// What the command prints, and its exit code.
 fn execute(options: &Options) -> Result<(String, i32), Error> {
-    let dir = &options.dir;
-    let mut out = String::new();
-    let print = |out: &mut String, text: String| {
-        // Writing to a String cannot fail.
-        let _ = writeln!(out, "{text}");
-    };
-    match options.words[0].as_str() {
-        "list" => {
-            let jobs = jobs::list(dir)?;
-            if options.json {
-                let list: Vec<Value> = jobs.iter().map(JobInfo::to_json).collect();
-                print(
-                    &mut out,
-                    json!({"async_dir": dir.path().display().to_string(), "jobs": list}).to_string(),
-                );
-            } else {
-                print(&mut out, table(&jobs));
-            }
-        }
-        "show" => {
-            let (info, lines) = jobs::show(dir, &options.words[1])?;
-            let content = match &info.file {
-                async_core::JobFile::Object(map) => Value::Object(map.clone()),
-                async_core::JobFile::Garbage(text) => json!(text),
-                _ => Value::Null,
-            };
-            if options.json {
-                let mut value = info.to_json();
-                value["file"] = content;
-                value["log"] = json!(lines);
-                print(&mut out, async_core::json::to_string(&value));
-            } else {
-                print(&mut out, table(std::slice::from_ref(&info)));
-                print(&mut out, format!("\njob file {}:", dir.job_path(&info.id).display()));
-                print(&mut out, async_core::json::to_string_pretty(&content));
-                print(&mut out, format!("\nlog {}:", dir.log_path(&info.id).display()));
-                print(&mut out, if lines.is_empty() { "(none)".to_string() } else { lines.join("\n") });
-            }
-        }
-        "terminate" if options.all || options.words.len() > 2 => {
-            let selection = if options.all {
-                Selection::Running {
-                    older_than: options.older_than.as_deref().map(jobs::parse_duration).transpose()?,
-                    module: options.module.clone(),
-                }
-            } else {
-                Selection::Ids(options.words[1..].to_vec())
-            };
-            let outcomes = jobs::terminate_many(dir, &selection, options.dry_run)?;
-            let answer =
-                crate::module::many_to_json(&dir.path().display().to_string(), &outcomes, options.dry_run);
-            if options.json {
-                print(&mut out, answer.to_string());
-            } else {
-                for job in answer["jobs"].as_array().into_iter().flatten() {
-                    print(&mut out, job["msg"].as_str().unwrap_or_default().to_string());
-                }
-                print(&mut out, answer["msg"].as_str().unwrap_or_default().to_string());
-            }
-            if answer["failed"] == true {
-                return Ok((out, EXIT_FAILED));
-            }
-        }
-        "terminate" => {
-            let done = jobs::terminate(dir, &options.words[1], options.dry_run)?;
-            if options.json {
-                let value = json!({"changed": done.changed, "state_before": done.before.as_str(),
-                                   "msg": done.msg, "result": done.result});
-                print(&mut out, value.to_string());
-            } else {
-                print(&mut out, done.msg);
-            }
-        }
-        "gc" => {
-            let older_than = jobs::parse_duration(options.older_than.as_deref().unwrap_or_default())?;
-            let done = jobs::gc(dir, older_than, options.dry_run)?;
-            if options.json {
-                let value = json!({"changed": !done.removed.is_empty() && !options.dry_run,
-                                   "removed": done.removed, "kept_running": done.kept_running,
-                                   "dry_run": options.dry_run});
-                print(&mut out, value.to_string());
-            } else {
-                let verb = if options.dry_run { "would remove" } else { "removed" };
-                for id in &done.removed {
-                    print(&mut out, format!("{verb} {id}"));
-                }
-                print(
-                    &mut out,
-                    format!(
-                        "{verb} {} job(s); {} running job(s) kept",
-                        done.removed.len(),
-                        done.kept_running
-                    ),
-                );
-            }
-        }
-        "wait" => {
-            let request = wait::Request {
-                jids: options.words[1..].to_vec(),
-                timeout: wait::parse_timeout(options.timeout.as_ref().map(|t| json!(t)).as_ref())?,
-                cleanup: options.cleanup,
-                check_mode: false,
-                watch: Watch::Inotify,
-            };
-            let waited = wait::wait(dir, &request)?;
-            let code = if waited.is_failed() { EXIT_FAILED } else { 0 };
-            if options.json {
-                let value = waited.to_json(dir, options.cleanup);
-                print(&mut out, value.to_string());
-            } else {
-                for (jid, result) in request.jids.iter().zip(&waited.results) {
-                    print(&mut out, result_line(jid, result));
-                }
-                print(&mut out, waited.msg());
-                if options.cleanup {
-                    print(&mut out, format!("removed {} job(s)", waited.removed.len()));
-                }
-            }
-            return Ok((out, code));
-        }
+    let mut out = Out::default();
+    let code = match options.words[0].as_str() {
+        "list" => list(options, &mut out)?,
+        "show" => show(options, &mut out)?,
+        "terminate" if options.all || options.words.len() > 2 => terminate_many(options, &mut out)?,
+        "terminate" => terminate(options, &mut out)?,
+        "gc" => gc(options, &mut out)?,
+        "wait" => wait_for(options, &mut out)?,
         _ => unreachable!("checked by parse"),
+    };
+    Ok((out.0, code))
+}
+
+/// What a command prints, line by line.
+#[derive(Default)]
+struct Out(String);
+
+impl Out {
+    fn line(&mut self, text: impl std::fmt::Display) {
+        // Writing to a String cannot fail.
+        let _ = writeln!(self.0, "{text}");
     }
-    Ok((out, 0))
+}
+
+fn list(options: &Options, out: &mut Out) -> Result<i32, Error> {
+    let dir = &options.dir;
+    let jobs = jobs::list(dir)?;
+    if options.json {
+        let list: Vec<Value> = jobs.iter().map(JobInfo::to_json).collect();
+        out.line(json!({"async_dir": dir.path().display().to_string(), "jobs": list}));
+    } else {
+        out.line(table(&jobs));
+    }
+    Ok(0)
+}
+
+fn show(options: &Options, out: &mut Out) -> Result<i32, Error> {
+    let dir = &options.dir;
+    let (info, lines) = jobs::show(dir, &options.words[1])?;
+    let content = match &info.file {
+        async_core::JobFile::Object(map) => Value::Object(map.clone()),
+        async_core::JobFile::Garbage(text) => json!(text),
+        _ => Value::Null,
+    };
+    if options.json {
+        let mut value = info.to_json();
+        value["file"] = content;
+        value["log"] = json!(lines);
+        out.line(async_core::json::to_string(&value));
+    } else {
+        out.line(table(std::slice::from_ref(&info)));
+        out.line(format!("\njob file {}:", dir.job_path(&info.id).display()));
+        out.line(async_core::json::to_string_pretty(&content));
+        out.line(format!("\nlog {}:", dir.log_path(&info.id).display()));
+        out.line(if lines.is_empty() { "(none)".to_string() } else { lines.join("\n") });
+    }
+    Ok(0)
+}
+
+/// `terminate --all`, or several job ids.
+fn terminate_many(options: &Options, out: &mut Out) -> Result<i32, Error> {
+    let dir = &options.dir;
+    let selection = if options.all {
+        Selection::Running {
+            older_than: options.older_than.as_deref().map(jobs::parse_duration).transpose()?,
+            module: options.module.clone(),
+        }
+    } else {
+        Selection::Ids(options.words[1..].to_vec())
+    };
+    let outcomes = jobs::terminate_many(dir, &selection, options.dry_run)?;
+    let answer = crate::module::many_to_json(&dir.path().display().to_string(), &outcomes, options.dry_run);
+    if options.json {
+        out.line(&answer);
+    } else {
+        for job in answer["jobs"].as_array().into_iter().flatten() {
+            out.line(job["msg"].as_str().unwrap_or_default());
+        }
+        out.line(answer["msg"].as_str().unwrap_or_default());
+    }
+    Ok(if answer["failed"] == true { EXIT_FAILED } else { 0 })
+}
+
+fn terminate(options: &Options, out: &mut Out) -> Result<i32, Error> {
+    let done = jobs::terminate(&options.dir, &options.words[1], options.dry_run)?;
+    if options.json {
+        out.line(json!({"changed": done.changed, "state_before": done.before.as_str(),
+                        "msg": done.msg, "result": done.result}));
+    } else {
+        out.line(done.msg);
+    }
+    Ok(0)
+}
+
+fn gc(options: &Options, out: &mut Out) -> Result<i32, Error> {
+    let older_than = jobs::parse_duration(options.older_than.as_deref().unwrap_or_default())?;
+    let done = jobs::gc(&options.dir, older_than, options.dry_run)?;
+    if options.json {
+        out.line(json!({"changed": !done.removed.is_empty() && !options.dry_run,
+                        "removed": done.removed, "kept_running": done.kept_running,
+                        "dry_run": options.dry_run}));
+    } else {
+        let verb = if options.dry_run { "would remove" } else { "removed" };
+        for id in &done.removed {
+            out.line(format!("{verb} {id}"));
+        }
+        out.line(format!("{verb} {} job(s); {} running job(s) kept", done.removed.len(), done.kept_running));
+    }
+    Ok(0)
+}
+
+fn wait_for(options: &Options, out: &mut Out) -> Result<i32, Error> {
+    let dir = &options.dir;
+    let request = wait::Request {
+        jids: options.words[1..].to_vec(),
+        timeout: wait::parse_timeout(options.timeout.as_ref().map(|t| json!(t)).as_ref())?,
+        cleanup: options.cleanup,
+        check_mode: false,
+        watch: Watch::Inotify,
+    };
+    let waited = wait::wait(dir, &request)?;
+    if options.json {
+        out.line(waited.to_json(dir, options.cleanup));
+    } else {
+        for (jid, result) in request.jids.iter().zip(&waited.results) {
+            out.line(result_line(jid, result));
+        }
+        out.line(waited.msg());
+        if options.cleanup {
+            out.line(format!("removed {} job(s)", waited.removed.len()));
+        }
+    }
+    Ok(if waited.is_failed() { EXIT_FAILED } else { 0 })
 }
 
 /// One job of a wait, for a person: its id, its state, and its rc and msg when it has them.

@@ -27,7 +27,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Invalid(msg) | Error::Failed(msg) => f.write_str(msg),
-            Error::NotFound(jid) => write!(f, "could not find job {jid}"),
+            Error::NotFound(jid) => write!(f, "{} {jid}", async_core::rules::NOT_FOUND),
         }
     }
 }

@@ -10,11 +10,14 @@
 
 use std::path::Path;
 
-use async_core::{rules, ModuleArgs};
+use async_core::{rules, JobDir, ModuleArgs};
 use serde_json::{json, Value};
 
 use crate::jobs::{self, Error, Selection};
 use crate::wait::{self, Watch};
+
+/// The values `mode` takes.
+const MODES: [&str; 4] = ["list", "terminate", "gc", "wait"];
 
 pub fn run(args_file: &Path) -> (Value, i32) {
     answer(ModuleArgs::read(args_file).map_err(Error::Invalid))
@@ -44,75 +47,99 @@ fn execute(args: &ModuleArgs) -> Result<Value, Error> {
     const KNOWN: [&str; 8] =
         ["mode", "jid", "all", "module", "older_than", "timeout", "cleanup", "async_dir"];
     args.only("async_job", &KNOWN, &KNOWN).map_err(Error::Invalid)?;
-    let text = |key: &str| args.string(key).map_err(Error::Invalid);
-    let check_mode = args.check_mode();
     let dir = args.job_dir("async_dir").map_err(Error::Invalid)?;
-    let async_dir = dir.path().display().to_string();
-    match text("mode")?.as_deref() {
-        Some("list") => {
-            let jobs: Vec<Value> = jobs::list(&dir)?.iter().map(|info| info.to_json()).collect();
-            Ok(json!({"changed": false, "async_dir": async_dir, "jobs": jobs}))
-        }
-        Some("terminate") if args.get("jid").is_some_and(Value::is_array) || args.get("all").is_some() => {
-            let all = args.boolean("all").map_err(Error::Invalid)?.unwrap_or(false);
-            let selection = match (args.get("jid"), all) {
-                (Some(_), true) => {
-                    return Err(Error::Invalid("mode=terminate takes jid or all, not both".into()))
-                }
-                (Some(jid), false) => Selection::Ids(job_ids(Some(jid))?),
-                (None, true) => Selection::Running {
-                    older_than: text("older_than")?.map(|d| jobs::parse_duration(&d)).transpose()?,
-                    module: text("module")?,
-                },
-                (None, false) => return Err(Error::Invalid("mode=terminate needs jid, or all: true".into())),
-            };
-            Ok(many_to_json(&async_dir, &jobs::terminate_many(&dir, &selection, check_mode)?, check_mode))
-        }
-        Some("terminate") => {
-            let jid = text("jid")?
-                .ok_or_else(|| Error::Invalid("mode=terminate needs jid, or all: true".into()))?;
-            if jid.contains(',') {
-                let selection = Selection::Ids(job_ids(args.get("jid"))?);
-                return Ok(many_to_json(
-                    &async_dir,
-                    &jobs::terminate_many(&dir, &selection, check_mode)?,
-                    check_mode,
-                ));
-            }
-            let done = jobs::terminate(&dir, &jid, check_mode)?;
-            Ok(json!({
-                "changed": done.changed,
-                "ansible_job_id": jid,
-                "state_before": done.before.as_str(),
-                "msg": done.msg,
-                "result": done.result,
-            }))
-        }
-        Some("gc") => {
-            let older_than = text("older_than")?
-                .ok_or_else(|| Error::Invalid("mode=gc needs older_than (e.g. 1d)".into()))?;
-            let done = jobs::gc(&dir, jobs::parse_duration(&older_than)?, check_mode)?;
-            Ok(json!({
-                "changed": !done.removed.is_empty(),
-                "async_dir": async_dir,
-                "removed": done.removed,
-                "kept_running": done.kept_running,
-            }))
-        }
-        Some("wait") => {
-            let request = wait::Request {
-                jids: job_ids(args.get("jid"))?,
-                timeout: wait::parse_timeout(args.get("timeout"))?,
-                cleanup: args.boolean("cleanup").map_err(Error::Invalid)?.unwrap_or(false),
-                check_mode,
-                watch: Watch::Inotify,
-            };
-            Ok(wait::wait(&dir, &request)?.to_json(&dir, request.cleanup))
-        }
-        Some(other) => Err(Error::Invalid(format!(
-            "value of mode must be one of: list, terminate, gc, wait, got: {other}"
+    let call = Call { args, async_dir: dir.path().display().to_string(), dir, check_mode: args.check_mode() };
+    match call.text("mode")?.as_deref() {
+        Some("list") => call.list(),
+        Some("terminate") => call.terminate(),
+        Some("gc") => call.gc(),
+        Some("wait") => call.wait(),
+        Some(other) => Err(Error::Invalid(rules::fill(
+            rules::NOT_A_CHOICE,
+            &[("key", &"mode"), ("choices", &MODES.join(", ")), ("value", &other)],
         ))),
-        None => Err(Error::Invalid("missing required arguments: mode".into())),
+        None => Err(Error::Invalid(rules::fill(rules::MISSING, &[("keys", &"mode")]))),
+    }
+}
+
+/// One call of the module: its arguments and the async dir they name.
+struct Call<'a> {
+    args: &'a ModuleArgs,
+    dir: JobDir,
+    async_dir: String,
+    check_mode: bool,
+}
+
+impl Call<'_> {
+    fn text(&self, key: &str) -> Result<Option<String>, Error> {
+        self.args.string(key).map_err(Error::Invalid)
+    }
+
+    fn list(&self) -> Result<Value, Error> {
+        let jobs: Vec<Value> = jobs::list(&self.dir)?.iter().map(|info| info.to_json()).collect();
+        Ok(json!({"changed": false, "async_dir": self.async_dir, "jobs": jobs}))
+    }
+
+    /// One job (`jid` one id) answers with that job's outcome; several (a list of ids, ids
+    /// separated by commas, or `all: true`) with each one's and a summary.
+    fn terminate(&self) -> Result<Value, Error> {
+        const NEEDS: &str = "mode=terminate needs jid, or all: true";
+        let all = self.args.boolean("all").map_err(Error::Invalid)?.unwrap_or(false);
+        let selection = match (self.args.get("jid"), all) {
+            (Some(_), true) => {
+                return Err(Error::Invalid("mode=terminate takes jid or all, not both".into()))
+            }
+            (None, true) => Selection::Running {
+                older_than: self.text("older_than")?.map(|d| jobs::parse_duration(&d)).transpose()?,
+                module: self.text("module")?,
+            },
+            (None, false) => return Err(Error::Invalid(NEEDS.into())),
+            (Some(jid @ Value::Array(_)), false) => Selection::Ids(job_ids(Some(jid))?),
+            (Some(jid), false) => {
+                let one = self.text("jid")?.ok_or_else(|| Error::Invalid(NEEDS.into()))?;
+                if !one.contains(',') {
+                    return self.terminate_one(&one);
+                }
+                Selection::Ids(job_ids(Some(jid))?)
+            }
+        };
+        let outcomes = jobs::terminate_many(&self.dir, &selection, self.check_mode)?;
+        Ok(many_to_json(&self.async_dir, &outcomes, self.check_mode))
+    }
+
+    fn terminate_one(&self, jid: &str) -> Result<Value, Error> {
+        let done = jobs::terminate(&self.dir, jid, self.check_mode)?;
+        Ok(json!({
+            "changed": done.changed,
+            "ansible_job_id": jid,
+            "state_before": done.before.as_str(),
+            "msg": done.msg,
+            "result": done.result,
+        }))
+    }
+
+    fn gc(&self) -> Result<Value, Error> {
+        let older_than = self
+            .text("older_than")?
+            .ok_or_else(|| Error::Invalid("mode=gc needs older_than (e.g. 1d)".into()))?;
+        let done = jobs::gc(&self.dir, jobs::parse_duration(&older_than)?, self.check_mode)?;
+        Ok(json!({
+            "changed": !done.removed.is_empty(),
+            "async_dir": self.async_dir,
+            "removed": done.removed,
+            "kept_running": done.kept_running,
+        }))
+    }
+
+    fn wait(&self) -> Result<Value, Error> {
+        let request = wait::Request {
+            jids: job_ids(self.args.get("jid"))?,
+            timeout: wait::parse_timeout(self.args.get("timeout"))?,
+            cleanup: self.args.boolean("cleanup").map_err(Error::Invalid)?.unwrap_or(false),
+            check_mode: self.check_mode,
+            watch: Watch::Inotify,
+        };
+        Ok(wait::wait(&self.dir, &request)?.to_json(&self.dir, request.cleanup))
     }
 }
 
@@ -135,7 +162,7 @@ pub(crate) fn many_to_json(async_dir: &str, outcomes: &[jobs::JobOutcome], check
                 json!({"ansible_job_id": job.jid, "changed": false, "failed": true, "msg": error})
             }
             (None, None) => json!({"ansible_job_id": job.jid, "changed": false, "state_before": "missing",
-                                   "msg": format!("could not find job {}", job.jid)}),
+                                   "msg": Error::NotFound(job.jid.clone()).to_string()}),
         })
         .collect();
     let verb = if check_mode { "would terminate" } else { "terminated" };
@@ -286,6 +313,34 @@ mod tests {
         let (r, code) = run_json(&args.to_string());
         assert_eq!((code, &r["changed"], &r["msg"]), (0, &json!(true), &json!("all 1 job(s) ended")), "{r}");
         assert!(!dir.job_path(&id("j1.1")).exists());
+    }
+
+    #[test]
+    fn terminate_answers_for_one_job_or_for_many_by_the_form_of_jid_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = JobDir::at(tmp.path().join("async"));
+        dir.create().unwrap();
+        dir.write(&JobId::new("j1.1").unwrap(), &json!({"rc": 0})).unwrap();
+        let d = dir.path().to_str().unwrap();
+        for args in [
+            json!({"mode": "terminate", "jid": "j1.1", "async_dir": d}),
+            json!({"mode": "terminate", "jid": "j1.1", "all": false, "async_dir": d}),
+        ] {
+            let (r, code) = run_json(&args.to_string());
+            assert_eq!(
+                (code, &r["ansible_job_id"], &r["state_before"]),
+                (0, &json!("j1.1"), &json!("finished")),
+                "{args}: {r}"
+            );
+            assert!(r.get("jobs").is_none(), "{args}: {r}");
+        }
+        for args in [
+            json!({"mode": "terminate", "jid": ["j1.1"], "async_dir": d}),
+            json!({"mode": "terminate", "jid": "j1.1,j2.2", "all": false, "async_dir": d}),
+        ] {
+            let (r, _) = run_json(&args.to_string());
+            assert_eq!(r["jobs"][0]["ansible_job_id"], "j1.1", "{args}: {r}");
+        }
     }
 
     #[test]

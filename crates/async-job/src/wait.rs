@@ -25,7 +25,7 @@ pub const RECHECK: Duration = Duration::from_secs(1);
 /// How often the pending jobs are read without inotify: well within 50 ms of a result.
 pub const SLEEP: Duration = Duration::from_millis(25);
 /// The longest wait: 10 years, as for a job's time limit.
-pub const MAX_TIMEOUT: u64 = 315_576_000;
+pub const MAX_TIMEOUT: u64 = async_core::rules::MAX_TIME_LIMIT;
 
 /// How to notice a job's end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,11 +148,18 @@ pub fn parse_timeout(value: Option<&Value>) -> Result<Option<Duration>, Error> {
 /// Checks the request (every id valid, none twice, each with a job file in a safe dir),
 /// then waits. Bad input is an error before anything is read or removed.
 pub fn wait(dir: &JobDir, request: &Request) -> Result<Waited, Error> {
-    if request.jids.is_empty() {
+    let ids = checked_ids(dir, &request.jids)?;
+    let reports = watch(dir, &ids, request);
+    collect(dir, &ids, reports, request)
+}
+
+/// The job ids of `jids`: each valid, none twice, each with a job file in a safe dir.
+fn checked_ids(dir: &JobDir, jids: &[String]) -> Result<Vec<JobId>, Error> {
+    if jids.is_empty() {
         return Err(Error::Invalid("mode=wait needs jid: one job id or a non-empty list of them".into()));
     }
-    let mut ids: Vec<JobId> = Vec::with_capacity(request.jids.len());
-    for jid in &request.jids {
+    let mut ids: Vec<JobId> = Vec::with_capacity(jids.len());
+    for jid in jids {
         let id = JobId::new(jid)?;
         // A linear search: a few hundred ids at most, and no hasher in the program.
         if ids.contains(&id) {
@@ -169,43 +176,55 @@ pub fn wait(dir: &JobDir, request: &Request) -> Result<Waited, Error> {
     if !unknown.is_empty() {
         return Err(Error::NotFound(unknown.join(", ")));
     }
+    Ok(ids)
+}
 
+/// Each job's last report, and whether it is over, once every job is over or the timeout
+/// has come.
+fn watch(dir: &JobDir, ids: &[JobId], request: &Request) -> Vec<(Value, bool)> {
     let deadline = request.timeout.map(|t| Instant::now() + t);
     // Watch before the first look: a result written in between is then an event.
     let watcher = match request.watch {
         Watch::Inotify => Watcher::new(dir),
         Watch::Sleep => None,
     };
-    let mut reports: Vec<Option<Value>> = vec![None; ids.len()];
-    let mut ended = vec![false; ids.len()];
+    let mut reports: Vec<(Value, bool)> = vec![(Value::Null, false); ids.len()];
     loop {
-        for (i, id) in ids.iter().enumerate() {
-            if !ended[i] {
-                let report = status::report(dir, id).into_value();
-                ended[i] = is_over(&report);
-                reports[i] = Some(report);
+        for (id, (report, ended)) in ids.iter().zip(reports.iter_mut()) {
+            if !*ended {
+                *report = status::report(dir, id).into_value();
+                *ended = is_over(report);
             }
         }
-        if ended.iter().all(|&e| e) {
-            break;
+        if reports.iter().all(|(_, ended)| *ended) {
+            return reports;
         }
         let left = match deadline {
             Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => left,
-                _ => break,
+                _ => return reports,
             },
             None => Duration::MAX,
         };
         match &watcher {
             Some(watcher) => {
                 let pending: Vec<&str> =
-                    ids.iter().zip(&ended).filter(|(_, &e)| !e).map(|(id, _)| id.as_str()).collect();
+                    ids.iter().zip(&reports).filter(|(_, (_, e))| !e).map(|(id, _)| id.as_str()).collect();
                 watcher.wait(&pending, left.min(RECHECK));
             }
             None => std::thread::sleep(left.min(SLEEP)),
         }
     }
+}
 
+/// The answer from each job's last report; the files of the jobs that ended removed when
+/// the request says so.
+fn collect(
+    dir: &JobDir,
+    ids: &[JobId],
+    reports: Vec<(Value, bool)>,
+    request: &Request,
+) -> Result<Waited, Error> {
     let mut waited = Waited {
         results: Vec::with_capacity(ids.len()),
         failed: Vec::new(),
@@ -213,8 +232,7 @@ pub fn wait(dir: &JobDir, request: &Request) -> Result<Waited, Error> {
         removed: Vec::new(),
         timeout: request.timeout,
     };
-    for ((id, report), ended) in ids.iter().zip(reports).zip(ended) {
-        let report = report.unwrap_or_default();
+    for (id, (report, ended)) in ids.iter().zip(reports) {
         if !ended {
             waited.running.push(id.to_string());
         } else {

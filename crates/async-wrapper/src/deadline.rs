@@ -15,11 +15,15 @@
 //!   module killed 5 s after the next multiple of 5 s at or above the limit (10 s for 1 to 5).
 //!
 //! Neither command line says which version sent it, but ansible passes `_ansible_version`
-//! among a module's arguments, which are in the module file (AnsiballZ) or its arguments
-//! file; when none is found, the later of the two rules holds. `ASYNC_WRAPPER_EXACT_LIMIT=1` in the task's environment ends the
-//! job at its limit exactly instead. Either way it is a deadline, not a polling loop: the
-//! supervisor sleeps until it is due, then ends the module's group (SIGTERM, grace,
-//! SIGKILL) and writes the result at once.
+//! among every module's arguments: in the module file (AnsiballZ, or a script that takes its
+//! arguments inline) or in its arguments file (binary, WANT_JSON and old-style modules, such
+//! as a shell script; JSON or `key=value` words), which each protocol names: the legacy one
+//! as its fourth argument, the command one in the command after the module. When none is
+//! found, the newest release of the versions that speak the command line's protocol decides
+//! (2.20's last patch for the legacy one, any later one for the command one: both halving).
+//! `ASYNC_WRAPPER_EXACT_LIMIT=1` in the task's environment ends the job at its limit exactly
+//! instead. Either way it is a deadline, not a polling loop: the supervisor sleeps until it is
+//! due, then ends the module's group (SIGTERM, grace, SIGKILL) and writes the result at once.
 
 use std::time::Duration;
 
@@ -39,15 +43,16 @@ pub enum Watchdog {
 
 /// The first patch of each ansible-core minor whose own wrapper has the halving watchdog
 /// (`Watchdog::Halving`); every later minor has it.
-pub const HALVING_SINCE: [(u32, u32, u32); 4] = [(2, 18, 19), (2, 19, 12), (2, 20, 8), (2, 21, 2)];
+pub use async_core::rules::HALVING_SINCE;
 
 impl Watchdog {
     /// The watchdog of ansible-core `version` (major, minor, patch).
     pub fn of_version(version: (u32, u32, u32)) -> Watchdog {
         let (major, minor, _) = version;
+        let last = HALVING_SINCE[HALVING_SINCE.len() - 1];
         let halving = match HALVING_SINCE.iter().find(|since| (since.0, since.1) == (major, minor)) {
             Some(&since) => version >= since,
-            None => (major, minor) > (2, 21),
+            None => (major, minor) > (last.0, last.1),
         };
         if halving {
             Watchdog::Halving
@@ -59,17 +64,18 @@ impl Watchdog {
     /// How the job log names it.
     pub fn name(self) -> &'static str {
         match self {
-            Watchdog::Halving => "stock-halving",
-            Watchdog::Trailing => "stock-trailing",
+            Watchdog::Halving => rules::LIMIT_RULE_HALVING,
+            Watchdog::Trailing => rules::LIMIT_RULE_TRAILING,
         }
     }
 
     /// When this watchdog's job file says `Timeout exceeded`, for a limit of `limit` > 0 s.
     pub fn timeout_after(self, limit: u64) -> Duration {
+        const STEP: u64 = rules::WATCHDOG_STEP;
         match self {
-            Watchdog::Halving if limit <= 5 => Duration::from_secs(limit + 1),
-            Watchdog::Halving => Duration::from_secs(limit.div_ceil(5) * 5 + 1),
-            Watchdog::Trailing => Duration::from_secs(5 + limit.div_ceil(5) * 5),
+            Watchdog::Halving if limit <= STEP => Duration::from_secs(limit + 1),
+            Watchdog::Halving => Duration::from_secs(limit.div_ceil(STEP) * STEP + 1),
+            Watchdog::Trailing => Duration::from_secs(STEP + limit.div_ceil(STEP) * STEP),
         }
     }
 }
@@ -96,7 +102,7 @@ impl Rule {
 
     pub fn name(self) -> &'static str {
         match self {
-            Rule::Exact => "exact",
+            Rule::Exact => rules::LIMIT_RULE_EXACT,
             Rule::Stock(watchdog) => watchdog.name(),
         }
     }
@@ -112,11 +118,13 @@ pub fn exact_from_env() -> Result<bool, String> {
 }
 
 fn exact_from_text(text: &str) -> Result<bool, String> {
-    // YAML's `true` reaches the environment as `True`.
-    match text.trim().to_ascii_lowercase().as_str() {
-        "" | "0" | "false" | "no" | "off" => Ok(false),
-        "1" | "true" | "yes" | "on" => Ok(true),
-        _ => Err(fill(rules::BAD_EXACT, &[("env", &EXACT_ENV), ("value", &quote(text))])),
+    let word = text.trim().to_ascii_lowercase();
+    if rules::SETTING_NO.contains(&word.as_str()) {
+        Ok(false)
+    } else if rules::SETTING_YES.contains(&word.as_str()) {
+        Ok(true)
+    } else {
+        Err(fill(rules::BAD_EXACT, &[("env", &EXACT_ENV), ("value", &quote(text))]))
     }
 }
 

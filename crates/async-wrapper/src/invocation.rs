@@ -39,6 +39,17 @@ impl Protocol {
         }
     }
 
+    /// The newest ansible-core (major, minor, patch) that speaks this protocol: the last
+    /// patch of the minor before [`rules::COMMAND_PROTOCOL_SINCE`] for the legacy one, any
+    /// later release for the command one.
+    pub fn newest_version(&self) -> (u32, u32, u32) {
+        let (major, minor) = rules::COMMAND_PROTOCOL_SINCE;
+        match self {
+            Protocol::Legacy { .. } => (major, minor - 1, u32::MAX),
+            Protocol::Command { .. } => (u32::MAX, u32::MAX, u32::MAX),
+        }
+    }
+
     /// Which lines after the module's JSON earn the junk warning: the ansible-core that
     /// speaks this protocol decides (2.21 stopped warning about blank lines).
     pub fn junk(&self) -> output::Junk {
@@ -142,24 +153,34 @@ impl Invocation {
     }
 
     /// The watchdog ansible-core's own wrapper would have had for this job, told by the
-    /// `_ansible_version` among the module's arguments (the legacy protocol's arguments
-    /// file, else the module file); the one that ends jobs later when none says.
+    /// `_ansible_version` among the module's arguments (its arguments file, else the module
+    /// file); when none says, the one of the newest release that speaks this protocol.
     pub fn stock_watchdog(&self) -> Watchdog {
-        let args_file = match &self.protocol {
-            Protocol::Legacy { args_file } => args_file.as_deref(),
-            Protocol::Command { .. } => None,
-        };
         let version_in = |path: &Path| {
             let mut text = Vec::new();
             File::open(path).ok()?.take(MAX_SCANNED).read_to_end(&mut text).ok()?;
             deadline::ansible_version_in(&text)
         };
-        args_file
-            .map(Path::new)
+        self.args_files()
             .into_iter()
             .chain([self.module_path.as_path()])
             .find_map(version_in)
-            .map_or(Watchdog::Trailing, Watchdog::of_version)
+            .map_or_else(|| Watchdog::of_version(self.protocol.newest_version()), Watchdog::of_version)
+    }
+
+    /// Where the module's arguments file may be: the legacy protocol's fourth argument; in
+    /// the command protocol, what the command names after the module (ansible puts the
+    /// arguments file of a binary, WANT_JSON or old-style module last).
+    fn args_files(&self) -> Vec<&Path> {
+        match &self.protocol {
+            Protocol::Legacy { args_file } => args_file.iter().map(Path::new).collect(),
+            Protocol::Command { command } => command
+                .iter()
+                .skip_while(|word| Path::new(word) != self.module_path)
+                .skip(1)
+                .map(Path::new)
+                .collect(),
+        }
     }
 
     /// The folder to remove when the job is over, if any: the module's folder, when it is
@@ -315,6 +336,30 @@ mod tests {
         assert_eq!(command.time_limit, None);
         let longest = Invocation::parse(&args(&["j1", "315576000", "/m", "_"])).unwrap();
         assert_eq!(longest.time_limit, Some(Duration::from_secs(MAX_TIME_LIMIT)));
+    }
+
+    #[test]
+    fn the_version_is_read_from_the_arguments_file_each_protocol_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("AnsiballZ_slow");
+        fs::write(&module, "#!/bin/sh\nsleep 3\n").unwrap();
+        let words = dir.path().join("args");
+        fs::write(&words, "_ansible_check_mode=False _ansible_version=2.21.1 _ansible_debug=False ").unwrap();
+        let (m, w) = (module.to_str().unwrap(), words.to_str().unwrap());
+        // ansible-core 2.21's command for an old-style shell script: interpreter, module, args.
+        let command = Invocation::parse(&args(&["j", "1", "false", m, "/bin/sh", m, w])).unwrap();
+        assert_eq!(command.stock_watchdog(), Watchdog::Trailing);
+        let legacy = Invocation::parse(&args(&["j", "1", m, w])).unwrap();
+        assert_eq!(legacy.stock_watchdog(), Watchdog::Trailing);
+        fs::write(&words, "{\"_ansible_version\": \"2.21.5\"}").unwrap();
+        assert_eq!(command.stock_watchdog(), Watchdog::Halving);
+        // None found: the newest release that speaks the protocol (2.20's last, or any later).
+        fs::write(&words, "x=1").unwrap();
+        assert_eq!(command.stock_watchdog(), Watchdog::Halving);
+        assert_eq!(legacy.stock_watchdog(), Watchdog::Halving);
+        let no_args = Invocation::parse(&args(&["j", "1", "false", m, "/bin/sh", m])).unwrap();
+        assert_eq!(no_args.stock_watchdog(), Watchdog::Halving);
+        assert_eq!(legacy.protocol.newest_version(), (2, 20, u32::MAX));
     }
 
     #[test]

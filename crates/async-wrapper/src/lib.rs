@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+use async_core::rules::{self, fill};
 use async_core::{control, JobDir, JobId, Reply};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -94,7 +95,7 @@ fn launch(supervisor: Supervisor) -> Side {
     };
     // SAFETY: the program is single-threaded here, so the child may do anything.
     match unsafe { fork() } {
-        Err(e) => Side::Caller(Err(format!("fork #1 failed: {e}"))),
+        Err(e) => Side::Caller(Err(fill(rules::FORK_FAILED, &[("n", &1), ("error", &e)]))),
         Ok(ForkResult::Parent { child }) => {
             drop(ready_write);
             let mut answer = Vec::new();
@@ -103,7 +104,7 @@ fn launch(supervisor: Supervisor) -> Side {
             let _ = nix::sys::wait::waitpid(child, None);
             Side::Caller(match answer.as_slice() {
                 STARTED => Ok(()),
-                [] => Err("the job's supervisor exited before the job started".into()),
+                [] => Err(rules::NOT_STARTED.into()),
                 text => Err(String::from_utf8_lossy(text).into_owned()),
             })
         }
@@ -125,13 +126,13 @@ fn detach(ready: OwnedFd, supervisor: Supervisor) -> i32 {
         Ok(ForkResult::Parent { .. }) => return 0,
         Ok(ForkResult::Child) => {}
         Err(e) => {
-            let _ = ready.write_all(format!("fork #2 failed: {e}").as_bytes());
+            let _ = ready.write_all(fill(rules::FORK_FAILED, &[("n", &2), ("error", &e)]).as_bytes());
             return 1;
         }
     }
     // The supervisor must not hold ansible's stdout open, or ansible would wait for it.
     if let Err(e) = to_dev_null() {
-        let _ = ready.write_all(format!("could not redirect stdio to /dev/null: {e}").as_bytes());
+        let _ = ready.write_all(fill(rules::NO_DEV_NULL, &[("error", &e)]).as_bytes());
         return 1;
     }
     close_inherited_fds(ready.as_raw_fd());
@@ -140,7 +141,7 @@ fn detach(ready: OwnedFd, supervisor: Supervisor) -> i32 {
     let first_write = match supervisor.record_start() {
         Ok(written) => written,
         Err(e) => {
-            let _ = ready.write_all(format!("could not write the job file: {e}").as_bytes());
+            let _ = ready.write_all(fill(rules::JOB_FILE_NOT_WRITTEN, &[("error", &e)]).as_bytes());
             return 1;
         }
     };

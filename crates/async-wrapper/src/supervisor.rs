@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_core::control::{self, TERMINATE};
 use async_core::record::{Expired, NoResult, Record, Running, Terminated, TimedOut, Unwritten};
+use async_core::rules::{self, fill};
 use async_core::{output, JobDir, JobId, JobState, ProcessStamp, Written};
 
 use crate::syslog;
@@ -106,13 +107,15 @@ impl Supervisor {
         let inv = &self.invocation;
         self.dir.log(
             &self.id,
-            &format!(
-                "invoked protocol={} time_limit={} grace={}{} module={}",
-                inv.protocol.name(),
-                inv.time_limit_secs(),
-                self.grace.as_secs_f64(),
-                self.limits_for_log(),
-                inv.module_path.display()
+            &fill(
+                rules::LOG_INVOKED,
+                &[
+                    ("protocol", &inv.protocol.name()),
+                    ("time_limit", &inv.time_limit_secs()),
+                    ("grace", &self.grace.as_secs_f64()),
+                    ("limits", &self.limits_for_log()),
+                    ("module", &inv.module_path.display()),
+                ],
             ),
         );
         self.dir.write_unsynced(&self.id, &self.marker(None).to_value())
@@ -122,10 +125,13 @@ impl Supervisor {
     /// records the module's process in it, and sends the syslog notices.
     pub(crate) fn record_running(&self, first_write: Written, module: Option<&Module>) {
         let _ = first_write.sync();
-        syslog::notice(&format!("{} Invoked with {}", self.id, self.invocation.display_args()));
+        syslog::notice(&fill(
+            rules::SYSLOG_INVOKED,
+            &[("id", &self.id), ("args", &self.invocation.display_args())],
+        ));
         let Some(module) = module else { return };
         let pid = module.pid.as_raw() as u32;
-        syslog::notice(&format!("{} started pid={pid}", self.id));
+        syslog::notice(&format!("{} {}", self.id, fill(rules::LOG_STARTED, &[("pid", &pid)])));
         // Who to end if the supervisor itself is lost; the job runs without it otherwise.
         if let Some(stamp) = ProcessStamp::of(pid) {
             let _ = self.dir.write(&self.id, &self.marker(Some(stamp)).to_value());
@@ -153,10 +159,12 @@ impl Supervisor {
     fn limits_for_log(&self) -> String {
         let mut text = String::new();
         if let Some(deadline) = self.deadline() {
-            text += &format!(" deadline={} limit_rule={}", deadline.as_secs(), self.limit_rule.name());
+            let values: [(&str, &dyn std::fmt::Display); 2] =
+                [("deadline", &deadline.as_secs()), ("rule", &self.limit_rule.name())];
+            text += &fill(rules::LOG_INVOKED_DEADLINE, &values);
         }
         if let Some(lease) = self.lease {
-            text += &format!(" lease={}", lease.as_secs());
+            text += &fill(rules::LOG_INVOKED_LEASE, &[("lease", &lease.as_secs())]);
         }
         text
     }
@@ -179,11 +187,11 @@ impl Supervisor {
         // as zombies to a PID 1 that may never reap them.
         // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes a plain integer argument.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        let capture = Capture::new(&self.dir)
-            .map_err(|e| self.failure(format!("could not capture the module's output: {e}")))?;
+        let capture =
+            Capture::new(&self.dir).map_err(|e| self.failure(fill(rules::NOT_CAPTURED, &[("error", &e)])))?;
         let command = self.invocation.command().map_err(|e| self.os_failure(&e))?;
         let (program, args) =
-            command.split_first().ok_or_else(|| self.failure("the module command is empty".into()))?;
+            command.split_first().ok_or_else(|| self.failure(rules::EMPTY_COMMAND.into()))?;
         let mut command = Command::new(program);
         // SAFETY: only async-signal-safe calls between fork and exec. The module must start
         // with no blocked or ignored signals; std leaves the mask as the parent has it.
@@ -210,7 +218,7 @@ impl Supervisor {
             .spawn()
             .map_err(|e| self.spawn_failure(program, &e))?;
         let pid = child.id();
-        self.dir.log(&self.id, &format!("started pid={pid}"));
+        self.dir.log(&self.id, &fill(rules::LOG_STARTED, &[("pid", &pid)]));
         Ok(Module { pid: Pid::from_raw(pid as i32), started: Instant::now(), capture })
     }
 
@@ -231,15 +239,18 @@ impl Supervisor {
         match wait(module.pid, deadline, lease.as_mut()) {
             Outcome::Exited(status) => {
                 self.event(&match status {
-                    WaitStatus::Exited(_, code) => format!("exited status={code}"),
-                    WaitStatus::Signaled(_, signal, _) => format!("killed signal={signal}"),
+                    WaitStatus::Exited(_, code) => fill(rules::LOG_EXITED, &[("code", &code)]),
+                    WaitStatus::Signaled(_, signal, _) => fill(rules::LOG_KILLED, &[("signal", &signal)]),
                     other => format!("ended {other:?}"),
                 });
                 self.result_of_exit(status, module.capture)
             }
             Outcome::TimedOut => {
                 let limit = self.invocation.time_limit_secs();
-                self.event(&format!("timeout time_limit={limit} limit_rule={}", self.limit_rule.name()));
+                self.event(&fill(
+                    rules::LOG_TIMEOUT,
+                    &[("time_limit", &limit), ("rule", &self.limit_rule.name())],
+                ));
                 self.end(module.pid);
                 TimedOut::new(pid.into(), module.started.elapsed(), limit).to_value()
             }
@@ -248,18 +259,17 @@ impl Supervisor {
                 let last_call =
                     last_call.and_then(|at| at.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs_f64());
                 let last = last_call.map_or("none".to_string(), async_core::clock::utc_timestamp);
-                self.event(&format!("lease_expired lease={lease} last_call={last}"));
+                self.event(&fill(rules::LOG_LEASE_EXPIRED, &[("lease", &lease), ("last", &last)]));
                 self.end(module.pid);
                 Expired::new(&self.id, pid.into(), lease, last_call).to_value()
             }
             Outcome::Stopped(signal) => {
                 let msg = if signal == TERMINATE {
-                    self.event("terminate requested");
-                    "the job was terminated on request (async_job terminate) before its module finished"
-                        .to_string()
+                    self.event(rules::LOG_TERMINATE);
+                    rules::TERMINATED_ON_REQUEST.to_string()
                 } else {
-                    self.event(&format!("stopped signal={signal}"));
-                    format!("the job was ended before its module finished: async_wrapper received {signal}")
+                    self.event(&fill(rules::LOG_STOPPED, &[("signal", &signal)]));
+                    fill(rules::STOPPED_BY_SIGNAL, &[("signal", &signal)])
                 };
                 self.end(module.pid);
                 Terminated::new(&self.id, pid.into(), msg).to_value()
@@ -269,7 +279,8 @@ impl Supervisor {
 
     fn end(&self, module: Pid) {
         let killed = end_group(module, self.grace);
-        self.event(if killed { "ended signal=SIGKILL" } else { "ended signal=SIGTERM" });
+        let signal = if killed { Signal::SIGKILL } else { Signal::SIGTERM };
+        self.event(&fill(rules::LOG_ENDED, &[("signal", &signal)]));
     }
 
     /// Removes ansible's tmp dir when that is ours to do, then writes the job's result.
@@ -279,13 +290,13 @@ impl Supervisor {
         if let Some(tmp) = self.invocation.tmp_dir_to_remove() {
             let is_real_dir = std::fs::symlink_metadata(tmp).is_ok_and(|m| m.is_dir());
             if is_real_dir && std::fs::remove_dir_all(tmp).is_ok() {
-                self.event(&format!("tmp_removed dir={}", tmp.display()));
+                self.event(&fill(rules::LOG_TMP_REMOVED, &[("dir", &tmp.display())]));
             }
         }
         let state = result.as_object().map_or(JobState::Failed, JobState::of_result);
-        self.event(&format!("result state={state}"));
+        self.event(&fill(rules::LOG_RESULT, &[("state", &state)]));
         if let Err(e) = self.dir.write(&self.id, result) {
-            self.event(&format!("result not written error={e}"));
+            self.event(&fill(rules::LOG_NOT_WRITTEN, &[("error", &e)]));
             // Most likely a full disk or a size limit: a short failure may still fit, and
             // the "running" file stays whole if not.
             let _ = self.dir.write(&self.id, &Unwritten::new(&self.id, e).to_value());
@@ -297,18 +308,19 @@ impl Supervisor {
     fn result_of_exit(&self, status: WaitStatus, mut capture: Capture) -> Value {
         let (stdout, stderr) = match capture.read() {
             Ok(output) => output,
-            Err(e) => return self.failure(format!("could not read the module's output: {e}")),
+            Err(e) => return self.failure(fill(rules::NOT_READ, &[("error", &e)])),
         };
         match output::module_result(&stdout, &stderr, self.invocation.protocol.junk()) {
             Ok(result) => Value::Object(result),
             Err(output::NotJson(why)) => {
-                let mut msg = format!("The module did not return a JSON result: {why}");
+                let mut msg = fill(rules::NO_JSON_RESULT, &[("why", &why)]);
                 match status {
-                    WaitStatus::Signaled(_, signal, _) => {
-                        msg.push_str(&format!(" (it was killed by signal {}, {signal})", signal as i32))
-                    }
+                    WaitStatus::Signaled(_, signal, _) => msg.push_str(&fill(
+                        rules::NO_JSON_KILLED,
+                        &[("number", &(signal as i32)), ("signal", &signal)],
+                    )),
                     WaitStatus::Exited(_, code) if code != 0 => {
-                        msg.push_str(&format!(" (it exited with status {code})"))
+                        msg.push_str(&fill(rules::NO_JSON_EXITED, &[("code", &code)]))
                     }
                     _ => {}
                 }
@@ -329,7 +341,9 @@ impl Supervisor {
     /// The text Python gives an `OSError`, which is what ansible-core reports.
     fn os_failure(&self, e: &io::Error) -> Value {
         match e.raw_os_error() {
-            Some(errno) => self.failure(format!("[Errno {errno}] {}", strerror(errno))),
+            Some(errno) => {
+                self.failure(fill(rules::OS_ERROR, &[("errno", &errno), ("error", &strerror(errno))]))
+            }
             None => self.failure(e.to_string()),
         }
     }
@@ -337,7 +351,9 @@ impl Supervisor {
     fn spawn_failure(&self, program: &OsString, e: &io::Error) -> Value {
         match e.raw_os_error() {
             Some(errno) => {
-                self.failure(format!("[Errno {errno}] {}: '{}'", strerror(errno), program.to_string_lossy()))
+                let values: [(&str, &dyn std::fmt::Display); 3] =
+                    [("errno", &errno), ("error", &strerror(errno)), ("program", &program.to_string_lossy())];
+                self.failure(fill(rules::NOT_RUN, &values))
             }
             None => self.failure(format!("could not start '{}': {e}", program.to_string_lossy())),
         }

@@ -127,11 +127,10 @@ class Invocation(object):
 
     def stock_watchdog(self):
         """The watchdog ansible-core's own wrapper would have had (see the native program's
-        deadline rules), told by the _ansible_version among the module's arguments; the one
-        that ends jobs later when none says."""
-        for path in (self.args_file, self.module_path):
-            if path is None:
-                continue
+        deadline rules), told by the _ansible_version among the module's arguments (its
+        arguments file, else the module file); when none says, the one of the newest release
+        that speaks this protocol."""
+        for path in self.args_files() + [self.module_path]:
             try:
                 with open(path, "rb") as f:
                     version = ansible_version_in(f.read(8 << 20))
@@ -139,7 +138,24 @@ class Invocation(object):
                 continue
             if version:
                 return watchdog_of(version)
-        return "stock-trailing"
+        return watchdog_of(self.newest_version())
+
+    def args_files(self):
+        """The legacy protocol's arguments file; in the command protocol, what the command
+        names after the module (ansible puts the arguments file of other modules last)."""
+        if self.command is None:
+            return [] if self.args_file is None else [self.args_file]
+        if self.module_path not in self.command:
+            return []
+        return list(self.command[self.command.index(self.module_path) + 1:])
+
+    def newest_version(self):
+        """The newest ansible-core that speaks this protocol: the last patch of the minor
+        before COMMAND_PROTOCOL_SINCE, or any later release."""
+        newest = float("inf")
+        if self.command is None:
+            return (COMMAND_PROTOCOL_SINCE[0], COMMAND_PROTOCOL_SINCE[1] - 1, newest)
+        return (newest, newest, newest)
 
     def tmp_dir_to_remove(self):
         if self.preserve_tmp or not self.in_tmp_dir():
@@ -183,9 +199,9 @@ def lease_from_env():
 def exact_from_env():
     value = os.environ.get(EXACT_ENV)
     word = (value or "").strip().lower()
-    if word in ("", "0", "false", "no", "off"):
+    if word in SETTING_NO:
         return False
-    if word in ("1", "true", "yes", "on"):
+    if word in SETTING_YES:
         return True
     fail(BAD_EXACT.format(env=EXACT_ENV, value=quote(text(value))))
 
@@ -203,20 +219,20 @@ def ansible_version_in(data):
 def watchdog_of(version):
     for since in HALVING_SINCE:
         if since[:2] == version[:2]:
-            return "stock-halving" if version >= since else "stock-trailing"
-    return "stock-halving" if version[:2] > (2, 21) else "stock-trailing"
+            return LIMIT_RULE_HALVING if version >= since else LIMIT_RULE_TRAILING
+    return LIMIT_RULE_HALVING if version[:2] > HALVING_SINCE[-1][:2] else LIMIT_RULE_TRAILING
 
 
 def deadline_of(limit, rule):
     """Seconds after the module's start at which the limit ends the job; None: no limit."""
     if not limit:
         return None
-    if rule == "exact":
+    if rule == LIMIT_RULE_EXACT:
         return limit
-    steps = -(-limit // 5) * 5
-    if rule == "stock-halving":
-        return limit + 1 if limit <= 5 else steps + 1
-    return 5 + steps
+    steps = -(-limit // WATCHDOG_STEP) * WATCHDOG_STEP
+    if rule == LIMIT_RULE_HALVING:
+        return limit + 1 if limit <= WATCHDOG_STEP else steps + 1
+    return WATCHDOG_STEP + steps
 
 
 def seconds(value):
@@ -351,18 +367,18 @@ def module_result(stdout, stderr, blank_is_junk):
     lines = output_text(stdout).splitlines()
     start = next((i for i, line in enumerate(lines) if line.strip().startswith("{")), None)
     if start is None:
-        return "No start of json char found"
+        return NO_JSON_START
     lines = lines[start:]
     end = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].strip().endswith("}")), None)
     if end is None:
-        return "No end of json char found"
+        return NO_JSON_END
     junk = lines[end + 1:]
     try:
         result = json.loads("\n".join(lines[:end + 1]))
     except ValueError as e:
-        return "module output is not valid JSON: %s" % e
+        return NOT_VALID_JSON.format(error=e)
     if not isinstance(result, dict):
-        return "module output is not a JSON object"
+        return NOT_AN_OBJECT
     if junk and (blank_is_junk or any(line.strip() for line in junk)):
         warnings = result.pop("warnings", None)
         if warnings is None:
@@ -376,13 +392,15 @@ def module_result(stdout, stderr, blank_is_junk):
 
 
 def job_state(result):
+    """The state a finished job's result stands for, decided in the order the rules give."""
+    for key, state in STATE_FLAGS:
+        if result.get(key) is True:
+            return state
     failed = result.get("failed")
     failed = failed is True or (type(failed) is int and failed == 1)
-    if result.get("terminated") is True:
-        return "terminated"
     if failed and result.get("msg") == TIMEOUT_MSG:
-        return "timed_out"
-    return "failed" if failed else "finished"
+        return STATE_TIMED_OUT
+    return STATE_FAILED if failed else STATE_FINISHED
 
 
 # --- the supervisor -----------------------------------------------------------------------------
@@ -416,13 +434,14 @@ class Supervisor(object):
         syslog_notice("%s %s" % (self.id, event))
 
     def record_start(self):
-        deadline = ""
+        limits = ""
         if self.deadline is not None:
-            deadline = " deadline=%d limit_rule=%s" % (self.deadline, self.limit_rule)
+            limits = LOG_INVOKED_DEADLINE.format(deadline=self.deadline, rule=self.limit_rule)
         if self.lease is not None:
-            deadline += " lease=%d" % self.lease
-        self.jobs.log(self.id, "invoked protocol=%s time_limit=%d grace=%s%s module=%s" % (
-            self.inv.protocol, self.inv.time_limit, seconds(self.grace), deadline, self.inv.module_path))
+            limits += LOG_INVOKED_LEASE.format(lease=self.lease)
+        self.jobs.log(self.id, LOG_INVOKED.format(protocol=self.inv.protocol, time_limit=self.inv.time_limit,
+                                                  grace=seconds(self.grace), limits=limits,
+                                                  module=self.inv.module_path))
         self.jobs.log(self.id, "fallback python=%s reason=%s" % (
             ".".join(str(v) for v in sys.version_info[:3]), REASON or "-"))
         return self.jobs.write(self.id, self.marker(), durable=False)
@@ -432,10 +451,10 @@ class Supervisor(object):
             self.jobs.sync(first_write)
         except OSError:
             pass
-        syslog_notice("%s Invoked with %s" % (self.id, self.inv.display_args()))
+        syslog_notice(SYSLOG_INVOKED.format(id=self.id, args=self.inv.display_args()))
         if self.pid is None:
             return
-        syslog_notice("%s started pid=%d" % (self.id, self.pid))
+        syslog_notice("%s %s" % (self.id, LOG_STARTED.format(pid=self.pid)))
         stamp = process_stamp(self.pid)
         if stamp:
             try:
@@ -466,14 +485,14 @@ class Supervisor(object):
             import tempfile
             capture = [tempfile.TemporaryFile(dir=self.jobs.path) for _ in range(2)]
         except (IOError, OSError) as e:
-            return self.failure("could not capture the module's output: %s" % rust_io_error(e))
+            return self.failure(NOT_CAPTURED.format(error=rust_io_error(e)))
         self.capture = capture
         try:
             argv = self.inv.argv()
         except (IOError, OSError) as e:
-            return self.failure("[Errno %d] %s" % (e.errno, strerror(e)) if e.errno else str(e))
+            return self.failure(OS_ERROR.format(errno=e.errno, error=strerror(e)) if e.errno else str(e))
         if not argv:
-            return self.failure("the module command is empty")
+            return self.failure(EMPTY_COMMAND)
         err_r, err_w = os.pipe()
         set_cloexec(err_r)
         set_cloexec(err_w)
@@ -509,10 +528,10 @@ class Supervisor(object):
             except OSError:
                 pass
             code = int(failed)
-            return self.failure("[Errno %d] %s: '%s'" % (code, os.strerror(code), text(argv[0])))
+            return self.failure(NOT_RUN.format(errno=code, error=os.strerror(code), program=argv[0]))
         self.pid = pid
         self.module_started = clock()
-        self.jobs.log(self.id, "started pid=%d" % pid)
+        self.jobs.log(self.id, LOG_STARTED.format(pid=pid))
         return None
 
     def reap(self):
@@ -548,16 +567,12 @@ class Supervisor(object):
 
     def lease_expired(self):
         last = timestamp(self.last_call) if self.last_call is not None else None
-        self.event("lease_expired lease=%d last_call=%s" % (self.lease, last or "none"))
+        self.event(LOG_LEASE_EXPIRED.format(lease=self.lease, last=last or "none"))
         self.end()
-        if last:
-            when = "the last status call on it was at %s" % last
-        else:
-            when = "no status call on it came since it started"
+        when = LAST_CALL_AT.format(at=last) if last else NO_CALL_SINCE_START
         return {"failed": True, "terminated": True, "lease_expired": True, "child_pid": self.pid,
                 "ansible_job_id": self.id, "lease": self.lease, "last_call": last,
-                "msg": "the job was ended: nothing asked for it for %d s, its lease (ASYNC_WRAPPER_LEASE), so the "
-                       "play that started it is taken to be gone; %s" % (self.lease, when)}
+                "msg": LEASE_EXPIRED.format(lease=self.lease, env=LEASE_ENV, when=when)}
 
     def supervise(self):
         deadline = None if self.deadline is None else self.module_started + self.deadline
@@ -571,7 +586,7 @@ class Supervisor(object):
                 return self.stopped(self.pending[0])
             now = clock()
             if deadline is not None and deadline <= now:
-                self.event("timeout time_limit=%d limit_rule=%s" % (self.inv.time_limit, self.limit_rule))
+                self.event(LOG_TIMEOUT.format(time_limit=self.inv.time_limit, rule=self.limit_rule))
                 self.end()
                 return {"msg": TIMEOUT_MSG, "failed": True, "child_pid": self.pid, "time_limit": self.inv.time_limit,
                         "elapsed": round(clock() - self.module_started, 1)}
@@ -593,31 +608,31 @@ class Supervisor(object):
 
     def exited(self, status):
         if os.WIFSIGNALED(status):
-            self.event("killed signal=%s" % signal_name(os.WTERMSIG(status)))
+            self.event(LOG_KILLED.format(signal=signal_name(os.WTERMSIG(status))))
         else:
-            self.event("exited status=%d" % os.WEXITSTATUS(status))
+            self.event(LOG_EXITED.format(code=os.WEXITSTATUS(status)))
         try:
             out, err = [read_all(f) for f in self.capture]
         except (IOError, OSError) as e:
-            return self.failure("could not read the module's output: %s" % rust_io_error(e))
+            return self.failure(NOT_READ.format(error=rust_io_error(e)))
         result = module_result(out, err, self.inv.protocol == "legacy")
         if isinstance(result, dict):
             return result
-        msg = "The module did not return a JSON result: " + result
+        msg = NO_JSON_RESULT.format(why=result)
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
-            msg += " (it was killed by signal %d, %s)" % (sig, signal_name(sig))
+            msg += NO_JSON_KILLED.format(number=sig, signal=signal_name(sig))
         elif os.WEXITSTATUS(status):
-            msg += " (it exited with status %d)" % os.WEXITSTATUS(status)
+            msg += NO_JSON_EXITED.format(code=os.WEXITSTATUS(status))
         return self.failure(msg, output_text(out), output_text(err))
 
     def stopped(self, signum):
         if signum == signal.SIGUSR1:
-            self.event("terminate requested")
-            msg = "the job was terminated on request (async_job terminate) before its module finished"
+            self.event(LOG_TERMINATE)
+            msg = TERMINATED_ON_REQUEST
         else:
-            self.event("stopped signal=%s" % signal_name(signum))
-            msg = "the job was ended before its module finished: async_wrapper received %s" % signal_name(signum)
+            self.event(LOG_STOPPED.format(signal=signal_name(signum)))
+            msg = STOPPED_BY_SIGNAL.format(signal=signal_name(signum))
         self.end()
         return {"failed": True, "terminated": True, "msg": msg, "child_pid": self.pid, "ansible_job_id": self.id}
 
@@ -639,7 +654,7 @@ class Supervisor(object):
         while True:
             reaped = self.reap() is not None or reaped
             if reaped and group_gone():
-                self.event("ended signal=SIGTERM")
+                self.event(LOG_ENDED.format(signal="SIGTERM"))
                 return
             if clock() >= deadline:
                 break
@@ -657,7 +672,7 @@ class Supervisor(object):
         while not group_gone() and clock() < deadline:
             self.reap()
             time.sleep(0.01)
-        self.event("ended signal=SIGKILL")
+        self.event(LOG_ENDED.format(signal="SIGKILL"))
 
     def write_result(self, result):
         """Removes ansible's tmp dir when that is ours to do, then writes the result. The
@@ -667,17 +682,21 @@ class Supervisor(object):
             import shutil
             try:
                 shutil.rmtree(tmp)
-                self.event("tmp_removed dir=%s" % tmp)
+                self.event(LOG_TMP_REMOVED.format(dir=tmp))
             except OSError:
                 pass
-        self.event("result state=%s" % job_state(result))
+        self.event(LOG_RESULT.format(state=job_state(result)))
         try:
             self.jobs.write(self.id, result)
         except (OSError, ValueError, TypeError) as e:
-            self.event("result not written error=%s" % e)
+            # As the native program words it: the job file, then the OS error.
+            error = e
+            if isinstance(e, OSError):
+                error = "%s: %s" % (self.jobs.job_path(self.id), rust_io_error(e))
+            self.event(LOG_NOT_WRITTEN.format(error=error))
             try:
                 self.jobs.write(self.id, {"failed": True, "ansible_job_id": self.id,
-                                          "msg": "could not write the module's result: %s" % e})
+                                          "msg": NOT_WRITTEN.format(error=error)})
             except OSError:
                 pass
 
@@ -781,7 +800,7 @@ def main(args):
         if answer == STARTED:
             reply({"failed": False, "started": True, "finished": False, "ansible_job_id": job_id,
                    "results_file": results_file, "_ansible_suppress_tmpdir_delete": not inv.preserve_tmp}, 0)
-        msg = text(answer) if answer else "the job's supervisor exited before the job started"
+        msg = text(answer) if answer else NOT_STARTED
         fail(msg, ansible_job_id=job_id)
 
     # The first child: leaves ansible's session and forks the supervisor.
@@ -794,7 +813,7 @@ def main(args):
         if os.fork():
             os._exit(0)
     except OSError as e:
-        os.write(ready_w, ("fork #2 failed: %s" % e).encode("utf-8"))
+        os.write(ready_w, FORK_FAILED.format(n=2, error=e).encode("utf-8"))
         os._exit(1)
     try:
         supervise(sup, ready_w, results_file)
@@ -814,14 +833,15 @@ def supervise(sup, ready_w, results_file):
     try:
         to_dev_null()
     except OSError as e:
-        os.write(ready_w, ("could not redirect stdio to /dev/null: %s" % e).encode("utf-8"))
+        os.write(ready_w, NO_DEV_NULL.format(error=e).encode("utf-8"))
         os._exit(1)
     close_fds_except(ready_w)
     os.umask(0o022)
     try:
         first_write = sup.record_start()
     except (OSError, IOError) as e:
-        os.write(ready_w, ("could not write the job file: %s: %s" % (results_file, rust_io_error(e))).encode("utf-8"))
+        error = "%s: %s" % (results_file, rust_io_error(e))
+        os.write(ready_w, JOB_FILE_NOT_WRITTEN.format(error=error).encode("utf-8"))
         os._exit(1)
     failed = sup.start_module()
     if failed is None:

@@ -292,7 +292,7 @@ fn the_job_log_tells_what_happened() {
     assert_eq!(events, ["invoked", "started", "exited", "tmp_removed", "result"], "{text}");
     assert!(text.ends_with(" result state=finished\n"), "{text}");
     assert!(text.contains(&format!(
-        " invoked protocol=legacy time_limit=10 grace=2 deadline=15 limit_rule=stock-trailing module={}\n",
+        " invoked protocol=legacy time_limit=10 grace=2 deadline=11 limit_rule=stock-halving module={}\n",
         s(&module)
     )));
     assert!(text.contains(" exited status=3\n"), "{text}");

@@ -66,7 +66,7 @@ fn the_deadline_follows_the_version_that_started_the_job() {
     let host = Host::new();
     for (n, case) in table["cases"].as_array().unwrap().iter().enumerate() {
         let version = case["version"].as_str().map(|v| format!("\"_ansible_version\": \"{v}\""));
-        let in_args = case["version_in"] == "args";
+        let in_args = case["version_in"] == "args" || case["version_in"] == "args-words";
         let module = host.module(
             &format!("m{n}"),
             &match (&version, in_args) {
@@ -75,13 +75,18 @@ fn the_deadline_follows_the_version_that_started_the_job() {
             },
         );
         let args_file = host.tmp_dir().join(format!("args{n}"));
-        fs::write(&args_file, format!("{{{}}}", version.as_deref().filter(|_| in_args).unwrap_or("")))
-            .unwrap();
+        let args_text = match (case["version_in"].as_str(), case["version"].as_str()) {
+            // As ansible writes an old-style module's arguments.
+            (Some("args-words"), Some(v)) => format!("_ansible_check_mode=False _ansible_version={v} "),
+            _ => format!("{{{}}}", version.as_deref().filter(|_| in_args).unwrap_or("")),
+        };
+        fs::write(&args_file, args_text).unwrap();
         let (jid, limit) = (format!("j{n}"), case["limit"].to_string());
         let args_file = if in_args { s(&args_file) } else { "_" };
         // The tmp dir is kept (-preserve_tmp, `true`): every job here runs a module from it.
         let args: Vec<&str> = match case["protocol"].as_str().unwrap() {
             "legacy" => vec![&jid, &limit, s(&module), args_file, "-preserve_tmp"],
+            _ if in_args => vec![&jid, &limit, "true", s(&module), "/bin/sh", s(&module), args_file],
             _ => vec![&jid, &limit, "true", s(&module), "/bin/sh", s(&module)],
         };
         let env: Vec<(&str, &str)> =
