@@ -13,13 +13,14 @@ MUSL_TARGETS := $(shell awk '!/^\#/ && NF { print $$3 }' $(ARCH_LIST))
 PROGRAMS     := target/programs
 CARGO_HOME   ?= $(HOME)/.cargo
 # Size: std rebuilt from source for size (-Z build-std), panics abort without unwinding code or
-# messages, no file/line locations. -Z flags are unstable: RUSTC_BOOTSTRAP=1 lets this pinned
+# messages, so no unwind tables either (.eh_frame was 56 KB of 381), no file/line locations. -Z flags are unstable: RUSTC_BOOTSTRAP=1 lets this pinned
 # stable compiler take them, so no nightly is needed. Reproducibility: the build's own paths
 # (checkout, cargo registry, rust-src) are remapped to fixed names; release builds embed no time.
 DIST_CARGO   = RUSTC_BOOTSTRAP=1 RUSTFLAGS="$(DIST_RUSTFLAGS)" cargo +$(TOOLCHAIN) build --locked --profile dist \
 	$(MUSL_TARGETS:%=--target %) -p ansible-async \
 	-Z build-std=std,panic_abort -Z build-std-features=optimize_for_size
-DIST_RUSTFLAGS = -Z unstable-options -C panic=immediate-abort -Z location-detail=none -C linker=rust-lld \
+DIST_RUSTFLAGS = -Z unstable-options -C panic=immediate-abort -Z location-detail=none -C force-unwind-tables=no \
+	-C linker=rust-lld \
 	--remap-path-prefix=$(CURDIR)=/ansible-async \
 	--remap-path-prefix=$(CARGO_HOME)/registry/src=/cargo/registry/src \
 	--remap-path-prefix=$(shell rustc +$(TOOLCHAIN) --print sysroot 2>/dev/null)/lib/rustlib/src/rust=/rustc/$(RUST_VERSION)
