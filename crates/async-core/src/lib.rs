@@ -17,6 +17,7 @@
 //! - [`lease`]: a job that ends when nothing asks for it any more;
 //! - [`clock`]: "now", elapsed times and the timestamps of the logs;
 //! - [`status`]: a job as `async_status` reports it (also what `async_job wait` returns);
+//! - [`progress`]: what a running job is doing, read from `/proc` for its status;
 //! - [`rules`]: the protocol's texts and bounds, which the Python parts of `library/` are
 //!   generated from.
 //!
@@ -26,7 +27,8 @@
 //! fsync, rename), mode `0600`:
 //!
 //! - while the job runs: `{"started": true, "finished": false, "ansible_job_id": ID}`, plus
-//!   `started_at`, `time_limit`, `module`, `kill_grace` (see [`control`]) and the
+//!   `started_at`, `time_limit`, `module`, `kill_grace` (see [`control`]), `no_log` and
+//!   `tail` (for its [`progress`]) and the
 //!   `supervisor` and `module_process` ([`ProcessStamp`]s) that let a lost job be told
 //!   from a running one ([`record::Running`]);
 //! - when the module has ended: the module's own result object, plus `stderr` when the
@@ -60,6 +62,7 @@ pub mod lease;
 pub mod log;
 pub mod output;
 mod process;
+pub mod progress;
 pub mod record;
 pub mod reply;
 pub mod rules;

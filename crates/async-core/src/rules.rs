@@ -44,6 +44,8 @@ pub const MAX_LEASE: u64 = MAX_TIME_LIMIT;
 pub const BAD_LEASE: &str = "{env} must be a whole number of seconds from 1 to {max}, got: {value}";
 pub const EXACT_ENV: &str = "ASYNC_WRAPPER_EXACT_LIMIT";
 pub const BAD_EXACT: &str = "{env} must be 1 (end the job at its time limit exactly) or 0, got: {value}";
+/// The file whose last lines a running job's progress shows (see `progress`).
+pub const TAIL_ENV: &str = "ASYNC_WRAPPER_TAIL";
 
 // async_wrapper's command line.
 pub const WRAPPER_USAGE: &str =
