@@ -21,13 +21,14 @@
 //!
 //! Everything is best effort: a process that exits while it is read, a file the user may not
 //! read, a host without `/proc` give less, never an error. The whole is kept under
-//! [`MAX_BYTES`] of JSON. Cost: one read of `/proc/PID/stat` per process of the host (the
-//! kernel has no cheaper way to find a process's descendants everywhere), and for the job's
-//! own processes their `io`, and their open files (at most [`MAX_FDS`] each, of the
-//! [`MAX_FD_PROCESSES`] newest).
+//! [`MAX_BYTES`] of JSON. Cost: one read of `/proc/PID/stat` per process of the host whose
+//! pid is not below the supervisor's (the kernel has no cheaper way to find a process's
+//! descendants everywhere), each an `open`, a `read` and a `close` into a buffer kept
+//! ([`Reader`]); for the job's own processes their `io`, and their open files (at most
+//! [`MAX_FDS`] each, of the [`MAX_FD_PROCESSES`] newest).
 
 use std::collections::HashSet;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
@@ -55,11 +56,13 @@ pub const MAX_BYTES: usize = 4096;
 pub const MAX_FDS: usize = 256;
 pub const MAX_FD_PROCESSES: usize = 32;
 
-/// One process as read from `/proc/PID/stat`.
+/// One process as read from `/proc/PID/stat`. Read for every process of the host, so it
+/// holds its name inline: reading it allocates nothing.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stat {
     pub pid: u32,
-    pub name: String,
+    name: [u8; NAME_BYTES],
+    name_len: u8,
     pub state: char,
     pub ppid: u32,
     pub pgrp: u32,
@@ -71,20 +74,38 @@ pub struct Stat {
     pub rss_pages: u64,
 }
 
+/// Bytes of a process's name kept (the kernel's `comm` has 15; a kernel thread's may be longer).
+const NAME_BYTES: usize = 32;
+
 impl Stat {
     /// Parses the text of `/proc/PID/stat`; the name may hold spaces and parentheses.
     pub fn parse(text: &str) -> Option<Stat> {
         let open = text.find('(')?;
         let close = text.rfind(')')?;
         let pid = text[..open].trim().parse().ok()?;
-        let name = text.get(open + 1..close)?.to_string();
-        let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
-        // Fields of proc(5), counted from 3 (the state).
-        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+        let full_name = text.get(open + 1..close)?;
+        let mut end = full_name.len().min(NAME_BYTES);
+        while !full_name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut name = [0u8; NAME_BYTES];
+        name[..end].copy_from_slice(&full_name.as_bytes()[..end]);
+        // Fields 3 to 24 of proc(5).
+        let mut fields = [""; 22];
+        let mut count = 0;
+        for (slot, word) in fields.iter_mut().zip(text[close + 1..].split_ascii_whitespace()) {
+            *slot = word;
+            count += 1;
+        }
+        if count < fields.len() {
+            return None;
+        }
+        let field = |n: usize| fields[n - 3].parse::<u64>().ok();
         Some(Stat {
             pid,
             name,
-            state: fields.first()?.chars().next()?,
+            name_len: end as u8,
+            state: fields[0].chars().next()?,
             ppid: u32::try_from(field(4)?).ok()?,
             pgrp: u32::try_from(field(5)?).ok()?,
             ticks: field(14)? + field(15)?,
@@ -93,10 +114,51 @@ impl Stat {
         })
     }
 
-    fn read(pid: u32, buf: &mut String) -> Option<Stat> {
-        buf.clear();
-        File::open(format!("/proc/{pid}/stat")).ok()?.read_to_string(buf).ok()?;
-        Stat::parse(buf)
+    /// The process's name (`comm`), its first 32 bytes.
+    pub fn name(&self) -> &str {
+        std::str::from_utf8(&self.name[..self.name_len as usize]).unwrap_or("?")
+    }
+
+    fn read(pid: u32, reader: &mut Reader) -> Option<Stat> {
+        Stat::parse(reader.read(pid, "stat")?)
+    }
+}
+
+/// Reads the small files of `/proc/PID/` (`stat`, `io`, `fdinfo/N`) with one `read` each into
+/// a buffer it keeps: a status call reads one per process of the host, so each costs an
+/// `open`, a `read` and a `close`, and no allocation.
+pub struct Reader {
+    path: String,
+    data: Box<[u8; 4096]>,
+}
+
+impl Reader {
+    pub fn new() -> Reader {
+        Reader { path: String::with_capacity(64), data: Box::new([0; 4096]) }
+    }
+
+    /// The text of `/proc/<pid>/<file>` (its first 4 KB), if it can be read.
+    pub fn read(&mut self, pid: u32, file: &str) -> Option<&str> {
+        use std::fmt::Write;
+        self.path.clear();
+        let _ = write!(self.path, "/proc/{pid}/{file}\0");
+        // SAFETY: `path` ends with a NUL. No O_CLOEXEC: the descriptor is closed before this
+        // single-threaded process could start another program (and musl's `open` spends a
+        // `fcntl` call on it).
+        let fd = unsafe { libc::open(self.path.as_ptr().cast(), libc::O_RDONLY | libc::O_NOCTTY) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: `data` is ours and as long as the length given; `fd` is ours to close.
+        let n = unsafe { libc::read(fd, self.data.as_mut_ptr().cast(), self.data.len()) };
+        unsafe { libc::close(fd) };
+        std::str::from_utf8(self.data.get(..usize::try_from(n).ok()?)?).ok()
+    }
+}
+
+impl Default for Reader {
+    fn default() -> Reader {
+        Reader::new()
     }
 }
 
@@ -209,12 +271,12 @@ pub fn of(running: &Running) -> Option<Value> {
     let supervisor = running.supervisor.as_ref()?;
     // A file that does not say (another release's, the fallback's) is taken as no_log.
     let no_log = running.no_log.unwrap_or(true);
-    let mut buf = String::new();
-    let sup = Stat::read(supervisor.pid, &mut buf)?;
+    let mut reader = Reader::new();
+    let sup = Stat::read(supervisor.pid, &mut reader)?;
     if sup.start_time != supervisor.start_time {
         return None;
     }
-    let all = all_processes(&mut buf);
+    let all = all_processes(&mut reader, first_pid(supervisor.pid));
     let group = running.module_process.as_ref().map(|m| m.pid);
     let job = job_processes(&all, supervisor.pid, group);
     let system = System::read();
@@ -225,7 +287,7 @@ pub fn of(running: &Running) -> Option<Value> {
     for (n, stat) in job.iter().enumerate() {
         cpu += stat.ticks;
         rss += stat.rss_pages;
-        if let Some((r, w)) = io_counters(stat.pid, &mut buf) {
+        if let Some((r, w)) = reader.read(stat.pid, "io").and_then(parse_io) {
             read_bytes += r;
             write_bytes += w;
             io_readable = true;
@@ -234,7 +296,7 @@ pub fn of(running: &Running) -> Option<Value> {
             let mut process = json!({
                 "pid": stat.pid,
                 "ppid": stat.ppid,
-                "name": stat.name,
+                "name": stat.name(),
                 "state": state_word(stat.state),
                 "cpu": system.seconds(stat.ticks),
                 "rss": stat.rss_pages * system.page_size,
@@ -256,7 +318,7 @@ pub fn of(running: &Running) -> Option<Value> {
     progress.insert("processes".into(), Value::Array(processes));
     progress.insert("totals".into(), totals);
     let pids: Vec<u32> = job.iter().take(MAX_FD_PROCESSES).map(|s| s.pid).collect();
-    progress.insert("writing".into(), Value::Array(writing(&pids, supervisor)));
+    progress.insert("writing".into(), Value::Array(writing(&pids, supervisor, &mut reader)));
     if no_log {
         progress.insert("no_log".into(), json!(true));
     } else if let Some(path) = &running.tail {
@@ -276,22 +338,37 @@ pub fn attach(report: &mut Value) {
     }
 }
 
-/// Every process of the host, as far as it can be read.
-fn all_processes(buf: &mut String) -> Vec<Stat> {
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .filter_map(|entry| {
-            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-            Stat::read(pid, buf)
-        })
-        .collect()
+/// The lowest pid a process of the job can have: the supervisor's, as pids are handed out
+/// in increasing order; 0 (every process) when the counter has wrapped since (the last pid
+/// handed out, `ns_last_pid`, is below the supervisor's) or cannot be read.
+///
+/// A counter that went all the way round and past the supervisor's pid again while the job
+/// ran (millions of processes) hides the job's processes with lower pids: a bound on the cost
+/// (most of a host's processes are older than a job), documented in docs/PROGRESS.md.
+fn first_pid(supervisor: u32) -> u32 {
+    let last =
+        fs::read_to_string("/proc/sys/kernel/ns_last_pid").ok().and_then(|t| t.trim().parse::<u32>().ok());
+    match last {
+        Some(last) if last >= supervisor => supervisor,
+        _ => 0,
+    }
 }
 
-/// `read_bytes` and `write_bytes` of `/proc/PID/io`, when the user may read it.
-fn io_counters(pid: u32, buf: &mut String) -> Option<(u64, u64)> {
-    buf.clear();
-    File::open(format!("/proc/{pid}/io")).ok()?.read_to_string(buf).ok()?;
-    parse_io(buf)
+/// Every process of the host from pid `first` on, as far as it can be read.
+fn all_processes(reader: &mut Reader, first: u32) -> Vec<Stat> {
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    let mut all = Vec::with_capacity(512);
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if pid < first {
+            continue;
+        }
+        if let Some(stat) = Stat::read(pid, reader) {
+            all.push(stat);
+        }
+    }
+    all
 }
 
 pub fn parse_io(text: &str) -> Option<(u64, u64)> {
@@ -303,19 +380,23 @@ pub fn parse_io(text: &str) -> Option<(u64, u64)> {
 
 /// The regular files `pids` hold open for writing, newest modification first, not those
 /// the supervisor holds itself (the module's captured output) and not devices.
-fn writing(pids: &[u32], supervisor: &ProcessStamp) -> Vec<Value> {
-    let own: HashSet<(u64, u64)> = open_files(supervisor.pid).map(|(_, _, m)| (m.dev(), m.ino())).collect();
-    let mut seen = HashSet::new();
+fn writing(pids: &[u32], supervisor: &ProcessStamp, reader: &mut Reader) -> Vec<Value> {
+    let own: HashSet<(u64, u64)> = open_files(supervisor.pid, &mut HashSet::new())
+        .into_iter()
+        .filter_map(|(_, _, meta)| meta.map(|m| (m.dev(), m.ino())))
+        .collect();
+    // Each path is looked at once (the job's processes share most of their descriptors).
+    let mut paths_seen = HashSet::new();
     let mut files = Vec::new();
     for &pid in pids {
-        for (fd, path, meta) in open_files(pid) {
-            if !meta.is_file()
-                || !seen.insert((meta.dev(), meta.ino()))
-                || own.contains(&(meta.dev(), meta.ino()))
-            {
+        for (fd, path, meta) in open_files(pid, &mut paths_seen) {
+            let Some(meta) = meta else { continue };
+            if !meta.is_file() || own.contains(&(meta.dev(), meta.ino())) || path.starts_with("/dev/") {
                 continue;
             }
-            if path.starts_with("/dev/") || !open_for_writing(pid, &fd) {
+            if !reader.read(pid, &format!("fdinfo/{fd}")).is_some_and(fdinfo_writes) {
+                // Another process may hold the same file open for writing.
+                paths_seen.remove(&path);
                 continue;
             }
             let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
@@ -330,28 +411,25 @@ fn writing(pids: &[u32], supervisor: &ProcessStamp) -> Vec<Value> {
     files.into_iter().take(MAX_WRITING).map(|(_, file)| file).collect()
 }
 
-/// The open files of `pid` that are paths (not pipes, sockets...): the fd's name, the path
-/// and the file's metadata; at most [`MAX_FDS`].
-fn open_files(pid: u32) -> impl Iterator<Item = (String, String, fs::Metadata)> {
-    let dir = format!("/proc/{pid}/fd");
-    let entries = fs::read_dir(&dir).into_iter().flatten().take(MAX_FDS);
-    entries.filter_map(move |entry| {
-        let entry = entry.ok()?;
+/// The open files of `pid` that are paths (not pipes, sockets...) and not in `seen` (which
+/// takes them in): the descriptor's number, the path and the file's metadata (`None` when it
+/// cannot be read); at most [`MAX_FDS`] descriptors are looked at.
+fn open_files(pid: u32, seen: &mut HashSet<String>) -> Vec<(String, String, Option<fs::Metadata>)> {
+    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    let mut found = Vec::new();
+    for entry in entries.flatten().take(MAX_FDS) {
         let link = entry.path();
-        let target = fs::read_link(&link).ok()?;
-        let target = target.to_str()?;
-        if !target.starts_with('/') {
-            return None;
+        let Some(target) = fs::read_link(&link).ok().and_then(|t| t.into_os_string().into_string().ok())
+        else {
+            continue;
+        };
+        if !target.starts_with('/') || !seen.insert(target.clone()) {
+            continue;
         }
-        let meta = fs::metadata(&link).ok()?;
-        Some((entry.file_name().to_str()?.to_string(), target.to_string(), meta))
-    })
-}
-
-/// Whether `pid`'s descriptor `fd` was opened for writing (`flags` of its fdinfo).
-fn open_for_writing(pid: u32, fd: &str) -> bool {
-    let Ok(info) = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) else { return false };
-    fdinfo_writes(&info)
+        let Ok(fd) = entry.file_name().into_string() else { continue };
+        found.push((fd, target, fs::metadata(&link).ok()));
+    }
+    found
 }
 
 pub fn fdinfo_writes(info: &str) -> bool {
@@ -431,11 +509,14 @@ pub fn bounded(mut progress: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::io::Write;
     use std::process::{Command, Stdio};
 
     fn stat(pid: u32, ppid: u32, pgrp: u32, start_time: u64) -> Stat {
-        Stat { pid, name: format!("p{pid}"), state: 'S', ppid, pgrp, ticks: 1, start_time, rss_pages: 1 }
+        let text =
+            format!("{pid} (p{pid}) S {ppid} {pgrp} 0 0 -1 0 0 0 0 0 1 0 0 0 20 0 1 0 {start_time} 0 1");
+        Stat::parse(&text).unwrap()
     }
 
     #[test]
@@ -445,21 +526,15 @@ mod tests {
                     18446744073709551615 1 1 0 0 0 0 0 0 65536 0 0 0 17 1 0 0 0 0 0\n";
         let stat = Stat::parse(text).unwrap();
         assert_eq!(
-            stat,
-            Stat {
-                pid: 4243,
-                name: "sh (x) y".into(),
-                state: 'S',
-                ppid: 4242,
-                pgrp: 4243,
-                ticks: 10,
-                start_time: 987655,
-                rss_pages: 201,
-            }
+            (stat.pid, stat.name(), stat.state, stat.ppid, stat.pgrp),
+            (4243, "sh (x) y", 'S', 4242, 4243)
         );
+        assert_eq!((stat.ticks, stat.start_time, stat.rss_pages), (10, 987655, 201));
+        let long = format!("7 ({}) S 1 1 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 1", "é".repeat(40));
+        assert_eq!(Stat::parse(&long).unwrap().name(), "é".repeat(16), "cut at a character's boundary");
         assert_eq!(Stat::parse("12 (x) S 1"), None);
         assert_eq!(Stat::parse(""), None);
-        let me = Stat::read(std::process::id(), &mut String::new()).unwrap();
+        let me = Stat::read(std::process::id(), &mut Reader::new()).unwrap();
         assert_eq!(me.pid, std::process::id());
         assert!(me.rss_pages > 0);
     }
