@@ -162,8 +162,10 @@ def test_wrapper_file_with_both_programs_fits_the_size_budget():
     # Copied to the host once per async task (stock's is ~181 KB, and stock copies ~178 KB more
     # on every poll, ours ~16 KB). Raised from 400 KiB when the lease, async_job wait, the
     # per-version deadline and lone-surrogate JSON came in; moving the fallback's 31 KB of
-    # text into a gzipped payload is the next saving at hand.
-    assert LAUNCHER.stat().st_size <= 432 * 1024
+    # text into a gzipped payload is the next saving at hand. Raised from 432 KiB when a
+    # running job's progress (/proc reading, async_job top and show --follow) came in: ~20 KB
+    # more per gzipped program.
+    assert LAUNCHER.stat().st_size <= 464 * 1024
 
 
 def test_ansible_sees_async_status_as_a_small_json_args_script():

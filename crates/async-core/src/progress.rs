@@ -27,7 +27,6 @@
 //! ([`Reader`]); for the job's own processes their `io`, and their open files (at most
 //! [`MAX_FDS`] each, of the [`MAX_FD_PROCESSES`] newest).
 
-use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -176,11 +175,14 @@ pub fn state_word(state: char) -> &'static str {
 /// The job's processes among `all`: the group `module_group` and every descendant of
 /// `supervisor`, not the supervisor; newest first.
 pub fn job_processes(all: &[Stat], supervisor: u32, module_group: Option<u32>) -> Vec<Stat> {
-    let mut members: HashSet<u32> = HashSet::new();
+    // Plain vectors, not hash sets: a few hundred entries, and no hashing code in a program
+    // copied to every host.
+    let mut members: Vec<u32> = Vec::new();
     let mut frontier = vec![supervisor];
     while let Some(parent) = frontier.pop() {
         for stat in all.iter().filter(|s| s.ppid == parent && s.pid != supervisor) {
-            if members.insert(stat.pid) {
+            if !members.contains(&stat.pid) {
+                members.push(stat.pid);
                 frontier.push(stat.pid);
             }
         }
@@ -190,8 +192,20 @@ pub fn job_processes(all: &[Stat], supervisor: u32, module_group: Option<u32>) -
         .filter(|s| s.pid != supervisor && (members.contains(&s.pid) || Some(s.pgrp) == module_group))
         .cloned()
         .collect();
-    job.sort_by_key(|s| std::cmp::Reverse((s.start_time, s.pid)));
+    sort_descending(&mut job, |s| (s.start_time, s.pid));
     job
+}
+
+/// Sorts `items` by `key`, largest first, keeping the order of equal ones: an insertion sort,
+/// as the lists are short and std's sorts add kilobytes to a program copied to every host.
+pub fn sort_descending<T, K: PartialOrd>(items: &mut [T], key: impl Fn(&T) -> K) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 && key(&items[j - 1]) < key(&items[j]) {
+            items.swap(j - 1, j);
+            j -= 1;
+        }
+    }
 }
 
 /// `text` cut to `max` characters, with `…` where it was cut.
@@ -381,12 +395,12 @@ pub fn parse_io(text: &str) -> Option<(u64, u64)> {
 /// The regular files `pids` hold open for writing, newest modification first, not those
 /// the supervisor holds itself (the module's captured output) and not devices.
 fn writing(pids: &[u32], supervisor: &ProcessStamp, reader: &mut Reader) -> Vec<Value> {
-    let own: HashSet<(u64, u64)> = open_files(supervisor.pid, &mut HashSet::new())
+    let own: Vec<(u64, u64)> = open_files(supervisor.pid, &mut Vec::new())
         .into_iter()
         .filter_map(|(_, _, meta)| meta.map(|m| (m.dev(), m.ino())))
         .collect();
     // Each path is looked at once (the job's processes share most of their descriptors).
-    let mut paths_seen = HashSet::new();
+    let mut paths_seen: Vec<String> = Vec::new();
     let mut files = Vec::new();
     for &pid in pids {
         for (fd, path, meta) in open_files(pid, &mut paths_seen) {
@@ -396,7 +410,7 @@ fn writing(pids: &[u32], supervisor: &ProcessStamp, reader: &mut Reader) -> Vec<
             }
             if !reader.read(pid, &format!("fdinfo/{fd}")).is_some_and(fdinfo_writes) {
                 // Another process may hold the same file open for writing.
-                paths_seen.remove(&path);
+                paths_seen.retain(|seen| *seen != path);
                 continue;
             }
             let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
@@ -407,14 +421,14 @@ fn writing(pids: &[u32], supervisor: &ProcessStamp, reader: &mut Reader) -> Vec<
             ));
         }
     }
-    files.sort_by(|a, b| b.0.total_cmp(&a.0));
+    sort_descending(&mut files, |file| file.0);
     files.into_iter().take(MAX_WRITING).map(|(_, file)| file).collect()
 }
 
 /// The open files of `pid` that are paths (not pipes, sockets...) and not in `seen` (which
 /// takes them in): the descriptor's number, the path and the file's metadata (`None` when it
 /// cannot be read); at most [`MAX_FDS`] descriptors are looked at.
-fn open_files(pid: u32, seen: &mut HashSet<String>) -> Vec<(String, String, Option<fs::Metadata>)> {
+fn open_files(pid: u32, seen: &mut Vec<String>) -> Vec<(String, String, Option<fs::Metadata>)> {
     let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
     let mut found = Vec::new();
     for entry in entries.flatten().take(MAX_FDS) {
@@ -423,9 +437,10 @@ fn open_files(pid: u32, seen: &mut HashSet<String>) -> Vec<(String, String, Opti
         else {
             continue;
         };
-        if !target.starts_with('/') || !seen.insert(target.clone()) {
+        if !target.starts_with('/') || seen.contains(&target) {
             continue;
         }
+        seen.push(target.clone());
         let Ok(fd) = entry.file_name().into_string() else { continue };
         found.push((fd, target, fs::metadata(&link).ok()));
     }
@@ -555,6 +570,15 @@ mod tests {
         assert_eq!(pids(job_processes(&all, 10, Some(11))), [15, 13, 14, 12, 11]);
         assert_eq!(pids(job_processes(&all, 10, None)), [13, 14, 12, 11]);
         assert_eq!(pids(job_processes(&all, 99, None)), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn sorting_is_largest_first_and_stable() {
+        let mut items = [(1, 'a'), (3, 'b'), (2, 'c'), (3, 'd'), (0, 'e')];
+        sort_descending(&mut items, |item| item.0);
+        assert_eq!(items, [(3, 'b'), (3, 'd'), (2, 'c'), (1, 'a'), (0, 'e')]);
+        let mut empty: [u8; 0] = [];
+        sort_descending(&mut empty, |x| *x);
     }
 
     #[test]

@@ -59,9 +59,8 @@ pub fn list(dir: &JobDir) -> Result<Vec<JobInfo>, Error> {
         }
     }
     // Running jobs first, then the newest.
-    jobs.sort_by(|a, b| {
-        let started = |job: &JobInfo| job.started_at.unwrap_or(0.0);
-        (b.state.is_running().cmp(&a.state.is_running())).then(started(b).total_cmp(&started(a)))
+    async_core::progress::sort_descending(&mut jobs, |job| {
+        (job.state.is_running(), job.started_at.unwrap_or(0.0))
     });
     Ok(jobs)
 }

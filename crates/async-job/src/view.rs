@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use async_core::{clock, JobDir, JobInfo};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::termios::{self, LocalFlags, SetArg, Termios};
 use serde_json::Value;
 
 use crate::cli::table;
@@ -178,25 +177,32 @@ fn width() -> usize {
 }
 
 /// The terminal without line editing, echo or signal keys (so Ctrl-C is a key `top` reads),
-/// until dropped.
+/// until dropped (libc's termios: nix's adds more code than this needs).
 struct KeyMode {
-    saved: Termios,
+    saved: libc::termios,
 }
 
 impl KeyMode {
     fn enter() -> Option<KeyMode> {
-        let stdin = io::stdin();
-        let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
-        let mut keys = saved.clone();
-        keys.local_flags.remove(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG);
-        termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &keys).ok()?;
+        // SAFETY: tcgetattr fills the struct it is given, which lives here; stdin is fd 0.
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut saved) } != 0 {
+            return None;
+        }
+        let mut keys = saved;
+        keys.c_lflag &= !(libc::ICANON | libc::ECHO | libc::ISIG);
+        // SAFETY: as above, with a struct tcgetattr filled.
+        if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &keys) } != 0 {
+            return None;
+        }
         Some(KeyMode { saved })
     }
 }
 
 impl Drop for KeyMode {
     fn drop(&mut self) {
-        let _ = termios::tcsetattr(io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
+        // SAFETY: restores what tcgetattr filled.
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.saved) };
     }
 }
 
