@@ -23,6 +23,7 @@ import pytest
 from harness.controllers import controller as find_controller
 from harness.env import ansible_env
 from harness.jobs import kill_jobs, wait_running
+from harness.procs import is_alive
 from harness.paths import LIBRARY, REPO
 from harness.recap import assert_recap_ok, parse_recap
 from harness.wait import wait_until
@@ -246,3 +247,27 @@ def test_show_follow_follows_the_job_until_it_ends(host_job):
     assert f"{jid}  running" in out  # the table, first
     assert " started pid=" in out and " result state=finished" in out, out  # the log, as it grew
     assert f"{jid} finished:" in out and '"rc": 0' in out, out
+
+
+def test_show_follow_ends_when_the_job_is_cleaned_up(host_job):
+    async_dir, jid, program, stop = host_job
+    supervisor = json.loads((async_dir / jid).read_text())["supervisor"]["pid"]
+    follow = subprocess.Popen([str(program), "async_job", "--async-dir", str(async_dir), "show", jid, "--follow"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        first = []
+        while not any(line.startswith("log ") for line in first):  # it has found the job
+            line = follow.stdout.readline()
+            assert line, follow.stderr.read()
+            first.append(line)
+        # What async_status mode=cleanup does; the job itself runs on.
+        (async_dir / jid).unlink()
+        (async_dir / f"{jid}.log").unlink()
+        out, err = follow.communicate(timeout=60)
+    finally:
+        follow.kill()
+        # The job ends itself (its file is gone, so the fixture could not find it to end it).
+        stop.touch()
+        wait_until(lambda: not is_alive(supervisor), timeout=30, what="the job's end")
+    assert follow.returncode == 0, err
+    assert f"{jid}: its job file was removed (cleaned up) before its end was seen" in out, out

@@ -308,7 +308,19 @@ pub fn follow(dir: &JobDir, jid: &str) -> Result<i32, Error> {
         last_summary = summary;
         let _ = out.flush();
         std::thread::sleep(REFRESH);
-        let (now, lines) = jobs::show(dir, jid)?;
+        let (now, lines) = match jobs::show(dir, jid) {
+            Ok(shown) => shown,
+            // Cleaned up while followed (a poll loop's cleanup removes the file at the end).
+            Err(Error::NotFound(_)) => {
+                let clear = if terminal { "\r\x1b[K" } else { "" };
+                let _ = writeln!(
+                    out,
+                    "{clear}{jid}: its job file was removed (cleaned up) before its end was seen"
+                );
+                return Ok(0);
+            }
+            Err(e) => return Err(e),
+        };
         if lines.len() > seen {
             if terminal {
                 let _ = write!(out, "\r\x1b[K");
