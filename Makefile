@@ -82,24 +82,25 @@ build: library
 	install -m 0755 target/$(HOST_TARGET)/release/binary_sleep target/e2e-modules/binary_sleep
 
 # A release: target/releases/ansible-async-rs-VERSION.tar.gz with library/, action_plugins/,
-# README, LICENSE, docs/, the benchmark charts and SHA256SUMS; fixed order, owners and times,
-# so equal inputs give an equal tarball. It is also a role (meta/main.yml from
+# callback_plugins/, README, LICENSE, docs/, the benchmark charts and SHA256SUMS; fixed order,
+# owners and times, so equal inputs give an equal tarball. It is also a role (meta/main.yml from
 # crates/ansible-async/role/): `ansible-galaxy role install` takes it, and a play that names the
 # role gets its modules and action plugin.
 dist: library
-	rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)/library $(DIST_DIR)/action_plugins $(DIST_DIR)/meta
+	rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)/library $(DIST_DIR)/action_plugins $(DIST_DIR)/callback_plugins $(DIST_DIR)/meta
 	cp library/async_wrapper library/async_status library/async_job $(DIST_DIR)/library/
 	cp action_plugins/async_job.py $(DIST_DIR)/action_plugins/
+	cp callback_plugins/async_progress.py $(DIST_DIR)/callback_plugins/
 	cp crates/ansible-async/role/meta/main.yml $(DIST_DIR)/meta/
 	mkdir -p $(DIST_DIR)/docs $(DIST_DIR)/tests/bench/results
 	cp README.md LICENSE $(DIST_DIR)/
 	cp $(DIST_DOCS) $(DIST_DIR)/docs/
 	cp $(DIST_CHARTS) $(DIST_DIR)/tests/bench/results/
 	chmod 0755 $(DIST_DIR) $(DIST_DIR)/library $(DIST_DIR)/library/* $(DIST_DIR)/docs $(DIST_DIR)/action_plugins \
-		$(DIST_DIR)/meta $(DIST_DIR)/tests $(DIST_DIR)/tests/bench $(DIST_DIR)/tests/bench/results
+		$(DIST_DIR)/callback_plugins $(DIST_DIR)/meta $(DIST_DIR)/tests $(DIST_DIR)/tests/bench $(DIST_DIR)/tests/bench/results
 	chmod 0644 $(DIST_DIR)/README.md $(DIST_DIR)/LICENSE $(DIST_DOCS:%=$(DIST_DIR)/%) $(DIST_CHARTS:%=$(DIST_DIR)/%) \
-		$(DIST_DIR)/action_plugins/async_job.py $(DIST_DIR)/meta/main.yml
-	cd $(DIST_DIR) && sha256sum action_plugins/async_job.py library/async_job library/async_status \
+		$(DIST_DIR)/action_plugins/async_job.py $(DIST_DIR)/callback_plugins/async_progress.py $(DIST_DIR)/meta/main.yml
+	cd $(DIST_DIR) && sha256sum action_plugins/async_job.py callback_plugins/async_progress.py library/async_job library/async_status \
 		library/async_wrapper LICENSE README.md $(DIST_DOCS) meta/main.yml $(DIST_CHARTS) >SHA256SUMS
 	chmod 0644 $(DIST_DIR)/SHA256SUMS
 	LC_ALL=C tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \
@@ -134,7 +135,7 @@ unit:
 	cargo test --workspace --locked
 
 e2e: build venvs ssh-host
-	.venv/core-2.19/bin/python -m pytest -v tests/docs tests/jobfiles tests/conformance tests/launcher tests/jobctl tests/reliability tests/e2e tests/ssh tests/lease tests/homedir tests/matrix tests/foreign tests/release tests/upstream
+	.venv/core-2.19/bin/python -m pytest -v tests/docs tests/jobfiles tests/conformance tests/launcher tests/jobctl tests/reliability tests/e2e tests/ssh tests/lease tests/homedir tests/progress tests/matrix tests/foreign tests/release tests/upstream
 
 test: unit e2e
 

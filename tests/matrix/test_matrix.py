@@ -31,6 +31,7 @@ from harness.paths import LIBRARY
 from harness.recap import assert_recap_ok, parse_recap
 
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+CALLBACKS = LIBRARY.parent / "callback_plugins"
 CONTROLLERS = versions_from_env("MATRIX_CONTROLLERS", VERSIONS)
 # The host's own python runs the modules, as on a managed host (the become user cannot reach a venv).
 TARGET_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
@@ -98,6 +99,8 @@ class Controller:
             ANSIBLE_LOCAL_TEMP=str(self.tmp / "local"),
             ANSIBLE_REMOTE_TEMP=str(self.tmp / "remote"),
             ANSIBLE_DEPRECATION_WARNINGS="0",
+            ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS),
+            ANSIBLE_CALLBACKS_ENABLED="async_progress",
             **self.extra_env,
         )
         command = [str(self.controller.ansible_playbook), "-i", str(inventory),
@@ -167,7 +170,12 @@ def run_matrix(controller: Controller, protocol: str) -> None:
     become_dir = controller.become_dir
 
     async_dir = tmp_path / "async"
-    controller.run("main.yml", async_dir)
+    out = controller.run("main.yml", async_dir)
+    # The async_progress callback, beside the default one: a line under each ASYNC POLL line.
+    lines = out.splitlines()
+    polls = [n for n, line in enumerate(lines) if line.startswith("ASYNC POLL on localhost:")]
+    assert polls and all(lines[n + 1].startswith("  localhost: [") for n in polls), out
+    assert "callback plugin" not in out, out
     left = jobs(async_dir)
     for result, log in left.values():
         assert invoked(log, "protocol") == protocol, log

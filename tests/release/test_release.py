@@ -105,7 +105,8 @@ def release(tmp_path_factory):
         assert {m.name for m in members if m.isfile()} == {
             f"{NAME}/{f}" for f in ("README.md", "LICENSE", "SHA256SUMS", "meta/main.yml",
                                     "library/async_wrapper", "library/async_status", "library/async_job",
-                                    "action_plugins/async_job.py", *DOCS, *CHARTS)}
+                                    "action_plugins/async_job.py", "callback_plugins/async_progress.py",
+                                    *DOCS, *CHARTS)}
         assert all(m.uid == 0 and m.gid == 0 and m.mtime == 0 for m in members)
         tar.extractall(where)
     return where / NAME

@@ -17,6 +17,7 @@
 //! - [`lease`]: a job that ends when nothing asks for it any more;
 //! - [`clock`]: "now", elapsed times and the timestamps of the logs;
 //! - [`status`]: a job as `async_status` reports it (also what `async_job wait` returns);
+//! - [`progress`]: what a running job is doing, read from `/proc` for its status;
 //! - [`rules`]: the protocol's texts and bounds, which the Python parts of `library/` are
 //!   generated from.
 //!
@@ -27,9 +28,10 @@
 //!
 //! - while the job runs: `{"started": true, "finished": false, "ansible_job_id": ID}`, plus
 //!   `started_at`, `time_limit`, `deadline` (when the time limit ends it), `module`, `lease`
-//!   (see [`lease`]), `kill_grace` (see [`control`]), the `supervisor` and `module_process`
-//!   ([`ProcessStamp`]s) that let a lost job be told from a running one, and `wrapper` when
-//!   the portable fallback wrote it ([`record::Running`]);
+//!   (see [`lease`]), `kill_grace` (see [`control`]), `no_log` and `tail` (for its
+//!   [`progress`]), the `supervisor` and `module_process` ([`ProcessStamp`]s) that let a lost
+//!   job be told from a running one, and `wrapper` when the portable fallback wrote it
+//!   ([`record::Running`]);
 //! - when the module has ended: the module's own result object, plus `stderr` when the
 //!   module wrote any, and a junk warning in `warnings` when its JSON had trailing junk;
 //! - when the module could not run or printed no JSON:
@@ -61,6 +63,7 @@ pub mod lease;
 pub mod log;
 pub mod output;
 mod process;
+pub mod progress;
 pub mod record;
 pub mod reply;
 pub mod rules;

@@ -69,6 +69,13 @@ pub struct Running {
     /// `"fallback"` when the portable fallback wrote the file; the native program writes none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wrapper: Option<String>,
+    /// The task's `no_log` (`_ansible_no_log` among the module's arguments): its progress
+    /// then shows no command lines and no tail (see [`crate::progress`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_log: Option<bool>,
+    /// The file whose last lines the job's progress shows (`ASYNC_WRAPPER_TAIL`), absolute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tail: Option<String>,
 }
 
 impl Record for Running {}
@@ -107,6 +114,8 @@ impl Running {
             supervisor: stamp("supervisor"),
             module_process: stamp("module_process"),
             wrapper: text("wrapper"),
+            no_log: job.get("no_log").and_then(Value::as_bool),
+            tail: text("tail"),
         })
     }
 
@@ -339,6 +348,8 @@ mod tests {
             supervisor: Some(stamp.clone()),
             module_process: Some(stamp),
             wrapper: Some("fallback".into()),
+            no_log: Some(true),
+            tail: Some("/var/log/x.log".into()),
         };
         let mut keys: Vec<String> = running.to_value().as_object().unwrap().keys().cloned().collect();
         for (name, expect) in expected() {
@@ -412,6 +423,8 @@ mod tests {
             supervisor: stamp(2),
             module_process: stamp(3),
             wrapper: Some("fallback".into()),
+            no_log: Some(true),
+            tail: Some("/var/log/x.log".into()),
         };
         let Value::Object(written) = full.to_value() else { panic!() };
         assert_eq!(Running::of(&written), Some(full));

@@ -48,6 +48,8 @@ pub const BAD_EXACT: &str = "{env} must be 1 (end the job at its time limit exac
 /// environment as `True`).
 pub const SETTING_YES: [&str; 4] = ["1", "true", "yes", "on"];
 pub const SETTING_NO: [&str; 5] = ["", "0", "false", "no", "off"];
+/// The file whose last lines a running job's progress shows (see `progress`).
+pub const TAIL_ENV: &str = "ASYNC_WRAPPER_TAIL";
 
 // async_wrapper's command line.
 pub const WRAPPER_USAGE: &str =

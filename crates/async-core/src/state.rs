@@ -114,15 +114,39 @@ impl JobInfo {
         Some(clock::elapsed(self.started_at?, end))
     }
 
+    /// The module's name as a person calls it: `command` for `.../AnsiballZ_command.py`, the
+    /// file's name for a module of another kind.
+    pub fn module_name(&self) -> Option<String> {
+        let path = self.module.as_deref()?;
+        let file = path.rsplit('/').next().unwrap_or(path);
+        let file = file.strip_prefix("AnsiballZ_").unwrap_or(file);
+        Some(file.strip_suffix(".py").unwrap_or(file).to_string())
+    }
+
+    /// What a running job is doing (see [`crate::progress`]); none for another state, or a
+    /// job of ansible's own wrapper.
+    pub fn progress(&self) -> Option<Value> {
+        let JobFile::Object(job) = &self.file else { return None };
+        if !self.state.is_running() {
+            return None;
+        }
+        crate::progress::of(&Running::of(job)?)
+    }
+
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut value = json!({
             "jid": self.id.as_str(),
             "state": self.state.as_str(),
             "started": self.started_at.map(clock::utc_timestamp),
             "elapsed": self.elapsed(),
             "time_limit": self.time_limit,
             "module": self.module,
-        })
+            "module_name": self.module_name(),
+        });
+        if let Some(progress) = self.progress() {
+            value["progress"] = progress;
+        }
+        value
     }
 }
 
@@ -221,6 +245,8 @@ mod tests {
         assert_eq!(info.started_at, Some(5.0));
         assert_eq!(info.time_limit, Some(30));
         assert_eq!(info.module.as_deref(), Some("/tmp/ansible-tmp-1/m y.py"));
+        assert_eq!(info.module_name().as_deref(), Some("m y"));
+        assert!(info.to_json()["progress"]["processes"].is_array(), "this process is its supervisor");
 
         let gone = ProcessStamp { start_time: me.start_time + 1, ..me };
         dir.write(&id, &json!({"started": true, "supervisor": gone})).unwrap();

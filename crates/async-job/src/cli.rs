@@ -12,8 +12,11 @@ pub const HELP: &str = "\
 async_job - list, inspect, terminate and clean up ansible async jobs on this host
 
 usage:
-  async_job [options] list                      every job with its state
-  async_job [options] show JID                  a job's result and log
+  async_job [options] list                      every job with its state, running first
+  async_job [options] show JID [--follow]       a job's result and log (--follow: its log and
+                                                progress as it runs, until it ends)
+  async_job [options] top                       the jobs and what the running ones are doing,
+                                                every second (q or Ctrl-C leaves)
   async_job [options] terminate JID...          end running jobs (SIGTERM, grace, SIGKILL)
   async_job [options] terminate --all           end every running job, or only those
                          [--older-than AGE]     that started more than AGE ago
@@ -51,6 +54,7 @@ struct Options {
     timeout: Option<String>,
     all: bool,
     module: Option<String>,
+    follow: bool,
     words: Vec<String>,
 }
 
@@ -88,6 +92,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         timeout: None,
         all: false,
         module: None,
+        follow: false,
         words: Vec::new(),
     };
     let mut args = args.iter();
@@ -107,11 +112,12 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "--dry-run" if inline.is_none() => options.dry_run = true,
             "--cleanup" if inline.is_none() => options.cleanup = true,
             "--all" if inline.is_none() => options.all = true,
+            "--follow" | "-f" if inline.is_none() => options.follow = true,
             "--module" => options.module = Some(value("--module")?),
             "--timeout" => options.timeout = Some(value("--timeout")?),
             "--async-dir" => options.dir = JobDir::new(&value("--async-dir")?),
             "--older-than" => options.older_than = Some(value("--older-than")?),
-            "--help" | "--json" | "--dry-run" | "--cleanup" | "--all" => {
+            "--help" | "--json" | "--dry-run" | "--cleanup" | "--all" | "--follow" => {
                 return Err(format!("{arg} takes no value"))
             }
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
@@ -119,7 +125,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         }
     }
     let expected = match options.words.first().map(String::as_str) {
-        Some("list") => 1,
+        Some("list") | Some("top") => 1,
         Some("show") => 2,
         Some("terminate") if options.all => 1,
         Some("terminate") if options.words.len() >= 2 => options.words.len(),
@@ -133,7 +139,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         Some("wait") if options.words.len() >= 2 => options.words.len(),
         Some("wait") => return Err("wait needs one or more job ids".into()),
         Some(other) => return Err(format!("unknown command {other:?}")),
-        None => return Err("a command is needed: list, show, terminate, gc or wait".into()),
+        None => return Err("a command is needed: list, show, top, terminate, gc or wait".into()),
     };
     if options.words.len() != expected {
         return Err(format!("{} takes {} argument(s)", options.words[0], expected - 1));
@@ -146,6 +152,11 @@ fn execute(options: &Options) -> Result<(String, i32), Error> {
     let mut out = Out::default();
     let code = match options.words[0].as_str() {
         "list" => list(options, &mut out)?,
+        "top" => {
+            crate::view::top(&options.dir)?;
+            0
+        }
+        "show" if options.follow && !options.json => crate::view::follow(&options.dir, &options.words[1])?,
         "show" => show(options, &mut out)?,
         "terminate" if options.all || options.words.len() > 2 => terminate_many(options, &mut out)?,
         "terminate" => terminate(options, &mut out)?,
@@ -175,6 +186,11 @@ fn list(options: &Options, out: &mut Out) -> Result<i32, Error> {
         out.line(json!({"async_dir": dir.path().display().to_string(), "jobs": list}));
     } else {
         out.line(table(&jobs));
+        for job in &jobs {
+            if let Some(progress) = job.progress() {
+                out.line(format!("  {}: {}", job.id, crate::view::summary(&progress)));
+            }
+        }
     }
     Ok(0)
 }
@@ -300,7 +316,7 @@ fn result_line(jid: &str, result: &Value) -> String {
     line
 }
 
-fn table(jobs: &[JobInfo]) -> String {
+pub(crate) fn table(jobs: &[JobInfo]) -> String {
     if jobs.is_empty() {
         return "no jobs".into();
     }
@@ -318,12 +334,12 @@ fn table(jobs: &[JobInfo]) -> String {
                     Some(limit) => format!("{limit}s"),
                     None => "-".into(),
                 },
-                job.module.clone().unwrap_or_else(|| "-".into()),
+                job.module_name().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
     let header = ["JID", "STATE", "STARTED", "ELAPSED", "LIMIT", "MODULE"].map(String::from);
-    // Every column but the last, the module's path (of any length), is padded to its width.
+    // Every column but the last, the module (of any length), is padded to its width.
     let last = header.len() - 1;
     let widths: Vec<usize> =
         (0..last).map(|i| rows.iter().chain([&header]).map(|r| r[i].len()).max().unwrap_or(0)).collect();
@@ -421,6 +437,6 @@ mod tests {
         assert!(lines[0].starts_with("JID   STATE     STARTED  "), "{text}");
         assert!(lines[0].ends_with("LIMIT  MODULE"), "{text}");
         assert!(lines[1].starts_with("j1.2  finished  20"), "{text}");
-        assert!(lines[1].ends_with("none   /t/m y.py"), "{text}");
+        assert!(lines[1].ends_with("none   m y"), "the module's name: {text}");
     }
 }

@@ -58,6 +58,10 @@ pub fn list(dir: &JobDir) -> Result<Vec<JobInfo>, Error> {
             jobs.push(info);
         }
     }
+    // Running jobs first, then the newest.
+    async_core::progress::sort_descending(&mut jobs, |job| {
+        (job.state.is_running(), job.started_at.unwrap_or(0.0))
+    });
     Ok(jobs)
 }
 
@@ -316,10 +320,7 @@ pub fn terminate_many(
 /// ansible copied, `AnsiballZ_command.py`, names it.
 fn runs_module(info: &JobInfo, name: &str) -> bool {
     let want = name.rsplit('.').next().unwrap_or(name);
-    let Some(path) = info.module.as_deref() else { return false };
-    let file = path.rsplit('/').next().unwrap_or(path);
-    let file = file.strip_prefix("AnsiballZ_").unwrap_or(file);
-    file.strip_suffix(".py").unwrap_or(file) == want
+    info.module_name().as_deref() == Some(want)
 }
 
 pub fn parse_duration(text: &str) -> Result<Duration, Error> {

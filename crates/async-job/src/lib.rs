@@ -9,6 +9,7 @@
 mod cli;
 mod jobs;
 mod module;
+mod view;
 mod wait;
 
 use std::ffi::OsString;
@@ -28,8 +29,9 @@ pub fn run(args: Vec<OsString>) -> Reply {
     }
     // ansible passes one argument, the path of its args file; a person passes a command.
     if let [only] = args.as_slice() {
-        let is_command = matches!(only.as_str(), "list" | "show" | "terminate" | "gc" | "wait" | "help")
-            || only.starts_with('-');
+        let is_command =
+            matches!(only.as_str(), "list" | "show" | "top" | "terminate" | "gc" | "wait" | "help")
+                || only.starts_with('-');
         if !is_command && Path::new(only).is_file() {
             let (result, code) = module::run(Path::new(only));
             return Reply::json(&result, code);

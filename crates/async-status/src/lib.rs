@@ -308,6 +308,10 @@ fn report_waiting(dir: &JobDir, id: &JobId) -> Answer {
         std::thread::sleep(RUNNING_CHECK);
         answer = status::report(dir, id);
     }
+    // What a running job of our supervisor's is doing (`progress`); nothing else changes.
+    if let Report::File(job) = &mut answer {
+        async_core::progress::attach(job);
+    }
     answer
 }
 

@@ -153,19 +153,30 @@ impl Invocation {
     }
 
     /// The watchdog ansible-core's own wrapper would have had for this job, told by the
-    /// `_ansible_version` among the module's arguments (its arguments file, else the module
-    /// file); when none says, the one of the newest release that speaks this protocol.
+    /// `_ansible_version` among the module's arguments; when none says, the one of the newest
+    /// release that speaks this protocol.
     pub fn stock_watchdog(&self) -> Watchdog {
-        let version_in = |path: &Path| {
+        self.scan_arguments(deadline::ansible_version_in)
+            .map_or_else(|| Watchdog::of_version(self.protocol.newest_version()), Watchdog::of_version)
+    }
+
+    /// Whether the task is `no_log` (`_ansible_no_log` among the module's arguments). Where
+    /// the arguments say nothing readable, it is taken to be: the job's progress then shows
+    /// no command lines.
+    pub fn no_log(&self) -> bool {
+        self.scan_arguments(no_log_in).unwrap_or(true)
+    }
+
+    /// The first answer of `find` in the files that hold the module's arguments: its
+    /// arguments file (see [`Invocation::args_files`]), then the module file itself (AnsiballZ
+    /// carries them inside).
+    fn scan_arguments<T>(&self, find: impl Fn(&[u8]) -> Option<T>) -> Option<T> {
+        let scan = |path: &Path| {
             let mut text = Vec::new();
             File::open(path).ok()?.take(MAX_SCANNED).read_to_end(&mut text).ok()?;
-            deadline::ansible_version_in(&text)
+            find(&text)
         };
-        self.args_files()
-            .into_iter()
-            .chain([self.module_path.as_path()])
-            .find_map(version_in)
-            .map_or_else(|| Watchdog::of_version(self.protocol.newest_version()), Watchdog::of_version)
+        self.args_files().into_iter().chain([self.module_path.as_path()]).find_map(scan)
     }
 
     /// Where the module's arguments file may be: the legacy protocol's fourth argument; in
@@ -196,6 +207,25 @@ impl Invocation {
 /// How much of a module file is searched for its arguments: AnsiballZ files are a few
 /// hundred KB; a large binary module has none.
 const MAX_SCANNED: u64 = 8 << 20;
+
+/// The task's `no_log` as written anywhere in `text` (JSON, a Python literal holding JSON,
+/// or `key=value` words); `None` when `text` does not say. Every mention counts and any that
+/// says yes wins: a module argument whose text mentions the key cannot turn it off.
+pub fn no_log_in(text: &[u8]) -> Option<bool> {
+    const KEY: &[u8] = b"_ansible_no_log";
+    let mut found = None;
+    let mut rest = text;
+    while let Some(at) = rest.windows(KEY.len()).position(|w| w == KEY) {
+        rest = &rest[at + KEY.len()..];
+        let Some(skip) = rest.iter().take(8).position(|b| !b"\"'\\:= ".contains(b)) else { continue };
+        match rest[skip] {
+            b't' | b'T' | b'1' | b'y' | b'Y' => return Some(true),
+            b'f' | b'F' | b'0' | b'n' | b'N' => found = Some(false),
+            _ => {}
+        }
+    }
+    found
+}
 
 /// A whole number of seconds up to [`MAX_TIME_LIMIT`]; 0 is no limit (`None`).
 fn parse_time_limit(arg: &OsStr) -> Result<Option<Duration>, String> {
@@ -360,6 +390,62 @@ mod tests {
         let no_args = Invocation::parse(&args(&["j", "1", "false", m, "/bin/sh", m])).unwrap();
         assert_eq!(no_args.stock_watchdog(), Watchdog::Halving);
         assert_eq!(legacy.protocol.newest_version(), (2, 20, u32::MAX));
+    }
+
+    #[test]
+    fn no_log_is_read_wherever_ansible_wrote_the_arguments() {
+        let cases: [(&[u8], Option<bool>); 8] = [
+            (br#"{"_ansible_no_log": true, "x": 1}"#, Some(true)),
+            (br#"{"_ansible_no_log": false}"#, Some(false)),
+            (br#"ANSIBALLZ_PARAMS = '{"ANSIBLE_MODULE_ARGS": {"_ansible_no_log": true}}'"#, Some(true)),
+            (br#"params = "{\"_ansible_no_log\": false}""#, Some(false)),
+            (b"_raw_params='sleep 1' _ansible_no_log=True _ansible_debug=False", Some(true)),
+            (b"_ansible_no_log=False", Some(false)),
+            // A command that mentions the key cannot turn a real `true` off.
+            (br#"{"_raw_params": "echo _ansible_no_log: false", "_ansible_no_log": true}"#, Some(true)),
+            (b"nothing here", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(no_log_in(text), expected, "{}", String::from_utf8_lossy(text));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("AnsiballZ_command.py");
+        let args_file = dir.path().join("args");
+        fs::write(&module, "#!/usr/bin/python3\n# no arguments in here\n").unwrap();
+        fs::write(&args_file, r#"{"_ansible_no_log": false}"#).unwrap();
+        let path = |p: &Path| p.to_str().unwrap().to_string();
+        let legacy = Invocation::parse(&args(&["j", "5", &path(&module), &path(&args_file)])).unwrap();
+        assert!(!legacy.no_log());
+        let command = Invocation::parse(&args(&[
+            "j",
+            "5",
+            "false",
+            &path(&module),
+            "/bin/sh",
+            &path(&module),
+            &path(&args_file),
+        ]))
+        .unwrap();
+        assert!(!command.no_log());
+        // Nothing says: taken as no_log.
+        let none = Invocation::parse(&args(&["j", "5", &path(&module), "_"])).unwrap();
+        assert!(none.no_log());
+        fs::write(
+            &module,
+            r#"#!/usr/bin/python3
+ANSIBALLZ_PARAMS = '{"ANSIBLE_MODULE_ARGS": {"_ansible_no_log": false}}'"#,
+        )
+        .unwrap();
+        let ansiballz = Invocation::parse(&args(&[
+            "j",
+            "5",
+            "false",
+            &path(&module),
+            "/usr/bin/python3",
+            &path(&module),
+        ]))
+        .unwrap();
+        assert!(!ansiballz.no_log());
     }
 
     #[test]

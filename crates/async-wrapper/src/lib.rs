@@ -76,7 +76,18 @@ fn prepare(args: &[OsString]) -> Result<Supervisor, String> {
     let dir = JobDir::from_env();
     dir.create().map_err(|e| e.to_string())?;
     let started_at = async_core::clock::now();
-    Ok(Supervisor { id, dir, invocation, grace, limit_rule, lease, started_at })
+    let no_log = invocation.no_log();
+    let tail = tail_from_env();
+    Ok(Supervisor { id, dir, invocation, grace, limit_rule, lease, started_at, no_log, tail })
+}
+
+/// The file named by `ASYNC_WRAPPER_TAIL`, made absolute against the module's working
+/// folder (the wrapper's); none when unset or empty.
+fn tail_from_env() -> Option<String> {
+    let path = std::env::var_os(async_core::rules::TAIL_ENV).filter(|p| !p.is_empty())?;
+    let path = std::path::PathBuf::from(path);
+    let path = if path.is_absolute() { path } else { std::env::current_dir().ok()?.join(path) };
+    Some(path.to_string_lossy().into_owned())
 }
 
 /// Which process [`launch`] returns in.

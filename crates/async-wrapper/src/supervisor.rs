@@ -40,6 +40,10 @@ pub struct Supervisor {
     pub lease: Option<Duration>,
     /// Seconds since the epoch at which ansible invoked the wrapper.
     pub started_at: f64,
+    /// The task's `no_log`: the progress of the job then shows no command lines, no tail.
+    pub no_log: bool,
+    /// The file whose last lines the progress shows (`ASYNC_WRAPPER_TAIL`), absolute.
+    pub tail: Option<String>,
 }
 
 /// A running module: the leader of its own process group.
@@ -152,6 +156,8 @@ impl Supervisor {
             supervisor: ProcessStamp::current(),
             module_process,
             wrapper: None,
+            no_log: Some(self.no_log),
+            tail: self.tail.clone().filter(|_| !self.no_log),
         }
     }
 

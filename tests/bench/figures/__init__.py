@@ -10,6 +10,6 @@ saying what it measures and how, and three functions:
 - notes(res): the lines it adds under the table in results.md.
 """
 
-from figures import bytes_copied, lateness, launch, memory, playbook, status_call
+from figures import bytes_copied, lateness, launch, memory, playbook, progress, status_call
 
-ALL = (launch, status_call, memory, lateness, bytes_copied, playbook)
+ALL = (launch, status_call, memory, lateness, bytes_copied, playbook, progress)

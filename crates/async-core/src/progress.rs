@@ -1,0 +1,750 @@
+//! What a running job is doing, read from `/proc` when its status is asked for: the
+//! `progress` of a running job's status (`async_status`, the `poll:` loop, `async_job`).
+//!
+//! A job's processes are the module's process group and every descendant of its supervisor
+//! (a child subreaper: whatever the module leaves behind is reparented to it), the
+//! supervisor itself left out. From them:
+//!
+//! - `processes`: the [`MAX_PROCESSES`] newest, each with `pid`, `ppid`, `name`, `args` (the
+//!   command line, cut to [`MAX_ARGS`] characters), `state`, `cpu` (seconds), `rss` (bytes)
+//!   and `age` (seconds);
+//! - `totals`: `count`, `cpu`, `rss` of them all, and `read_bytes` / `write_bytes` (storage
+//!   I/O, `/proc/PID/io`) summed over the processes whose counters the user may read;
+//! - `writing`: up to [`MAX_WRITING`] regular files they hold open for writing, newest
+//!   modification first, with `path`, `size` and `mtime` (seconds since the epoch); not
+//!   devices, not the supervisor's own unlinked files that capture the module's output;
+//! - `tail`: the last lines of the file the task named in `ASYNC_WRAPPER_TAIL` (at most
+//!   [`TAIL_LINES`] lines of its last [`TAIL_BYTES`] bytes), or `error` saying why not.
+//!
+//! For a `no_log` task there is no `args` and no `tail`, only names, states and figures:
+//! ansible does not censor the results of the poll loop.
+//!
+//! Everything is best effort: a process that exits while it is read, a file the user may not
+//! read, a host without `/proc` give less, never an error. The whole is kept under
+//! [`MAX_BYTES`] of JSON. Cost: one read of `/proc/PID/stat` per process of the host whose
+//! pid is not below the supervisor's (the kernel has no cheaper way to find a process's
+//! descendants everywhere), each an `open`, a `read` and a `close` into a buffer kept
+//! ([`Reader`]); for the job's own processes their `io`, and their open files (at most
+//! [`MAX_FDS`] each, of the [`MAX_FD_PROCESSES`] newest).
+
+use std::fs;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use serde_json::{json, Map, Value};
+
+use crate::record::Running;
+use crate::ProcessStamp;
+
+/// Processes listed, newest first.
+pub const MAX_PROCESSES: usize = 8;
+/// Characters of a command line kept.
+pub const MAX_ARGS: usize = 200;
+/// Files listed in `writing`.
+pub const MAX_WRITING: usize = 5;
+/// Characters of a path kept (its end: the file's name matters most).
+pub const MAX_PATH: usize = 200;
+/// Lines and bytes of the tail.
+pub const TAIL_LINES: usize = 5;
+pub const TAIL_BYTES: u64 = 1024;
+/// The most `progress` takes as JSON text.
+pub const MAX_BYTES: usize = 4096;
+/// Open files looked at per process, and how many of the newest processes are looked at.
+pub const MAX_FDS: usize = 256;
+pub const MAX_FD_PROCESSES: usize = 32;
+
+/// One process as read from `/proc/PID/stat`. Read for every process of the host, so it
+/// holds its name inline: reading it allocates nothing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stat {
+    pub pid: u32,
+    name: [u8; NAME_BYTES],
+    name_len: u8,
+    pub state: char,
+    pub ppid: u32,
+    pub pgrp: u32,
+    /// Clock ticks of CPU, user and system.
+    pub ticks: u64,
+    /// Clock ticks after boot at which it started.
+    pub start_time: u64,
+    /// Resident pages.
+    pub rss_pages: u64,
+}
+
+/// Bytes of a process's name kept (the kernel's `comm` has 15; a kernel thread's may be longer).
+const NAME_BYTES: usize = 32;
+
+impl Stat {
+    /// Parses the text of `/proc/PID/stat`; the name may hold spaces and parentheses.
+    pub fn parse(text: &str) -> Option<Stat> {
+        let open = text.find('(')?;
+        let close = text.rfind(')')?;
+        let pid = text[..open].trim().parse().ok()?;
+        let full_name = text.get(open + 1..close)?;
+        let mut end = full_name.len().min(NAME_BYTES);
+        while !full_name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut name = [0u8; NAME_BYTES];
+        name[..end].copy_from_slice(&full_name.as_bytes()[..end]);
+        // Fields 3 to 24 of proc(5).
+        let mut fields = [""; 22];
+        let mut count = 0;
+        for (slot, word) in fields.iter_mut().zip(text[close + 1..].split_ascii_whitespace()) {
+            *slot = word;
+            count += 1;
+        }
+        if count < fields.len() {
+            return None;
+        }
+        let field = |n: usize| fields[n - 3].parse::<u64>().ok();
+        Some(Stat {
+            pid,
+            name,
+            name_len: end as u8,
+            state: fields[0].chars().next()?,
+            ppid: u32::try_from(field(4)?).ok()?,
+            pgrp: u32::try_from(field(5)?).ok()?,
+            ticks: field(14)? + field(15)?,
+            start_time: field(22)?,
+            rss_pages: field(24)?,
+        })
+    }
+
+    /// The process's name (`comm`), its first 32 bytes.
+    pub fn name(&self) -> &str {
+        std::str::from_utf8(&self.name[..self.name_len as usize]).unwrap_or("?")
+    }
+
+    fn read(pid: u32, reader: &mut Reader) -> Option<Stat> {
+        Stat::parse(reader.read(pid, "stat")?)
+    }
+}
+
+/// Reads the small files of `/proc/PID/` (`stat`, `io`, `fdinfo/N`) with one `read` each into
+/// a buffer it keeps: a status call reads one per process of the host, so each costs an
+/// `open`, a `read` and a `close`, and no allocation.
+pub struct Reader {
+    path: String,
+    data: Box<[u8; 4096]>,
+}
+
+impl Reader {
+    pub fn new() -> Reader {
+        Reader { path: String::with_capacity(64), data: Box::new([0; 4096]) }
+    }
+
+    /// The text of `/proc/<pid>/<file>` (its first 4 KB), if it can be read.
+    pub fn read(&mut self, pid: u32, file: &str) -> Option<&str> {
+        use std::fmt::Write;
+        self.path.clear();
+        let _ = write!(self.path, "/proc/{pid}/{file}\0");
+        // SAFETY: `path` ends with a NUL. No O_CLOEXEC: the descriptor is closed before this
+        // single-threaded process could start another program (and musl's `open` spends a
+        // `fcntl` call on it).
+        let fd = unsafe { libc::open(self.path.as_ptr().cast(), libc::O_RDONLY | libc::O_NOCTTY) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: `data` is ours and as long as the length given; `fd` is ours to close.
+        let n = unsafe { libc::read(fd, self.data.as_mut_ptr().cast(), self.data.len()) };
+        unsafe { libc::close(fd) };
+        std::str::from_utf8(self.data.get(..usize::try_from(n).ok()?)?).ok()
+    }
+}
+
+impl Default for Reader {
+    fn default() -> Reader {
+        Reader::new()
+    }
+}
+
+/// The word for a state letter of `/proc/PID/stat`.
+pub fn state_word(state: char) -> &'static str {
+    match state {
+        'R' => "running",
+        'D' => "disk wait",
+        'T' | 't' => "stopped",
+        'Z' | 'X' | 'x' => "zombie",
+        _ => "sleeping",
+    }
+}
+
+/// The job's processes among `all`: the group `module_group` and every descendant of
+/// `supervisor`, not the supervisor; newest first.
+pub fn job_processes(all: &[Stat], supervisor: u32, module_group: Option<u32>) -> Vec<Stat> {
+    // Plain vectors, not hash sets: a few hundred entries, and no hashing code in a program
+    // copied to every host.
+    let mut members: Vec<u32> = Vec::new();
+    let mut frontier = vec![supervisor];
+    while let Some(parent) = frontier.pop() {
+        for stat in all.iter().filter(|s| s.ppid == parent && s.pid != supervisor) {
+            if !members.contains(&stat.pid) {
+                members.push(stat.pid);
+                frontier.push(stat.pid);
+            }
+        }
+    }
+    let mut job: Vec<Stat> = all
+        .iter()
+        .filter(|s| s.pid != supervisor && (members.contains(&s.pid) || Some(s.pgrp) == module_group))
+        .cloned()
+        .collect();
+    sort_descending(&mut job, |s| (s.start_time, s.pid));
+    job
+}
+
+/// Sorts `items` by `key`, largest first, keeping the order of equal ones: an insertion sort,
+/// as the lists are short and std's sorts add kilobytes to a program copied to every host.
+pub fn sort_descending<T, K: PartialOrd>(items: &mut [T], key: impl Fn(&T) -> K) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 && key(&items[j - 1]) < key(&items[j]) {
+            items.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
+/// `text` cut to `max` characters, with `…` where it was cut.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+/// `path` cut to its last `max` characters, with `…` where it was cut.
+pub fn cut_start(path: &str, max: usize) -> String {
+    let count = path.chars().count();
+    if count <= max {
+        return path.to_string();
+    }
+    let start = path.char_indices().nth(count - max).map_or(0, |(at, _)| at);
+    format!("…{}", &path[start..])
+}
+
+/// A command line from `/proc/PID/cmdline`: its words joined by spaces.
+pub fn command_line(raw: &[u8]) -> String {
+    let raw = raw.strip_suffix(b"\0").unwrap_or(raw);
+    String::from_utf8_lossy(raw).replace('\0', " ")
+}
+
+/// The last lines of `data`, the end of a file (`from_start`: `data` is the whole file):
+/// at most [`TAIL_LINES`], the first one dropped when the read began inside it.
+pub fn last_lines(data: &[u8], from_start: bool) -> Vec<String> {
+    let text = String::from_utf8_lossy(data);
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    if lines.last() == Some(&"") {
+        lines.pop();
+    }
+    if !from_start && lines.len() > 1 {
+        lines.remove(0);
+    }
+    let skip = lines.len().saturating_sub(TAIL_LINES);
+    lines[skip..].iter().map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()).collect()
+}
+
+/// The tail of `path`: `{"path", "lines"}`, or `{"path", "error"}` when it cannot be read.
+/// Never blocks: a FIFO or a device is refused, not read.
+pub fn tail(path: &str) -> Value {
+    match read_tail(Path::new(path)) {
+        Ok(lines) => json!({"path": path, "lines": lines}),
+        Err(e) => json!({"path": path, "error": why(&e)}),
+    }
+}
+
+fn read_tail(path: &Path) -> io::Result<Vec<String>> {
+    let mut file =
+        fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let start = meta.len().saturating_sub(TAIL_BYTES);
+    file.seek(SeekFrom::Start(start))?;
+    let mut data = Vec::with_capacity(TAIL_BYTES as usize);
+    file.take(TAIL_BYTES).read_to_end(&mut data)?;
+    Ok(last_lines(&data, start == 0))
+}
+
+/// An error as a person reads it, without Rust's `(os error N)`.
+fn why(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// The progress of a running job file's job; `None` for a job of ansible's own wrapper (no
+/// supervisor recorded), a job whose supervisor is gone, or a host without `/proc`.
+pub fn of(running: &Running) -> Option<Value> {
+    let supervisor = running.supervisor.as_ref()?;
+    // A file that does not say (another release's, the fallback's) is taken as no_log.
+    let no_log = running.no_log.unwrap_or(true);
+    let mut reader = Reader::new();
+    let sup = Stat::read(supervisor.pid, &mut reader)?;
+    if sup.start_time != supervisor.start_time {
+        return None;
+    }
+    let all = all_processes(&mut reader, first_pid(supervisor.pid));
+    let group = running.module_process.as_ref().map(|m| m.pid);
+    let job = job_processes(&all, supervisor.pid, group);
+    let system = System::read();
+
+    let mut processes = Vec::new();
+    let (mut cpu, mut rss) = (0u64, 0u64);
+    let (mut read_bytes, mut write_bytes, mut io_readable) = (0u64, 0u64, false);
+    for (n, stat) in job.iter().enumerate() {
+        cpu += stat.ticks;
+        rss += stat.rss_pages;
+        if let Some((r, w)) = reader.read(stat.pid, "io").and_then(parse_io) {
+            read_bytes += r;
+            write_bytes += w;
+            io_readable = true;
+        }
+        if n < MAX_PROCESSES {
+            let mut process = json!({
+                "pid": stat.pid,
+                "ppid": stat.ppid,
+                "name": stat.name(),
+                "state": state_word(stat.state),
+                "cpu": system.seconds(stat.ticks),
+                "rss": stat.rss_pages * system.page_size,
+                "age": system.age(stat.start_time),
+            });
+            if !no_log {
+                let args = fs::read(format!("/proc/{}/cmdline", stat.pid)).unwrap_or_default();
+                process["args"] = json!(cut(&command_line(&args), MAX_ARGS));
+            }
+            processes.push(process);
+        }
+    }
+    let mut totals = json!({"count": job.len(), "cpu": system.seconds(cpu), "rss": rss * system.page_size});
+    if io_readable {
+        totals["read_bytes"] = json!(read_bytes);
+        totals["write_bytes"] = json!(write_bytes);
+    }
+    let mut progress = Map::new();
+    progress.insert("processes".into(), Value::Array(processes));
+    progress.insert("totals".into(), totals);
+    let pids: Vec<u32> = job.iter().take(MAX_FD_PROCESSES).map(|s| s.pid).collect();
+    progress.insert("writing".into(), Value::Array(writing(&pids, supervisor, &mut reader)));
+    if no_log {
+        progress.insert("no_log".into(), json!(true));
+    } else if let Some(path) = &running.tail {
+        progress.insert("tail".into(), tail(path));
+    }
+    Some(bounded(Value::Object(progress)))
+}
+
+/// Adds `progress` to a running job's status `report` (a running job file's object, as
+/// `async_status` prints it), when the job is one of our supervisor's; a finished job's
+/// result and a stock wrapper's job are left as they are.
+pub fn attach(report: &mut Value) {
+    let Some(job) = report.as_object() else { return };
+    let Some(running) = Running::of(job) else { return };
+    if let Some(progress) = of(&running) {
+        report["progress"] = progress;
+    }
+}
+
+/// The lowest pid a process of the job can have: the supervisor's, as pids are handed out
+/// in increasing order; 0 (every process) when the counter has wrapped since (the last pid
+/// handed out, `ns_last_pid`, is below the supervisor's) or cannot be read.
+///
+/// A counter that went all the way round and past the supervisor's pid again while the job
+/// ran (millions of processes) hides the job's processes with lower pids: a bound on the cost
+/// (most of a host's processes are older than a job), documented in docs/PROGRESS.md.
+fn first_pid(supervisor: u32) -> u32 {
+    let last =
+        fs::read_to_string("/proc/sys/kernel/ns_last_pid").ok().and_then(|t| t.trim().parse::<u32>().ok());
+    match last {
+        Some(last) if last >= supervisor => supervisor,
+        _ => 0,
+    }
+}
+
+/// Every process of the host from pid `first` on, as far as it can be read.
+fn all_processes(reader: &mut Reader, first: u32) -> Vec<Stat> {
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    let mut all = Vec::with_capacity(512);
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if pid < first {
+            continue;
+        }
+        if let Some(stat) = Stat::read(pid, reader) {
+            all.push(stat);
+        }
+    }
+    all
+}
+
+pub fn parse_io(text: &str) -> Option<(u64, u64)> {
+    let value = |key: &str| {
+        text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().parse::<u64>().ok())
+    };
+    Some((value("read_bytes")?, value("write_bytes")?))
+}
+
+/// The regular files `pids` hold open for writing, newest modification first, not those
+/// the supervisor holds itself (the module's captured output) and not devices.
+fn writing(pids: &[u32], supervisor: &ProcessStamp, reader: &mut Reader) -> Vec<Value> {
+    let own: Vec<(u64, u64)> = open_files(supervisor.pid, &mut Vec::new())
+        .into_iter()
+        .filter_map(|(_, _, meta)| meta.map(|m| (m.dev(), m.ino())))
+        .collect();
+    // Each path is looked at once (the job's processes share most of their descriptors).
+    let mut paths_seen: Vec<String> = Vec::new();
+    let mut files = Vec::new();
+    for &pid in pids {
+        for (fd, path, meta) in open_files(pid, &mut paths_seen) {
+            let Some(meta) = meta else { continue };
+            if !meta.is_file() || own.contains(&(meta.dev(), meta.ino())) || path.starts_with("/dev/") {
+                continue;
+            }
+            if !reader.read(pid, &format!("fdinfo/{fd}")).is_some_and(fdinfo_writes) {
+                // Another process may hold the same file open for writing.
+                paths_seen.retain(|seen| *seen != path);
+                continue;
+            }
+            let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+            let mtime = mtime.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0);
+            files.push((
+                mtime.unwrap_or(0.0),
+                json!({"path": cut_start(&path, MAX_PATH), "size": meta.len(), "mtime": mtime}),
+            ));
+        }
+    }
+    sort_descending(&mut files, |file| file.0);
+    files.into_iter().take(MAX_WRITING).map(|(_, file)| file).collect()
+}
+
+/// The open files of `pid` that are paths (not pipes, sockets...) and not in `seen` (which
+/// takes them in): the descriptor's number, the path and the file's metadata (`None` when it
+/// cannot be read); at most [`MAX_FDS`] descriptors are looked at.
+fn open_files(pid: u32, seen: &mut Vec<String>) -> Vec<(String, String, Option<fs::Metadata>)> {
+    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    let mut found = Vec::new();
+    for entry in entries.flatten().take(MAX_FDS) {
+        let link = entry.path();
+        let Some(target) = fs::read_link(&link).ok().and_then(|t| t.into_os_string().into_string().ok())
+        else {
+            continue;
+        };
+        if !target.starts_with('/') || seen.contains(&target) {
+            continue;
+        }
+        seen.push(target.clone());
+        let Ok(fd) = entry.file_name().into_string() else { continue };
+        found.push((fd, target, fs::metadata(&link).ok()));
+    }
+    found
+}
+
+pub fn fdinfo_writes(info: &str) -> bool {
+    info.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
+        .is_some_and(|flags| flags & 3 != 0)
+}
+
+/// What turns ticks and pages into seconds and bytes.
+struct System {
+    ticks_per_sec: f64,
+    page_size: u64,
+    /// Seconds since boot.
+    uptime: f64,
+}
+
+impl System {
+    fn read() -> System {
+        // SAFETY: sysconf takes a plain integer and reads no memory of ours.
+        let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+        let uptime = fs::read_to_string("/proc/uptime")
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0.0);
+        System {
+            ticks_per_sec: if ticks > 0 { ticks as f64 } else { 100.0 },
+            page_size: if page > 0 { page as u64 } else { 4096 },
+            uptime,
+        }
+    }
+
+    /// Ticks as seconds, to a hundredth.
+    fn seconds(&self, ticks: u64) -> f64 {
+        (ticks as f64 / self.ticks_per_sec * 100.0).round() / 100.0
+    }
+
+    /// Seconds since a process started `start_time` ticks after boot, to a tenth.
+    fn age(&self, start_time: u64) -> f64 {
+        ((self.uptime - start_time as f64 / self.ticks_per_sec).max(0.0) * 10.0).round() / 10.0
+    }
+}
+
+/// `progress` made to fit [`MAX_BYTES`]: the oldest tail lines go first, then the oldest
+/// listed processes, then the oldest written files, then the arguments.
+pub fn bounded(mut progress: Value) -> Value {
+    let size = |v: &Value| v.to_string().len();
+    while size(&progress) > MAX_BYTES {
+        if let Some(lines) = progress.pointer_mut("/tail/lines").and_then(Value::as_array_mut) {
+            if lines.len() > 1 {
+                lines.remove(0);
+                continue;
+            }
+        }
+        if let Some(processes) = progress.get_mut("processes").and_then(Value::as_array_mut) {
+            if processes.len() > 1 {
+                processes.pop();
+                continue;
+            }
+        }
+        if let Some(files) = progress.get_mut("writing").and_then(Value::as_array_mut) {
+            if files.len() > 1 {
+                files.pop();
+                continue;
+            }
+        }
+        let Some(map) = progress.as_object_mut() else { break };
+        // Whatever is left that can be long.
+        if map.remove("tail").is_none() && map.remove("writing").is_none() {
+            map.insert("processes".into(), json!([]));
+            break;
+        }
+    }
+    progress
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::File;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    fn stat(pid: u32, ppid: u32, pgrp: u32, start_time: u64) -> Stat {
+        let text =
+            format!("{pid} (p{pid}) S {ppid} {pgrp} 0 0 -1 0 0 0 0 0 1 0 0 0 20 0 1 0 {start_time} 0 1");
+        Stat::parse(&text).unwrap()
+    }
+
+    #[test]
+    fn stat_lines_parse_whatever_the_name_holds() {
+        let text =
+            "4243 (sh (x) y) S 4242 4243 4243 0 -1 4194560 120 0 0 0 7 3 0 0 20 0 1 0 987655 2412544 201 \
+                    18446744073709551615 1 1 0 0 0 0 0 0 65536 0 0 0 17 1 0 0 0 0 0\n";
+        let stat = Stat::parse(text).unwrap();
+        assert_eq!(
+            (stat.pid, stat.name(), stat.state, stat.ppid, stat.pgrp),
+            (4243, "sh (x) y", 'S', 4242, 4243)
+        );
+        assert_eq!((stat.ticks, stat.start_time, stat.rss_pages), (10, 987655, 201));
+        let long = format!("7 ({}) S 1 1 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 1", "é".repeat(40));
+        assert_eq!(Stat::parse(&long).unwrap().name(), "é".repeat(16), "cut at a character's boundary");
+        assert_eq!(Stat::parse("12 (x) S 1"), None);
+        assert_eq!(Stat::parse(""), None);
+        let me = Stat::read(std::process::id(), &mut Reader::new()).unwrap();
+        assert_eq!(me.pid, std::process::id());
+        assert!(me.rss_pages > 0);
+    }
+
+    #[test]
+    fn the_job_is_the_supervisors_descendants_and_the_modules_group_newest_first() {
+        let all = [
+            stat(1, 0, 1, 1),
+            stat(10, 1, 10, 5),  // the supervisor
+            stat(11, 10, 11, 6), // the module
+            stat(12, 11, 11, 7), // its child
+            stat(13, 12, 13, 9), // a grandchild in a group of its own
+            stat(14, 10, 14, 8), // an orphan reparented to the supervisor
+            stat(15, 1, 11, 10), // of the module's group, escaped elsewhere
+            stat(20, 1, 20, 11), // another process
+        ];
+        let pids = |job: Vec<Stat>| job.iter().map(|s| s.pid).collect::<Vec<_>>();
+        assert_eq!(pids(job_processes(&all, 10, Some(11))), [15, 13, 14, 12, 11]);
+        assert_eq!(pids(job_processes(&all, 10, None)), [13, 14, 12, 11]);
+        assert_eq!(pids(job_processes(&all, 99, None)), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn sorting_is_largest_first_and_stable() {
+        let mut items = [(1, 'a'), (3, 'b'), (2, 'c'), (3, 'd'), (0, 'e')];
+        sort_descending(&mut items, |item| item.0);
+        assert_eq!(items, [(3, 'b'), (3, 'd'), (2, 'c'), (1, 'a'), (0, 'e')]);
+        let mut empty: [u8; 0] = [];
+        sort_descending(&mut empty, |x| *x);
+    }
+
+    #[test]
+    fn states_are_words() {
+        let words: Vec<_> = "RSDTtZIX".chars().map(state_word).collect();
+        assert_eq!(
+            words,
+            ["running", "sleeping", "disk wait", "stopped", "stopped", "zombie", "sleeping", "zombie"]
+        );
+    }
+
+    #[test]
+    fn texts_are_cut_to_their_bounds() {
+        assert_eq!(cut("abc", 3), "abc");
+        assert_eq!(cut("abcdé", 4), "abcd…");
+        assert_eq!(cut(&"x".repeat(1000), MAX_ARGS).chars().count(), MAX_ARGS + 1);
+        assert_eq!(cut_start("/var/log/x.log", 5), "…x.log");
+        assert_eq!(cut_start("/a", 5), "/a");
+        assert_eq!(command_line(b"sh\0-c\0sleep 1\0"), "sh -c sleep 1");
+        assert_eq!(command_line(b""), "");
+    }
+
+    #[test]
+    fn io_and_fdinfo_parse() {
+        let io = "rchar: 5\nwchar: 6\nsyscr: 1\nsyscw: 1\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n";
+        assert_eq!(parse_io(io), Some((4096, 8192)));
+        assert_eq!(parse_io("rchar: 5\n"), None);
+        assert!(fdinfo_writes("pos:\t0\nflags:\t0102001\nmnt_id:\t1\n"), "O_WRONLY|O_APPEND");
+        assert!(fdinfo_writes("flags:\t02\n"), "O_RDWR");
+        assert!(!fdinfo_writes("pos:\t0\nflags:\t0100000\n"), "O_RDONLY");
+        assert!(!fdinfo_writes(""));
+    }
+
+    #[test]
+    fn the_tail_is_the_last_whole_lines_of_the_last_kilobyte() {
+        assert_eq!(last_lines(b"a\nb\n", true), ["a", "b"]);
+        assert_eq!(last_lines(b"partial\nb\r\nc", false), ["b", "c"]);
+        assert_eq!(last_lines(b"only a part", false), ["only a part"]);
+        assert_eq!(last_lines(b"1\n2\n3\n4\n5\n6\n7\n", true), ["3", "4", "5", "6", "7"]);
+        assert_eq!(last_lines(b"", true), Vec::<String>::new());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        let mut file = File::create(&path).unwrap();
+        for n in 0..1000 {
+            writeln!(file, "line {n}").unwrap();
+        }
+        let tail = tail(path.to_str().unwrap());
+        assert_eq!(tail["lines"], json!(["line 995", "line 996", "line 997", "line 998", "line 999"]));
+        let long = dir.path().join("long.log");
+        fs::write(&long, format!("{}\n", "y".repeat(5000))).unwrap();
+        let tail_of_long = super::tail(long.to_str().unwrap());
+        let lines = tail_of_long["lines"].as_array().unwrap();
+        assert!(
+            lines.len() == 1 && lines[0].as_str().unwrap().len() as u64 == TAIL_BYTES - 1,
+            "{tail_of_long}"
+        );
+
+        let missing = dir.path().join("missing.log");
+        let tail = super::tail(missing.to_str().unwrap());
+        assert_eq!(tail, json!({"path": missing.to_str().unwrap(), "error": "No such file or directory"}));
+        // A FIFO is not read (it would block), nor a directory.
+        let fifo = dir.path().join("fifo");
+        assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert_eq!(super::tail(fifo.to_str().unwrap())["error"], "not a regular file");
+        assert_eq!(super::tail(dir.path().to_str().unwrap())["error"], "not a regular file");
+    }
+
+    #[test]
+    fn progress_never_exceeds_its_bound() {
+        let process = |n: usize| json!({"pid": n, "name": "x", "args": "\u{1}".repeat(MAX_ARGS)});
+        let big = json!({
+            "processes": (0..MAX_PROCESSES).map(process).collect::<Vec<_>>(),
+            "totals": {"count": 100},
+            "writing": (0..MAX_WRITING).map(|_| json!({"path": "\u{2}".repeat(MAX_PATH)})).collect::<Vec<_>>(),
+            "tail": {"path": "/x", "lines": (0..TAIL_LINES).map(|_| "\u{3}".repeat(200)).collect::<Vec<_>>()},
+        });
+        assert!(big.to_string().len() > MAX_BYTES);
+        let small = bounded(big);
+        assert!(small.to_string().len() <= MAX_BYTES, "{}", small.to_string().len());
+        assert_eq!(small["totals"]["count"], 100, "the totals stay");
+        assert!(!small["processes"].as_array().unwrap().is_empty(), "the newest process stays");
+        let fits = json!({"processes": [process(1)], "totals": {}});
+        assert_eq!(bounded(fits.clone()), fits);
+    }
+
+    #[test]
+    fn only_a_running_file_of_a_live_supervisor_gets_progress() {
+        let me = json!(ProcessStamp::current().unwrap());
+        let mut ours = json!({"started": true, "finished": false, "supervisor": me, "no_log": false});
+        attach(&mut ours);
+        assert!(ours["progress"]["totals"]["count"].is_u64(), "{ours}");
+        for unchanged in [
+            json!({"started": 1, "finished": 0, "ansible_job_id": "j1.1"}),
+            json!({"rc": 0, "stdout": "x", "supervisor": me}),
+            json!({"started": true, "supervisor": {"pid": 0, "start_time": 1, "boot_id": "x"}}),
+            json!("not an object"),
+        ] {
+            let mut report = unchanged.clone();
+            attach(&mut report);
+            assert_eq!(report, unchanged);
+        }
+    }
+
+    /// A real job: a supervisor-like parent (this test) is not a subreaper, so its
+    /// descendants are found by their parents; a file held open for writing is listed, one
+    /// held by the supervisor is not.
+    #[test]
+    fn a_real_process_tree_and_the_file_it_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("out.log");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec 3>>'{}'; echo hello >&3; sh -c 'sleep 30' & wait", log.display()))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let me = ProcessStamp::current().unwrap();
+        let running = Running {
+            started: true,
+            supervisor: Some(me.clone()),
+            no_log: Some(false),
+            tail: Some(log.to_str().unwrap().into()),
+            ..Running::default()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let progress = loop {
+            let progress = of(&running).unwrap();
+            let names: Vec<_> =
+                progress["processes"].as_array().unwrap().iter().map(|p| p["name"].clone()).collect();
+            let writes =
+                progress["writing"].as_array().unwrap().iter().any(|f| f["path"] == log.to_str().unwrap());
+            if names.contains(&json!("sleep")) && writes {
+                break progress;
+            }
+            assert!(std::time::Instant::now() < deadline, "{progress}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        let sleep = progress["processes"].as_array().unwrap().iter().find(|p| p["name"] == "sleep").unwrap();
+        assert_eq!(sleep["args"], "sleep 30");
+        assert!(sleep["rss"].as_u64().unwrap() > 0 && sleep["age"].as_f64().unwrap() >= 0.0, "{sleep}");
+        let writing = progress["writing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == log.to_str().unwrap())
+            .unwrap();
+        assert_eq!((&writing["path"], &writing["size"]), (&json!(log.to_str().unwrap()), &json!(6)));
+        assert_eq!(progress["tail"], json!({"path": log.to_str().unwrap(), "lines": ["hello"]}));
+        assert!(progress["totals"]["count"].as_u64().unwrap() >= 3, "{progress}");
+
+        // no_log: names and figures only.
+        let quiet = Running { no_log: Some(true), ..running };
+        let progress = of(&quiet).unwrap();
+        assert_eq!(progress["no_log"], true);
+        assert!(progress.get("tail").is_none());
+        assert!(
+            progress["processes"].as_array().unwrap().iter().all(|p| p.get("args").is_none()),
+            "{progress}"
+        );
+
+        // A stock wrapper's job, or a supervisor that is gone: none.
+        assert_eq!(of(&Running { started: true, ..Running::default() }), None);
+        let gone = ProcessStamp { start_time: me.start_time + 1, ..me };
+        assert_eq!(of(&Running { supervisor: Some(gone), ..Running::default() }), None);
+    }
+}
