@@ -17,6 +17,7 @@
 //! - [`lease`]: a job that ends when nothing asks for it any more;
 //! - [`clock`]: "now", elapsed times and the timestamps of the logs;
 //! - [`status`]: a job as `async_status` reports it (also what `async_job wait` returns);
+//! - [`watch`]: waiting for a job's end without polling (inotify);
 //! - [`rules`]: the protocol's texts and bounds, which the Python parts of `library/` are
 //!   generated from.
 //!
@@ -66,6 +67,7 @@ pub mod rules;
 mod state;
 pub mod status;
 pub mod user;
+pub mod watch;
 
 pub use args::ModuleArgs;
 pub use error::Error;

@@ -61,8 +61,15 @@ pub const TIMEOUT_MSG: &str = "Timeout exceeded";
 // async_status's arguments, every one it takes besides ansible's own `_ansible_*` (its messages
 // name those without a leading `_`, as ansible-core's module, which keeps `_async_dir` to
 // itself), and `mode`'s values.
-pub const STATUS_ARGS: [&str; 3] = ["jid", "mode", "_async_dir"];
+pub const STATUS_ARGS: [&str; 5] = ["jid", "mode", "_async_dir", "_wait", "_wait_reserve"];
 pub const STATUS_MODES: [&str; 2] = ["cleanup", "status"];
+/// `_wait`: how long (seconds) a status call on a running job waits for its end before it
+/// answers "running" (this project's action plugin passes it in the `poll:` loop; 0 or absent:
+/// answer at once). `_wait_reserve`: seconds the caller still needs before the job's deadline
+/// (its remaining polls), so that a wait never pushes its last poll past the job's end by its
+/// time limit. Both JSON numbers, 0 or more.
+pub const WAIT_ARGS: [&str; 2] = ["_wait", "_wait_reserve"];
+pub const BAD_WAIT: &str = "argument '{key}' must be a number of seconds (0 or more), got: {value}";
 
 /// The arguments async_status's messages name: [`STATUS_ARGS`] but ansible's own.
 pub fn status_args_shown() -> Vec<&'static str> {

@@ -89,6 +89,8 @@ fn python() -> String {
         JUNK_WARNING,
         STATUS_ARGS,
         STATUS_MODES,
+        WAIT_ARGS,
+        BAD_WAIT,
         RUNNING_KEY,
         NOT_FOUND,
         UNPARSABLE,
