@@ -94,3 +94,28 @@ def test_a_status_call_is_one_ssh_command(sshd, tmp_path, version):
     assert ours_n["poll"]["results_file"] == f"{home}/ASYNC_DIR/JID", ours_n["poll"]
     assert ours_n["cleanup"]["erased"] == f"{home}/ASYNC_DIR/JID", ours_n["cleanup"]
     assert ours_n["gone"]["msg"] == "could not find job" and ours_n["gone"]["failed"] is True, ours_n["gone"]
+
+
+@pytest.mark.parametrize("version", [v for v in ("2.19", "2.22") if v in CONTROLLERS])
+def test_a_poll_answers_when_the_job_ends(sshd, tmp_path, version):
+    """poll_wait.yml's `poll: 5` task, whose module ends at about 8 s: with the action plugin the
+    first poll (at 5 s) waits for the module's end and finds it finished (no "ASYNC POLL" line,
+    which ansible prints for each poll that finds the job running); without it (library/ alone)
+    the first poll finds it running and the second one finished. With the plugin, a status call
+    of the user's with `wait: 30` on a 3 s job finds it finished in one call."""
+    controller = find_controller(version)
+    polls = {}
+    for with_actions in (True, False):
+        tmp = tmp_path / ("actions" if with_actions else "library")
+        tmp.mkdir()
+        ansible = Ansible(controller, sshd, tmp)
+        if with_actions:
+            (tmp / "ansible.cfg").write_text(f"[defaults]\naction_plugins = {ACTION_PLUGINS}\n")
+        try:
+            result = ansible.run("poll_wait.yml", ansible.inventory(1), pipelining=True,
+                                 extra_vars={"with_actions": with_actions})
+            result.assert_ok(hosts=1)
+        finally:
+            ansible.stop_everything()
+        polls[with_actions] = result.stdout.count("ASYNC POLL on ")
+    assert polls == {True: 0, False: 1}, polls

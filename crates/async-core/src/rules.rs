@@ -41,7 +41,11 @@ pub const BAD_GRACE: &str = "{env} must be a number of seconds from 0 to {max}, 
 pub const LEASE_ENV: &str = "ASYNC_WRAPPER_LEASE";
 /// The longest lease taken, as the longest time limit: 10 years.
 pub const MAX_LEASE: u64 = MAX_TIME_LIMIT;
-pub const BAD_LEASE: &str = "{env} must be a whole number of seconds from 1 to {max}, got: {value}";
+/// The value of [`LEASE_ENV`] (any case; `0` too) that takes no lease: a task that must outlive
+/// a play whose `environment:` gives every task one.
+pub const LEASE_OFF: &str = "off";
+pub const BAD_LEASE: &str =
+    "{env} must be a whole number of seconds from 1 to {max}, or 0 or off for no lease, got: {value}";
 pub const EXACT_ENV: &str = "ASYNC_WRAPPER_EXACT_LIMIT";
 pub const BAD_EXACT: &str = "{env} must be 1 (end the job at its time limit exactly) or 0, got: {value}";
 

@@ -78,6 +78,7 @@ fn python() -> String {
         BAD_GRACE,
         LEASE_ENV,
         MAX_LEASE,
+        LEASE_OFF,
         BAD_LEASE,
         EXACT_ENV,
         BAD_EXACT,
