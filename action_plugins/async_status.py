@@ -21,7 +21,7 @@
 # deadline. A task of yours waits only when it asks, with `wait: SECONDS`.
 #
 # A cancelled play stops polling: before each call of the loop, the worker checks that the
-# ansible-playbook process that started it is still its parent. From ansible-core 2.19 on a
+# ansible-playbook process that forked it is still its parent. From ansible-core 2.19 on a
 # worker runs in a session of its own and outlives a SIGKILL to ansible-playbook's process
 # group (ansible-runner's cancel, AWX); it would poll on, renewing the job's lease, until the
 # task's `async` seconds are over. Here it exits instead, and the lease ends the job.
@@ -69,11 +69,6 @@ def is_our_status_script(head: bytes) -> bool:
     return head.startswith(start) and all(mark in head for mark in marks)
 
 
-# The worker's parent, the ansible-playbook process, as seen at this worker's first status call
-# (per process: a worker is forked per task and host).
-_PLAYBOOK = {}
-
-
 def poll_loop(frame, action):
     """The `poll:` loop calling `action`, from the frame that called its `run`: (poll,
     time_left) as numbers, else None (a task of the user's, a cleanup, anything unexpected)."""
@@ -93,17 +88,16 @@ def poll_loop(frame, action):
 
 
 def playbook_gone() -> bool:
-    """Whether the ansible-playbook process that started this worker is gone: the parent
-    recorded at the first call (when it was the process that forked this one) is no longer the
-    parent. Anything unexpected: not gone."""
+    """Whether the ansible-playbook process that forked this worker is gone: it is no longer
+    this process's parent (the worker was re-parented). Only where ansible forks its workers
+    (its multiprocessing context, `fork` in 2.14 to 2.22); anything unexpected: not gone."""
     try:
-        me = os.getpid()
-        if me not in _PLAYBOOK:
-            parent = multiprocessing.parent_process()
-            ppid = os.getppid()
-            _PLAYBOOK[me] = ppid if parent is not None and parent.pid == ppid and ppid > 1 else None
-        recorded = _PLAYBOOK[me]
-        return recorded is not None and os.getppid() != recorded
+        from ansible.utils.multiprocessing import context
+
+        if context.get_start_method() != "fork":
+            return False
+        parent = multiprocessing.parent_process()
+        return parent is not None and parent.pid != os.getppid()
     except Exception:
         return False
 
@@ -144,12 +138,18 @@ class ActionModule(AnsibleAsyncStatus):
                 if time_left - poll > 0:
                     self._wait = {"_wait": poll, "_wait_reserve": poll}
             if loop is None and "wait" in self._task.args:
-                wait = self._task.args["wait"]
-                self._task.args = {k: v for k, v in self._task.args.items() if k != "wait"}
-                seconds = wait_seconds(wait)
+                # Taken out of the task's arguments for this call only (an until-loop runs the
+                # same action with the same task again).
+                args = self._task.args
+                seconds = wait_seconds(args["wait"])
                 if seconds is None:
-                    return {"failed": True, "msg": "wait must be a number of seconds, got: %r" % (wait,)}
+                    return {"failed": True, "msg": "wait must be a number of seconds, got: %r" % (args["wait"],)}
                 self._wait = {"_wait": seconds}
+                self._task.args = {k: v for k, v in args.items() if k != "wait"}
+                try:
+                    return super().run(tmp, task_vars)
+                finally:
+                    self._task.args = args
         return super().run(tmp, task_vars)
 
     def _get_async_dir(self):

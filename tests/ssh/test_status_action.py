@@ -102,7 +102,8 @@ def test_a_poll_answers_when_the_job_ends(sshd, tmp_path, version):
     first poll (at 5 s) waits for the module's end and finds it finished (no "ASYNC POLL" line,
     which ansible prints for each poll that finds the job running); without it (library/ alone)
     the first poll finds it running and the second one finished. With the plugin, a status call
-    of the user's with `wait: 30` on a 3 s job finds it finished in one call."""
+    of the user's with `wait: 30` on a 3 s job finds it finished in one call, and an until-loop
+    of four calls with `wait: 2` and no delay collects a 4 s job (each retry waits again)."""
     controller = find_controller(version)
     polls = {}
     for with_actions in (True, False):
