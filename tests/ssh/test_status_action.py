@@ -30,6 +30,8 @@ from test_ssh_operations import operations
 CONTROLLERS = versions_from_env("STATUS_ACTION_CONTROLLERS", VERSIONS)
 ACTION_PLUGINS = REPO / "action_plugins"
 STEPS = ("poll", "cleanup", "gone", "poll1")
+# Ours only: an async_job call (the release's async_job action hands the dir unexpanded too).
+JOB_STEP = "job"
 # What differs between two runs of the same command, whoever reports it.
 RUN_BOUND = {"start", "end", "delta", "invocation"}
 
@@ -46,14 +48,15 @@ def run(controller, sshd, tmp: Path, *, stock: bool) -> tuple[dict[str, list[str
         kwargs["library"] = controller.stock_library(library)
     try:
         result = ansible.run("status_action.yml", ansible.inventory(1), pipelining=True, args=("-vvv",),
-                             extra_vars={"home_async_dir": f"~/{home_dir.name}"}, **kwargs)
+                             extra_vars={"home_async_dir": f"~/{home_dir.name}", "stock_modules": stock},
+                             **kwargs)
         result.assert_ok(hosts=1)
         reported = json.loads((tmp / "status_results.json").read_text())
     finally:
         ansible.stop_everything()
         shutil.rmtree(home_dir, ignore_errors=True)
     counted = operations(result.stdout)
-    assert sorted(counted) == sorted(STEPS), counted
+    assert sorted(counted) == sorted((*STEPS, JOB_STEP)), counted
     return counted, reported, home_dir
 
 
@@ -90,7 +93,10 @@ def test_a_status_call_is_one_ssh_command(sshd, tmp_path, version):
                 continue
             assert key in ours_n[step], (step, key, ours_n[step])
             assert ours_n[step][key] == value, (step, key, ours_n[step][key], value)
+    # async_job (ours only): one pipelined command, in the play's async dir, expanded.
+    assert ours[JOB_STEP] == ["exec (pipelined)"] and stock[JOB_STEP] == [], (ours[JOB_STEP], stock[JOB_STEP])
     home = str(home_of("root"))
+    assert ours_n["job"]["async_dir"] == f"{home}/ASYNC_DIR", ours_n["job"]
     assert ours_n["poll"]["results_file"] == f"{home}/ASYNC_DIR/JID", ours_n["poll"]
     assert ours_n["cleanup"]["erased"] == f"{home}/ASYNC_DIR/JID", ours_n["cleanup"]
     assert ours_n["gone"]["msg"] == "could not find job" and ours_n["gone"]["failed"] is True, ours_n["gone"]
