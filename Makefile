@@ -89,7 +89,7 @@ build: library
 dist: library
 	rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)/library $(DIST_DIR)/action_plugins $(DIST_DIR)/callback_plugins $(DIST_DIR)/meta
 	cp library/async_wrapper library/async_status library/async_job $(DIST_DIR)/library/
-	cp action_plugins/async_job.py $(DIST_DIR)/action_plugins/
+	cp action_plugins/async_job.py action_plugins/async_status.py $(DIST_DIR)/action_plugins/
 	cp callback_plugins/async_progress.py $(DIST_DIR)/callback_plugins/
 	cp crates/ansible-async/role/meta/main.yml $(DIST_DIR)/meta/
 	mkdir -p $(DIST_DIR)/docs $(DIST_DIR)/tests/bench/results
@@ -99,8 +99,10 @@ dist: library
 	chmod 0755 $(DIST_DIR) $(DIST_DIR)/library $(DIST_DIR)/library/* $(DIST_DIR)/docs $(DIST_DIR)/action_plugins \
 		$(DIST_DIR)/callback_plugins $(DIST_DIR)/meta $(DIST_DIR)/tests $(DIST_DIR)/tests/bench $(DIST_DIR)/tests/bench/results
 	chmod 0644 $(DIST_DIR)/README.md $(DIST_DIR)/LICENSE $(DIST_DOCS:%=$(DIST_DIR)/%) $(DIST_CHARTS:%=$(DIST_DIR)/%) \
-		$(DIST_DIR)/action_plugins/async_job.py $(DIST_DIR)/callback_plugins/async_progress.py $(DIST_DIR)/meta/main.yml
-	cd $(DIST_DIR) && sha256sum action_plugins/async_job.py callback_plugins/async_progress.py library/async_job library/async_status \
+		$(DIST_DIR)/action_plugins/async_job.py $(DIST_DIR)/action_plugins/async_status.py \
+		$(DIST_DIR)/callback_plugins/async_progress.py $(DIST_DIR)/meta/main.yml
+	cd $(DIST_DIR) && sha256sum action_plugins/async_job.py action_plugins/async_status.py \
+		callback_plugins/async_progress.py library/async_job library/async_status \
 		library/async_wrapper LICENSE README.md $(DIST_DOCS) meta/main.yml $(DIST_CHARTS) >SHA256SUMS
 	chmod 0644 $(DIST_DIR)/SHA256SUMS
 	LC_ALL=C tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \

@@ -1,8 +1,9 @@
 # The action of ansible-async-rs's async_job module (library/async_job): it passes the play's
 # async dir to the module, as ansible-core's own async_status action does for async_status, so
 # that `async_job` finds the jobs the play's async tasks started (`ansible_async_dir`, or the
-# shell's `async_dir` option; default ~/.ansible_async, with `~` expanded on the host as
-# ansible expands it for async_status). An `async_dir` given to the task wins.
+# shell's `async_dir` option; default ~/.ansible_async, its `~` expanded on the host by the
+# program, by the rule ansible's `echo ~user` follows for async_status). An `async_dir` given
+# to the task wins.
 #
 # Use it with ANSIBLE_ACTION_PLUGINS=/path/to/action_plugins, `action_plugins = ...` in
 # ansible.cfg, or an action_plugins/ folder beside the playbook. ansible-core 2.14 to 2.22.
@@ -22,7 +23,13 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         if not args.get("async_dir"):
             async_dir = self.get_shell_option("async_dir", default="~/.ansible_async")
-            args["async_dir"] = self._remote_expand_user(async_dir)
+            # The program (and library/async_job, to find it) expands `~` by the rule ansible's
+            # `echo ~user` follows: no `echo ~` of ansible's, one SSH command less. On a local
+            # connection, where it costs no round trip and goes by $HOME, ansible's is kept.
+            connection = self._connection
+            if getattr(connection, "_remote_is_local", False) or getattr(connection, "transport", "") == "local":
+                async_dir = self._remote_expand_user(async_dir)
+            args["async_dir"] = async_dir
         result.update(self._execute_module(module_name="ansible.legacy.async_job", module_args=args,
                                            task_vars=task_vars))
         return result

@@ -227,6 +227,73 @@ class Collect:
         return max(len(path.read_bytes()) for path in found)
 
 
+class Poll5:
+    """The poll: 5 figure: ssh/poll5.yml per side, stock (its modules, ansible's own actions)
+    against ours (library/ and the release's action plugins), the async dir under `~`."""
+
+    def __init__(self, bench: Bench, hosts: int, rtt_ms: float):
+        self.bench, self.hosts, self.rtt_ms = bench, hosts, rtt_ms
+        rng = random.Random(5)
+        self.durations = {f"h{n}": [round(rng.uniform(3, 12), 1) for _ in range(3)] for n in range(1, hosts + 1)}
+
+    def run(self, side: str, verbose: bool) -> tuple[float, dict[str, list[str]]]:
+        cfg = f"action_plugins = {ACTION_PLUGINS}\n" if side == "ours" else ""
+        ansible, inventory = self.bench.sandbox(f"poll5-{side}", self.rtt_ms, self.hosts, cfg)
+        home_dir = Path.home() / f".ansible_async-{ansible.mark}"
+        try:
+            result = ansible.run(str(HERE / "ssh" / "poll5.yml"), inventory, pipelining=True, forks=self.hosts,
+                                 library=self.bench.library(side, ansible.tmp), timeout=600,
+                                 extra_vars={"durations": self.durations, "home_async_dir": f"~/{home_dir.name}"},
+                                 args=("-vvv",) if verbose else ())
+            result.assert_ok(hosts=self.hosts)
+        finally:
+            ansible.stop_everything()
+            shutil.rmtree(home_dir, ignore_errors=True)
+        # Each task's SSH commands, every host's, in order, by kind.
+        commands: dict[str, list[str]] = {}
+        current = None
+        for line in result.stdout.splitlines():
+            if line.startswith("TASK [") or line.startswith("PLAY RECAP"):
+                current = line[6:line.index("]")] if line.startswith("TASK [POLL5") else None
+                continue
+            if current and SSH_EXEC.match(line):
+                kind = "echo ~" if "echo ~" in line else "other"
+                commands.setdefault(current, []).append(kind)
+        return result.seconds, commands
+
+
+def poll5_figure(bench: Bench, options, data: dict) -> list[str]:
+    figure = Poll5(bench, options.hosts, options.poll5_rtt)
+    seconds = {side: [] for side in SIDES}
+    for n in range(options.rounds):
+        for side in (SIDES if n % 2 == 0 else SIDES[::-1]):
+            seconds[side].append(figure.run(side, verbose=False)[0])
+    counted = {side: figure.run(side, verbose=True)[1] for side in SIDES}
+    # The play's modules, task by task: a task ends when its slowest host's module does.
+    modules = sum(max(d[k] for d in figure.durations.values()) for k in range(3))
+    per_task = {side: sum(len(c) for c in counted[side].values()) / (3 * options.hosts) for side in SIDES}
+    echoes = {side: sum(c.count("echo ~") for c in counted[side].values()) for side in SIDES}
+    # Status calls: what is neither the launch (5 commands: mkdir, 2 uploads, chmod, exec) nor an echo.
+    calls = {side: sum(len(c) for c in counted[side].values()) - echoes[side] - 5 * 3 * options.hosts
+             for side in SIDES}
+    per_call = {side: (calls[side] + echoes[side]) / calls[side] for side in SIDES}
+    data["poll5"] = {"durations": figure.durations, "modules_seconds": modules, "seconds": seconds,
+                     "commands_per_task": per_task, "status_calls": calls, "echo": echoes,
+                     "commands_per_status_call": per_call, "rtt_ms": options.poll5_rtt}
+    stock, ours = statistics.median(seconds["stock"]), statistics.median(seconds["ours"])
+    label = (f"{options.hosts}-host play, 3 `poll: 5` tasks, modules 3–12 s ({modules:.1f} s of them), "
+             f"`~/` async dir, pipelining on, round trip {options.poll5_rtt:g} ms")
+    rows = [f"| {label} | s | {stock:.1f} ({min(seconds['stock']):.1f}–{max(seconds['stock']):.1f}) | "
+            f"{ours:.1f} ({min(seconds['ours']):.1f}–{max(seconds['ours']):.1f}) | {stock / ours:.2f}× | |",
+            f"| the same: SSH commands per status call (poll or cleanup) | commands | {per_call['stock']:.1f} | "
+            f"{per_call['ours']:.1f} | | 1 |",
+            f"| the same: SSH commands per task and host (launch, polls, cleanup) | commands | "
+            f"{per_task['stock']:.1f} | {per_task['ours']:.1f} | | |"]
+    for row in rows:
+        print(row, flush=True)
+    return rows
+
+
 def collect_figure(bench: Bench, options, data: dict) -> list[str]:
     collect = Collect(bench, options.hosts, options.jobs, options.rtt)
     sizes = {f"{side} {how}": collect.module_bytes(side, how) for side, how in COLLECTORS}
@@ -302,7 +369,8 @@ def main() -> None:
     parser.add_argument("--rtt", type=float, default=20.0, help="the longer round trip, ms")
     parser.add_argument("--polls", type=int, default=25)
     parser.add_argument("--controller", default="2.19")
-    parser.add_argument("--only", choices=("play", "poll", "collect"),
+    parser.add_argument("--poll5-rtt", type=float, default=50.0, help="the poll: 5 figure's round trip, ms")
+    parser.add_argument("--only", choices=("play", "poll", "collect", "poll5"),
                         default=os.environ.get("ASYNC_BENCH_SSH_ONLY") or None)
     parser.add_argument("--collect-rounds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=20, help="jobs per host in the collect figure")
@@ -327,6 +395,8 @@ def run(options, tmp: Path, out: Path) -> None:
         if options.only == "collect":
             collect_figure(bench, options, data)
             return
+        if options.only in (None, "poll5"):
+            rows += poll5_figure(bench, options, data)
         if options.only in (None, "play"):
             for rtt in (0, options.rtt):
                 for pipelining in (False, True):

@@ -223,7 +223,8 @@ def test_odd_async_dirs(tmp_path, odd, way, with_program, shell):
         code, answer = script(tmp_path, args, way, shell=shell)
         assert code == 0, answer
         if mode == "status":
-            assert answer == {"rc": 3, "changed": True, "finished": True, "ansible_job_id": "j1.1"}
+            assert answer == {"rc": 3, "changed": True, "finished": True, "ansible_job_id": "j1.1",
+                              "results_file": str(async_dir / "j1.1")}
         else:
             assert answer == {"ansible_job_id": "j1.1", "erased": str(async_dir / "j1.1")}
     assert not (async_dir / "j1.1").exists()
@@ -333,7 +334,8 @@ def test_pipelined_the_program_does_not_read_the_script_text(tmp_path):
     spy.write_text(f"#!/bin/sh\nhead -c 64 | wc -c >{tmp_path}/stdin-bytes\nexec {PROGRAM} \"$@\"\n")
     spy.chmod(0o700)
     code, answer = script(tmp_path, ansible_args(async_dir, "j1.1"), "pipelined")
-    assert (code, answer) == (0, {"finished": True, "ansible_job_id": "j1.1"})
+    assert (code, answer) == (0, {"finished": True, "ansible_job_id": "j1.1",
+                                  "results_file": str(async_dir / "j1.1")})
     assert (tmp_path / "stdin-bytes").read_text().strip() == "0"
 
 
@@ -403,5 +405,18 @@ def test_an_async_dir_under_home_var_is_answered_by_the_program(tmp_path, way):
     install_program(async_dir)
     args = ansible_args(async_dir, "j1.1")
     args["_async_dir"] = "$HOME/async"
+    code, answer = script(tmp_path, args, way, env={**os.environ, "HOME": str(tmp_path)})
+    assert code == 0 and answer["finished"] is False and "elapsed" in answer, answer
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_an_async_dir_under_tilde_is_answered_by_the_program(tmp_path, way):
+    """ansible-async-rs's action plugin passes `~/...` as it is: the script finds the program
+    under $HOME (here the test's dir), and the program expands `~` itself (to the passwd home,
+    and finds the job re-anchored on $HOME). Python alone would look under the passwd home."""
+    async_dir = running_job(tmp_path)
+    install_program(async_dir)
+    args = ansible_args(async_dir, "j1.1")
+    args["_async_dir"] = "~/async"
     code, answer = script(tmp_path, args, way, env={**os.environ, "HOME": str(tmp_path)})
     assert code == 0 and answer["finished"] is False and "elapsed" in answer, answer

@@ -100,8 +100,12 @@ def wait_gone(group: Group, *, since: float, timeout: float) -> float | None:
 class Run:
     """One controller run (ours or stock) against a port of the sshd, with dirs of its own."""
 
-    def __init__(self, name: str, controller: Controller, tmp: Path, port: int, key: Path, *, stock: bool):
+    def __init__(self, name: str, controller: Controller, tmp: Path, port: int, key: Path, *, stock: bool,
+                 actions: bool = False):
         self.name = name
+        # With the release's action plugins (action_plugins/async_status.py: the poll loop's
+        # worker stops polling when its ansible-playbook is gone).
+        self.actions = actions
         self.controller = controller
         self.stock = stock
         self.dir = tmp / name
@@ -147,10 +151,14 @@ class Run:
         return [str(self.controller.ansible_playbook), "-i", str(self.inventory),
                 "-e", f"@{self.dir / 'vars.json'}", str(PLAYBOOKS / playbook)]
 
+    def write_config(self) -> None:
+        actions = f"action_plugins = {REPO / 'action_plugins'}\n" if self.actions else ""
+        (self.dir / "ansible.cfg").write_text(f"[defaults]\n{actions}")
+
     def start(self, playbook: str, **variables) -> subprocess.Popen:
         """ansible-playbook in a session (and process group) of its own, as a terminal's
         foreground job is: Ctrl-C is SIGINT to that group."""
-        (self.dir / "ansible.cfg").write_text("[defaults]\n")
+        self.write_config()
         self.extra_vars(**variables)
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(self.command(playbook), env=self.env(), cwd=self.dir,

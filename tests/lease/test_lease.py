@@ -21,7 +21,10 @@ keeps polling, so the job lives on until that worker is gone too; with 2.18 noth
 (c) SIGKILL of every ansible-playbook process (main and workers: a controller that dies);
 (d) the SSH connection cut while the play polls. And two that must live, run in the background
 while the others run: (e) a poll: 0 job collected by an until-loop whose delay is under the
-lease, and (f) a 60 s job with poll: 5 and a 20 s lease (ours only: stock has no lease).
+lease, and (f) a 60 s job with poll: 5 and a 20 s lease (ours only: stock has no lease). And (g), ours only,
+with the release's action plugins, on 2.19, 2.21 and 2.22: ansible-runner's cancel and SIGKILL to
+ansible-playbook's process group; the worker that polls stops polling by itself, and the module
+is gone within L + grace + poll + 1 s.
 
 The measured figures are printed and written to target/lease-figures.txt.
 """
@@ -107,12 +110,12 @@ def wait_playbooks_gone(*runs: Run, timeout: float = 60) -> dict[str, float]:
     return seen
 
 
-def check_ours(ours: Run, jid: str, group, since: float) -> float:
-    """ours' module group is gone within the bound after `since`, and the job file holds the
+def check_ours(ours: Run, jid: str, group, since: float, bound: float = BOUND) -> float:
+    """ours' module group is gone within `bound` after `since`, and the job file holds the
     lease_expired result beside the job's log; returns the seconds measured."""
-    gone = wait_gone(group, since=since, timeout=BOUND + TOLERANCE + 10)
-    assert gone is not None, f"ours' module group still runs {BOUND + TOLERANCE + 10} s after the play ended"
-    assert gone <= BOUND + TOLERANCE, f"ours' module group ended {gone:.2f} s after the play, bound {BOUND} + {TOLERANCE}"
+    gone = wait_gone(group, since=since, timeout=bound + TOLERANCE + 10)
+    assert gone is not None, f"ours' module group still runs {bound + TOLERANCE + 10} s after the play ended"
+    assert gone <= bound + TOLERANCE, f"ours' module group ended {gone:.2f} s after the play, bound {bound} + {TOLERANCE}"
     result = wait_until(lambda: "started" not in (job := read_job(ours.async_dir, jid)) and job, timeout=10,
                         what="ours' lease_expired result")
     assert result["failed"] is True, result
@@ -229,7 +232,7 @@ def test_cancel_through_ansible_runner(sshd, runs, figures, tmp_path, monkeypatc
     cancel = threading.Event()
     started = {}
     for run in (ours, stock):
-        (run.dir / "ansible.cfg").write_text("[defaults]\n")
+        run.write_config()
         private = run.dir / "runner"
         private.mkdir()
         started[run.name] = ansible_runner.run_async(
@@ -359,3 +362,70 @@ def test_polled_jobs_live_past_their_lease(live_jobs, figures):
     # poll: 5 cleans up after itself.
     assert poll5.job_path() is None
     assert not procs.pids_with_env(MARK_VAR, until.mark) and not procs.pids_with_env(MARK_VAR, poll5.mark)
+
+
+# --- (g) with the action plugin: a cancelled play stops polling ------------------------------------
+
+POLL = 2  # cancel.yml's poll:
+
+
+def runner_start(run: Run, cancel: threading.Event):
+    """ansible-runner runs cancel.yml for `run` (ansible-playbook from the run's controller);
+    returns its thread and runner."""
+    import ansible_runner
+
+    run.write_config()
+    private = run.dir / "runner"
+    private.mkdir()
+    run.extra_vars(lease=LEASE, grace=GRACE, seconds=SECONDS)
+    return ansible_runner.run_async(
+        private_data_dir=str(private),
+        playbook=run.command("cancel.yml")[-1],
+        inventory=str(run.inventory),
+        extravars={"mark": run.mark, "lease": LEASE, "grace": GRACE, "seconds": SECONDS},
+        envvars={**run.env(), "PATH": f"{run.controller.bin}:{os.environ['PATH']}"},
+        cancel_callback=cancel.is_set,
+        suppress_env_files=True,
+        quiet=True,
+    )
+
+
+@pytest.mark.parametrize("how", ["runner-cancel", "sigkill-group"])
+@pytest.mark.parametrize("version", ["2.19", "2.21", "2.22"])
+def test_with_the_action_plugin_a_cancelled_play_stops_polling(sshd, runs, figures, tmp_path, version, how):
+    """ours with action_plugins/async_status.py: ansible-runner's cancel, or SIGKILL to
+    ansible-playbook's process group, leaves the worker that polls the job alive (2.19 on: a
+    session of its own); at its next poll it sees its ansible-playbook gone and exits without
+    polling, so the lease ends the job: its module is gone within lease + grace + poll + 1 s of
+    ansible-playbook's end (without the plugin the worker polls on: the tests above)."""
+    controller = find_controller(version)
+    ours = Run("ours", controller, tmp_path, sshd.port, sshd.key, stock=False, actions=True)
+    runs.append(ours)
+    cancel = threading.Event()
+    if how == "runner-cancel":
+        thread, runner = runner_start(ours, cancel)
+        main = wait_until(lambda: [p for p in ours.playbook_pids() if procs.ppid(p) == os.getpid()],
+                          timeout=30, what="ansible-runner's ansible-playbook")[0]
+    else:
+        main = ours.start("cancel.yml", lease=LEASE, grace=GRACE, seconds=SECONDS).pid
+    group = module_group(ours)
+    jid = renewed(ours)
+    if how == "runner-cancel":
+        cancel.set()
+    else:
+        os.killpg(main, signal.SIGKILL)  # main is its group's leader (a session of its own)
+    # ansible-runner checks its cancel_callback between reads of the output (every 5 s at most).
+    wait_until(lambda: not procs.is_alive(main), timeout=30, interval=0.02, what="ansible-playbook to be killed")
+    main_gone = time.monotonic()
+    if how == "runner-cancel":
+        thread.join(timeout=30)
+        assert runner.status == "canceled", runner.status
+    # The worker polling the job exits by itself at its next poll.
+    wait_until(lambda: not ours.playbook_pids(), timeout=POLL + 10, interval=0.05,
+               what=f"the polling worker to exit by itself\n{ours.output()[-3000:]}")
+    # A poll in flight when ansible-playbook died may wait up to `poll` seconds, renewing the
+    # lease as it looks at the job.
+    bound = LEASE + GRACE + POLL + 1
+    gone = check_ours(ours, jid, group, main_gone, bound)
+    figures.add(f"(g) {how} with the action plugin [{version}]: the worker stopped polling; ours' module "
+                f"group gone {gone:.2f} s after ansible-playbook (bound {bound} s + {TOLERANCE} s)")

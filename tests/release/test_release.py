@@ -105,8 +105,8 @@ def release(tmp_path_factory):
         assert {m.name for m in members if m.isfile()} == {
             f"{NAME}/{f}" for f in ("README.md", "LICENSE", "SHA256SUMS", "meta/main.yml",
                                     "library/async_wrapper", "library/async_status", "library/async_job",
-                                    "action_plugins/async_job.py", "callback_plugins/async_progress.py",
-                                    *DOCS, *CHARTS)}
+                                    "action_plugins/async_job.py", "action_plugins/async_status.py",
+                                    "callback_plugins/async_progress.py", *DOCS, *CHARTS)}
         assert all(m.uid == 0 and m.gid == 0 and m.mtime == 0 for m in members)
         tar.extractall(where)
     return where / NAME
@@ -136,7 +136,8 @@ def test_a_role_with_the_release_library_runs_async_tasks(release, version, tmp_
         (role / "library" / name).write_bytes((release / "library" / name).read_bytes())
         (role / "library" / name).chmod(0o755)
     (role / "action_plugins").mkdir()
-    (role / "action_plugins" / "async_job.py").write_bytes((release / "action_plugins" / "async_job.py").read_bytes())
+    for name in ("async_job.py", "async_status.py"):
+        (role / "action_plugins" / name).write_bytes((release / "action_plugins" / name).read_bytes())
     env = ansible_env(ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "remote"))
     run_play(controller, tmp_path, "- hosts: all\n  gather_facts: false\n  roles: [native_async]\n", env)
 

@@ -9,8 +9,10 @@ as a role to `testhost` (facts gathered), with the target's dependency roles (pr
 setup_*) from the same sdist on the roles path and an inventory like ansible-test's
 (`testhost`, local connection, pipelining, the controller's python).
 
-ANSIBLE_LIBRARY is this project's library/; the venvs' stock async modules are stubs that fail
-loudly, so a passing target ran ours. The test also checks that in the async dir: the launcher's
+ANSIBLE_LIBRARY is this project's library/ and ANSIBLE_ACTION_PLUGINS its action_plugins/ (so
+the `poll:` loops run through action_plugins/async_status.py, whose calls wait for a job's end:
+the targets' time-limit cases, async_fail's among them, hold it to stock's answers); the venvs'
+stock async modules are stubs that fail loudly, so a passing target ran ours. The test also checks that in the async dir: the launcher's
 unpacked program is in `.bin/`, and every job file left there has the log only our wrapper
 writes, naming the protocol this controller speaks.
 
@@ -48,7 +50,7 @@ import yaml
 from harness.controllers import VENV_DIR, Controller, controller as find_controller, versions_from_env
 from harness.env import ansible_env
 from harness.jobs import kill_jobs
-from harness.paths import LIBRARY
+from harness.paths import LIBRARY, REPO
 from harness.procs import kill_all, pids_with_env
 from harness.recap import assert_recap_ok, parse_recap
 
@@ -144,6 +146,8 @@ def run_in_own_async_dir(controller: Controller, integration: Path, command: lis
         UPSTREAM_TEST_MARK=MARK,
         ANSIBLE_CONFIG=str(tmp / "ansible.cfg"),
         ANSIBLE_LIBRARY=str(LIBRARY),
+        # The release's action plugins too: the poll loop's calls wait for a job's end.
+        ANSIBLE_ACTION_PLUGINS=str(REPO / "action_plugins"),
         ANSIBLE_LOCAL_TEMP=str(tmp / "local"),
         ANSIBLE_REMOTE_TEMP=str(tmp / "remote"),
         ANSIBLE_ROLES_PATH=str(integration / "targets"),

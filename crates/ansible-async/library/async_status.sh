@@ -4,7 +4,7 @@ IFS= read -r j <<'ARGS' || :
 ARGS
 d=${j#*\"_async_dir\": \"}
 d=${d%%\"*}
-case $d in \$HOME/*) d=$HOME/${d#*/} ;; esac
+case $d in [~$]*/*) d=$HOME/${d#*/} ;; esac
 { read -r a </proc/sys/kernel/arch; } 2>/dev/null || a=$(uname -m 2>/dev/null)
 case $d in /*) [ -L "$d/.bin" ] || for p in "$d/.bin/ansible-async-@PAYLOAD_ID@.$a" "$d/.bin/ansible-async-"*".$a"; do
     [ -f "$p" ] && [ -x "$p" ] && [ -O "$p" ] && exec "$p" async_status --args-json "$j" </dev/null

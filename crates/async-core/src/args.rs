@@ -55,6 +55,21 @@ impl ModuleArgs {
         }
     }
 
+    /// A number of seconds, 0 or more, given as a JSON number; `None` when absent.
+    pub fn seconds(&self, key: &str) -> Result<Option<f64>, String> {
+        let bad = |value: &Value| {
+            fill(rules::BAD_WAIT, &[("key", &key), ("max", &rules::MAX_TIME_LIMIT), ("value", value)])
+        };
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(secs) if secs >= 0.0 && secs.is_finite() => Ok(Some(secs)),
+                _ => Err(bad(&Value::Number(n.clone()))),
+            },
+            Some(other) => Err(bad(other)),
+        }
+    }
+
     /// An argument as given.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.map.get(key).filter(|v| !v.is_null())

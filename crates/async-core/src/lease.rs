@@ -20,17 +20,22 @@ use crate::{JobDir, JobId};
 /// starts it, e.g. through a play's `environment:`.
 pub use crate::rules::{LEASE_ENV, MAX_LEASE};
 
-/// The lease [`LEASE_ENV`] asks for; `None` without the variable; `Err` names a bad value.
+/// The lease [`LEASE_ENV`] asks for; `None` without the variable, or with `0` or
+/// [`rules::LEASE_OFF`] (no lease for this task, whatever the play gives); `Err` names a bad value.
 pub fn lease_from_env() -> Result<Option<Duration>, String> {
     match std::env::var(LEASE_ENV) {
         Err(_) => Ok(None),
-        Ok(text) => lease_from_text(&text).map(Some),
+        Ok(text) => lease_from_text(&text),
     }
 }
 
-fn lease_from_text(text: &str) -> Result<Duration, String> {
+fn lease_from_text(text: &str) -> Result<Option<Duration>, String> {
+    if text.trim().eq_ignore_ascii_case(rules::LEASE_OFF) {
+        return Ok(None);
+    }
     match text.trim().parse::<u64>() {
-        Ok(secs) if (1..=MAX_LEASE).contains(&secs) => Ok(Duration::from_secs(secs)),
+        Ok(0) => Ok(None),
+        Ok(secs) if secs <= MAX_LEASE => Ok(Some(Duration::from_secs(secs))),
         _ => {
             Err(fill(rules::BAD_LEASE, &[("env", &LEASE_ENV), ("max", &MAX_LEASE), ("value", &quote(text))]))
         }
@@ -58,14 +63,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lease_is_a_whole_number_of_seconds_from_one() {
-        assert_eq!(lease_from_text("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(lease_from_text(" 5 "), Ok(Duration::from_secs(5)));
-        for bad in ["0", "-1", "1.5", "", "soon", "315576001"] {
+    fn a_lease_is_a_whole_number_of_seconds_from_one_or_off() {
+        assert_eq!(lease_from_text("30"), Ok(Some(Duration::from_secs(30))));
+        assert_eq!(lease_from_text(" 5 "), Ok(Some(Duration::from_secs(5))));
+        for off in ["0", " 0", "off", "OFF", " Off "] {
+            assert_eq!(lease_from_text(off), Ok(None), "{off}");
+        }
+        for bad in ["-1", "1.5", "", "soon", "no", "315576001"] {
             let e = lease_from_text(bad).unwrap_err();
             assert!(
                 e.starts_with(
-                    "ASYNC_WRAPPER_LEASE must be a whole number of seconds from 1 to 315576000, got: "
+                    "ASYNC_WRAPPER_LEASE must be a whole number of seconds from 1 to 315576000, or 0 or off for \
+                     no lease, got: "
                 ),
                 "{e}"
             );

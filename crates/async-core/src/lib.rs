@@ -18,6 +18,7 @@
 //! - [`clock`]: "now", elapsed times and the timestamps of the logs;
 //! - [`status`]: a job as `async_status` reports it (also what `async_job wait` returns);
 //! - [`progress`]: what a running job is doing, read from `/proc` for its status;
+//! - [`watch`]: waiting for a job's end without polling (inotify);
 //! - [`rules`]: the protocol's texts and bounds, which the Python parts of `library/` are
 //!   generated from.
 //!
@@ -70,6 +71,7 @@ pub mod rules;
 mod state;
 pub mod status;
 pub mod user;
+pub mod watch;
 
 pub use args::ModuleArgs;
 pub use error::Error;

@@ -41,7 +41,11 @@ pub const BAD_GRACE: &str = "{env} must be a number of seconds from 0 to {max}, 
 pub const LEASE_ENV: &str = "ASYNC_WRAPPER_LEASE";
 /// The longest lease taken, as the longest time limit: 10 years.
 pub const MAX_LEASE: u64 = MAX_TIME_LIMIT;
-pub const BAD_LEASE: &str = "{env} must be a whole number of seconds from 1 to {max}, got: {value}";
+/// The value of [`LEASE_ENV`] (any case; `0` too) that takes no lease: a task that must outlive
+/// a play whose `environment:` gives every task one.
+pub const LEASE_OFF: &str = "off";
+pub const BAD_LEASE: &str =
+    "{env} must be a whole number of seconds from 1 to {max}, or 0 or off for no lease, got: {value}";
 pub const EXACT_ENV: &str = "ASYNC_WRAPPER_EXACT_LIMIT";
 pub const BAD_EXACT: &str = "{env} must be 1 (end the job at its time limit exactly) or 0, got: {value}";
 /// The words a yes-or-no setting takes, lower-cased and trimmed (YAML's `true` reaches the
@@ -147,8 +151,15 @@ pub const SYSLOG_INVOKED: &str = "{id} Invoked with {args}";
 // async_status's arguments, every one it takes besides ansible's own `_ansible_*` (its messages
 // name those without a leading `_`, as ansible-core's module, which keeps `_async_dir` to
 // itself), and `mode`'s values.
-pub const STATUS_ARGS: [&str; 3] = ["jid", "mode", "_async_dir"];
+pub const STATUS_ARGS: [&str; 5] = ["jid", "mode", "_async_dir", "_wait", "_wait_reserve"];
 pub const STATUS_MODES: [&str; 2] = ["cleanup", "status"];
+/// `_wait`: how long (seconds) a status call on a running job waits for its end before it
+/// answers "running" (this project's action plugin passes it in the `poll:` loop; 0 or absent:
+/// answer at once). `_wait_reserve`: seconds the caller still needs before the job's deadline
+/// (its remaining polls), so that a wait never pushes its last poll past the job's end by its
+/// time limit. Both JSON numbers, 0 or more.
+pub const WAIT_ARGS: [&str; 2] = ["_wait", "_wait_reserve"];
+pub const BAD_WAIT: &str = "argument '{key}' must be a number of seconds (0 or more), got: {value}";
 
 /// The arguments async_status's messages name: [`STATUS_ARGS`] but ansible's own.
 pub fn status_args_shown() -> Vec<&'static str> {

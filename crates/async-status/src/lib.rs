@@ -13,8 +13,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use async_core::rules::MAX_TIME_LIMIT;
 use async_core::rules::{self, fill};
 use async_core::status::{self, failed, Report};
+use async_core::watch::{Watcher, RECHECK};
 use async_core::{user, JobDir, JobId, ModuleArgs, Reply};
 use serde_json::{json, Value};
 
@@ -32,6 +34,9 @@ struct Args {
     jid: String,
     mode: Mode,
     async_dir: JobDir,
+    /// How long to wait for a running job's end (`_wait`), and the seconds to leave before its
+    /// deadline (`_wait_reserve`): see [`wait_bound`].
+    wait: (f64, f64),
     /// `invocation` for the results built here, when ansible asks for it.
     invocation: Option<Value>,
 }
@@ -82,13 +87,15 @@ fn parse_args(args: &ModuleArgs) -> Result<Args, String> {
         }
     };
     let async_dir = args.job_dir("_async_dir")?;
+    let [wait, reserve] = rules::WAIT_ARGS.map(|key| args.seconds(key));
+    let wait = (wait?.unwrap_or(0.0), reserve?.unwrap_or(0.0));
     // What ansible-core's module reports as its arguments once validated: all three, the
     // mode's default filled in.
     let invocation = args.inject_invocation().then(|| {
         let mode = if mode == Mode::Cleanup { "cleanup" } else { "status" };
         json!({"module_args": {"_async_dir": args.string("_async_dir").ok().flatten(), "jid": jid, "mode": mode}})
     });
-    Ok(Args { jid, mode, async_dir, invocation })
+    Ok(Args { jid, mode, async_dir, wait, invocation })
 }
 
 /// The answer for `args` and the exit code: 0 when the module itself succeeded (a finished
@@ -134,7 +141,21 @@ fn finish(answer: Answer, invocation: Option<&Value>) -> (Value, i32) {
 /// `homes` is called only when the job is not where ansible said: a poll of a job in
 /// `_async_dir` reads no passwd file.
 fn run_with(args: &Args, homes: impl FnOnce() -> Homes) -> (Value, i32) {
-    finish(answer(args, homes), args.invocation.as_ref())
+    let (mut value, code) = finish(answer(args, homes), args.invocation.as_ref());
+    name_job_file(&mut value, args);
+    (value, code)
+}
+
+/// Adds the job file's path, when the answer has none, under the key ansible-core's own
+/// action puts it (`results_file`, or `erased` for a cleanup): that action sets it from the
+/// async dir it expanded with an `echo ~` of its own; this project's action plugin hands the
+/// dir over unexpanded and takes the path, expanded here, from the answer.
+fn name_job_file(value: &mut Value, args: &Args) {
+    let key = if args.mode == Mode::Cleanup { "erased" } else { "results_file" };
+    if let Value::Object(map) = value {
+        let path = args.async_dir.path().join(&args.jid);
+        map.entry(key).or_insert_with(|| json!(path.display().to_string()));
+    }
 }
 
 fn answer(args: &Args, homes: impl FnOnce() -> Homes) -> Answer {
@@ -168,7 +189,7 @@ fn answer(args: &Args, homes: impl FnOnce() -> Homes) -> Answer {
             }
         }
         Mode::Status => match lookup.holding.first() {
-            Some(dir) => report_waiting(dir, &id),
+            Some(dir) => report_waiting(dir, &id, args.wait),
             None => lookup.not_found(&id).into(),
         },
     }
@@ -300,12 +321,43 @@ const END_MARGIN: f64 = 0.5;
 /// How often the job file is read while waiting.
 const RUNNING_CHECK: Duration = Duration::from_millis(10);
 
-/// [`status::report`], waiting while a job in its overtime runs (see [`OVERTIME_WAIT`]).
-fn report_waiting(dir: &JobDir, id: &JobId) -> Answer {
+/// How long a call that asks to wait (`_wait`: the `poll:` loop's interval, passed by this
+/// project's action plugin) waits for a running job's end: up to `wait`, and only while
+/// `reserve` seconds (the caller's remaining polls) and [`END_MARGIN`] are left before the
+/// job's deadline, so that the loop's last poll still finds running a job stock's would have
+/// found running. A job without a recorded deadline (a stock wrapper's) is not waited for; one
+/// without a time limit for all of `wait`.
+fn wait_bound(answer: &Answer, (wait, reserve): (f64, f64)) -> Duration {
+    let Report::File(job) = answer else { return Duration::ZERO };
+    if wait <= 0.0 || !answer.is_running() {
+        return Duration::ZERO;
+    }
+    let number = |key| job.get(key).and_then(Value::as_f64);
+    let left = match (number("time_limit"), number("deadline"), number("elapsed")) {
+        (Some(limit), _, Some(_)) if limit <= 0.0 => f64::MAX,
+        (Some(_), Some(deadline), Some(elapsed)) => deadline - elapsed - reserve - END_MARGIN,
+        _ => 0.0,
+    };
+    Duration::from_secs_f64(wait.min(left).clamp(0.0, MAX_TIME_LIMIT as f64))
+}
+
+/// [`status::report`], waiting while a job in its overtime runs (see [`OVERTIME_WAIT`]) or,
+/// when the caller asks, for a running job's end (see [`wait_bound`]): the moment its result
+/// replaces its job file (inotify; short sleeps where the kernel has none).
+fn report_waiting(dir: &JobDir, id: &JobId, wait: (f64, f64)) -> Answer {
+    // Watch before the first look: a result written in between is then an event.
+    let watcher = if wait.0 > 0.0 { Watcher::new(dir) } else { None };
     let mut answer = status::report(dir, id);
-    let deadline = Instant::now() + overtime_wait(&answer);
-    while answer.is_running() && Instant::now() < deadline {
-        std::thread::sleep(RUNNING_CHECK);
+    let deadline = Instant::now() + overtime_wait(&answer).max(wait_bound(&answer, wait));
+    while answer.is_running() {
+        let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())
+        else {
+            break;
+        };
+        match &watcher {
+            Some(watcher) => watcher.wait(&[id.as_str()], left.min(RECHECK)),
+            None => std::thread::sleep(left.min(RUNNING_CHECK)),
+        }
         answer = status::report(dir, id);
     }
     // What a running job of our supervisor's is doing (`progress`); nothing else changes.
@@ -450,6 +502,71 @@ mod tests {
     }
 
     #[test]
+    fn a_call_that_asks_to_wait_answers_when_the_job_ends_within_its_bounds() {
+        let dir = private_dir();
+        let job = dir.path().join("j1.1");
+        let me = ProcessStamp::current().unwrap();
+        let running = |limit: u64, deadline: u64| {
+            let started_at = async_core::clock::now() - 1.0;
+            let marker = json!({"started": true, "finished": false, "ansible_job_id": "j1.1", "supervisor": me,
+                                "started_at": started_at, "time_limit": limit, "deadline": deadline});
+            fs::write(&job, marker.to_string()).unwrap();
+        };
+        let poll = |wait: Value| {
+            let started = Instant::now();
+            let (r, _) =
+                run_module(&args(dir.path(), json!({"jid": "j1.1", "_wait": wait, "_wait_reserve": 30})));
+            (r, started.elapsed())
+        };
+        // The job ends 300 ms into a wait of up to 20 s: answered then, finished (the result is
+        // renamed over the job file, as the supervisor writes it).
+        running(600, 605);
+        let writer = std::thread::spawn({
+            let (job, tmp) = (job.clone(), dir.path().join(".j1.1.tmp"));
+            move || {
+                std::thread::sleep(Duration::from_millis(300));
+                fs::write(&tmp, r#"{"rc": 0}"#).unwrap();
+                fs::rename(&tmp, &job).unwrap();
+            }
+        });
+        let (r, took) = poll(json!(20));
+        writer.join().unwrap();
+        assert_eq!((&r["finished"], &r["rc"]), (&json!(true), &json!(0)), "{r}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        // Less than the reserve and the margin left before the deadline: no wait.
+        running(30, 31);
+        let (r, took) = poll(json!(20));
+        assert!(r["finished"] == false && took < Duration::from_secs(2), "{r} {took:?}");
+        // A wait bounded by `_wait` itself: answered "running" after it.
+        running(600, 605);
+        let (r, took) = poll(json!(0.3));
+        assert!(r["finished"] == false && took >= Duration::from_millis(300), "{r} {took:?}");
+        // Not asked, or a job ansible's own wrapper started (no deadline): answered at once.
+        let (_, took) = poll(json!(0));
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        fs::write(&job, r#"{"started": 1, "finished": 0, "ansible_job_id": "j1.1"}"#).unwrap();
+        let (r, took) = poll(json!(20));
+        assert!(r["finished"] == 0 && took < Duration::from_secs(2), "{r} {took:?}");
+    }
+
+    #[test]
+    fn wait_arguments_are_numbers_of_seconds() {
+        let err = |v: Value| {
+            let Value::Object(map) = v else { panic!() };
+            parse_args(&ModuleArgs::new(map)).unwrap_err()
+        };
+        assert_eq!(
+            err(json!({"jid": "j1", "_wait": "5"})),
+            "argument '_wait' must be a number of seconds (0 or more), got: \"5\""
+        );
+        assert!(err(json!({"jid": "j1", "_wait_reserve": -1})).ends_with("got: -1"));
+        assert!(err(json!({"jid": "j1", "_wait": true})).ends_with("got: true"));
+        let ok =
+            parse_args(&ModuleArgs::new(json!({"jid": "j1", "_wait": 2.5}).as_object().unwrap().clone()));
+        assert_eq!(ok.unwrap().wait, (2.5, 0.0));
+    }
+
+    #[test]
     fn a_status_call_renews_a_running_job_s_lease_and_touches_nothing_else() {
         let dir = private_dir();
         let job = dir.path().join("j1.1");
@@ -469,6 +586,33 @@ mod tests {
             run_module(&args(dir.path(), json!({"jid": "j1.1"})));
             assert!(age() > Duration::from_secs(500));
         }
+    }
+
+    #[test]
+    fn every_answer_names_the_job_file_with_the_async_dir_expanded() {
+        // ansible-async-rs's action plugin passes `~/...` as it is: the answers name the file
+        // under the passwd home, as ansible's own action names it after its `echo ~`.
+        let home = user::effective_home().unwrap();
+        let name = format!(".ansible_async-unit-{}", std::process::id());
+        let expected = Path::new(&home).join(&name).join("j1.1").display().to_string();
+        for (mode, key) in [("status", "results_file"), ("cleanup", "erased")] {
+            let Value::Object(map) = json!({"jid": "j1.1", "mode": mode, "_async_dir": format!("~/{name}")})
+            else {
+                panic!()
+            };
+            let (r, code) = run_module(&parse_args(&ModuleArgs::new(map)).unwrap());
+            assert_eq!(
+                (code, &r["msg"], &r[key]),
+                (1, &json!("could not find job"), &json!(expected)),
+                "{r}"
+            );
+        }
+        assert!(!Path::new(&home).join(&name).exists(), "nothing is made in the home");
+        // A finished job's answer names its file too.
+        let dir = private_dir();
+        fs::write(dir.path().join("j1.1"), r#"{"rc": 0}"#).unwrap();
+        let (r, _) = run_module(&args(dir.path(), json!({"jid": "j1.1"})));
+        assert_eq!(r["results_file"], json!(dir.path().join("j1.1").display().to_string()));
     }
 
     #[test]
@@ -635,9 +779,11 @@ mod tests {
         fs::write(dir.path().join("j1.1"), r#"{"rc": 3, "failed": true, "msg": "boom"}"#).unwrap();
         let (r, code) = run_module(&args(dir.path(), json!({"jid": "j1.1", "_ansible_check_mode": true})));
         assert_eq!(code, 0);
+        let path = dir.path().join("j1.1").display().to_string();
         assert_eq!(
             r,
-            json!({"rc": 3, "failed": true, "msg": "boom", "finished": true, "ansible_job_id": "j1.1"})
+            json!({"rc": 3, "failed": true, "msg": "boom", "finished": true, "ansible_job_id": "j1.1",
+                   "results_file": path})
         );
     }
 

@@ -5,7 +5,8 @@
 # as the native program does, deciding by the job file's top-level keys: the texts come
 # from the rules protocol-rules prints, the checks from common.py (both put first). Unlike
 # the program it looks only in the async dir the arguments name, does not tell a lost job
-# from a running one, and does not add `elapsed` or `invocation` or wait out a job's last seconds.
+# from a running one, does not add `elapsed` or `invocation`, and does not wait for a job's
+# end (its last seconds, or `_wait`): it takes `_wait` and `_wait_reserve` unchecked.
 def string(args, key):
     value = args.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float, str, type(u""), type(None))):
@@ -34,11 +35,15 @@ def main(text):
     path = expand_dir(async_dir or os.environ.get(ASYNC_DIR_ENV) or DEFAULT_ASYNC_DIR)
     job = os.path.join(path, jid)
 
+    # Every answer names the job file (the path expanded), as the program's do.
+    key = "erased" if mode == "cleanup" else "results_file"
+
     def answer(msg=None, **result):
         result.update(ansible_job_id=jid)
+        result.setdefault(key, job)
         if msg:
-            result.update(failed=True, msg=msg)
-        reply(result, 1 if msg else 0)
+            fail(msg, **result)
+        reply(result, 0)
 
     invalid = job_id_error(jid)
     if invalid:
@@ -54,21 +59,21 @@ def main(text):
             except OSError as e:
                 if e.errno != errno.ENOENT:
                     answer(UNREMOVABLE.format(error="%s: %s" % (name, rust_io_error(e))))
-        answer(erased=job)
+        answer()
     try:
         with os.fdopen(os.open(job, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
             data = f.read()
     except (IOError, OSError) as e:
-        answer(UNREADABLE.format(error="%s: %s" % (job, rust_io_error(e))), results_file=job, **over)
+        answer(UNREADABLE.format(error="%s: %s" % (job, rust_io_error(e))), **over)
     if not data.strip():
-        answer(results_file=job, started=True, finished=False)
+        answer(started=True, finished=False)
     # Python 2 has no surrogateescape (a LookupError): strict UTF-8 there.
     try:
         result = json.loads(data.decode("utf-8", "surrogateescape"))
     except (ValueError, LookupError):
         result = None
     if not isinstance(result, dict):
-        answer(UNPARSABLE.format(data=data.decode("utf-8", "replace")), results_file=job, **over)
+        answer(UNPARSABLE.format(data=data.decode("utf-8", "replace")), **over)
     # Decided by the top-level keys, as the program and ansible-core's own module decide.
     if RUNNING_KEY in result:
         if "lease" in result:
@@ -80,6 +85,7 @@ def main(text):
         result.setdefault("finished", False)
     else:
         result.update(finished=True, ansible_job_id=jid)
+    result.setdefault(key, job)
     reply(result, 0)
 
 

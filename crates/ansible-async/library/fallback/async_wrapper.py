@@ -188,10 +188,12 @@ def grace_from_env():
 
 def lease_from_env():
     value = os.environ.get(LEASE_ENV)
-    if value is None:
+    if value is None or value.strip().lower() == LEASE_OFF:
         return None
     lease = whole(value)
-    if lease is not None and 1 <= lease <= MAX_LEASE:
+    if lease == 0:
+        return None
+    if lease is not None and lease <= MAX_LEASE:
         return lease
     fail(BAD_LEASE.format(env=LEASE_ENV, max=MAX_LEASE, value=quote(text(value))))
 

@@ -39,9 +39,7 @@ def reply(value, code):
 
 
 def fail(msg, **extra):
-    result = {"failed": True, "msg": msg}
-    result.update(extra)
-    reply(result, 1)
+    reply(dict(extra, failed=True, msg=msg), 1)
 
 
 def rust_io_error(err):

@@ -1,0 +1,189 @@
+# The action of async_status for ansible-async-rs: ansible-core's own action, less its `echo ~`.
+#
+# ansible's `poll:` loop looks its status action up as `ansible.legacy.async_status` (so does a
+# task that says `async_status:`; `ansible.builtin.async_status:` always gets ansible's own),
+# and this file, in a role's `action_plugins/` or the configured action plugin path, is found
+# there first. It is ansible-core's own action (loaded from ansible's file, whichever version
+# runs), with one change where this project's library/async_status answers: the async dir goes
+# to the host as configured (`~/.ansible_async`, `ansible_async_dir`, the shell's `async_dir`)
+# and the program expands its `~` itself, by the rule ansible's `echo ~user` follows (the passwd
+# home). ansible's own action runs that `echo` on the host before every status call and every
+# cleanup: over SSH, a second command each time. The answers are ansible's own, key for key:
+# the program names the job file, with the dir expanded, in `results_file` (`erased` for a
+# cleanup), as ansible's action does from its own expansion.
+#
+# In the `poll:` loop (TaskExecutor._poll_async_result, the caller of this action's `run`: its
+# frame gives the task's `poll` and the loop's `time_left`), a status call on a running job
+# waits for the job's end, up to `poll` seconds, and answers the moment it ends (the program
+# watches the job file with inotify): a task ends when its module ends, not up to `poll`
+# seconds later. The loop's last call never waits, so a job still running at the loop's limit
+# is reported as stock reports it; a wait also ends a poll interval before the job's own
+# deadline. A task of yours waits only when it asks, with `wait: SECONDS`.
+#
+# A cancelled play stops polling: before each call of the loop, the worker checks that the
+# ansible-playbook process that forked it is still its parent. From ansible-core 2.19 on a
+# worker runs in a session of its own and outlives a SIGKILL to ansible-playbook's process
+# group (ansible-runner's cancel, AWX); it would poll on, renewing the job's lease, until the
+# task's `async` seconds are over. Here it exits instead, and the lease ends the job.
+#
+# Where our program is not the one answering (the module found as `ansible.legacy.async_status`
+# is not this project's, a shell that is not POSIX sh such as PowerShell, anything
+# unexpected), this is ansible's own action, unchanged. On a local connection, where its
+# `echo ~` costs no round trip, its expansion of the async dir is kept.
+#
+# ansible-core 2.14 to 2.22. GNU General Public License v3.0+ (see LICENSE)
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import multiprocessing
+import os
+import sys
+
+import ansible.plugins.action as ansible_actions
+
+
+def _ansible_own_action():
+    """ansible-core's own async_status action class. Loaded from its file under a name of its
+    own: ansible's plugin loader imports this file as `ansible.plugins.action.async_status`,
+    so importing that name would import this file again."""
+    path = os.path.join(os.path.dirname(ansible_actions.__file__), "async_status.py")
+    spec = importlib.util.spec_from_file_location("ansible_async_rs_ansible_async_status", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ActionModule
+
+
+AnsibleAsyncStatus = _ansible_own_action()
+
+# How this project's library/async_status is known: a `#!/bin/sh` script that runs the program
+# with `async_status --args-json` and (since the release that has this plugin) finds the
+# program's cached copy for an async dir given as `~/...`.
+OUR_STATUS_SCRIPT = (b"#!/bin/sh\n", (b"async_status --args-json", b"case $d in [~$]*/*)"))
+
+
+def is_our_status_script(head: bytes) -> bool:
+    """Whether a module file that starts with `head` is this project's library/async_status."""
+    start, marks = OUR_STATUS_SCRIPT
+    return head.startswith(start) and all(mark in head for mark in marks)
+
+
+def poll_loop(frame, action):
+    """The `poll:` loop calling `action`, from the frame that called its `run`: (poll,
+    time_left) as numbers, else None (a task of the user's, a cleanup, anything unexpected)."""
+    try:
+        if frame.f_code.co_name != "_poll_async_result" or frame.f_locals.get("async_handler") is not action:
+            return None
+        poll = frame.f_locals["self"]._task.poll
+        time_left = frame.f_locals["time_left"]
+        if isinstance(poll, bool) or isinstance(time_left, bool):
+            return None
+        poll, time_left = float(poll), float(time_left)
+        if not (math.isfinite(poll) and math.isfinite(time_left) and poll > 0):
+            return None
+        return poll, time_left
+    except Exception:
+        return None
+
+
+def playbook_gone() -> bool:
+    """Whether the ansible-playbook process that forked this worker is gone: it is no longer
+    this process's parent (the worker was re-parented). Only where ansible forks its workers
+    (its multiprocessing context, `fork` in 2.14 to 2.22); anything unexpected: not gone."""
+    try:
+        from ansible.utils.multiprocessing import context
+
+        if context.get_start_method() != "fork":
+            return False
+        parent = multiprocessing.parent_process()
+        return parent is not None and parent.pid != os.getppid()
+    except Exception:
+        return False
+
+
+def wait_seconds(value):
+    """A task's `wait:` as seconds (a number, or its text), or None when it is not one."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+class ActionModule(AnsibleAsyncStatus):
+    _ours = False
+    _unexpanded = False
+    _wait = None
+
+    def run(self, tmp=None, task_vars=None):
+        self._ours = self._our_program_answers()
+        # A local connection: ansible's `echo ~` costs no round trip, and it expands `~` by the
+        # controller's $HOME there; its expansion is kept.
+        connection = self._connection
+        self._unexpanded = self._ours and not (getattr(connection, "_remote_is_local", False)
+                                               or getattr(connection, "transport", "") == "local")
+        self._wait = None
+        if self._ours:
+            loop = poll_loop(sys._getframe(1), self)
+            if loop is not None:
+                if playbook_gone():
+                    # Nobody reads this worker's results any more: stop polling, and let the
+                    # job's lease (if it has one) end it.
+                    os._exit(1)
+                poll, time_left = loop
+                # Not on the loop's last call (it counts `async` down by `poll` per call).
+                if time_left - poll > 0:
+                    self._wait = {"_wait": poll, "_wait_reserve": poll}
+            if loop is None and "wait" in self._task.args:
+                # Taken out of the task's arguments for this call only (an until-loop runs the
+                # same action with the same task again).
+                args = self._task.args
+                seconds = wait_seconds(args["wait"])
+                if seconds is None:
+                    return {"failed": True, "msg": "wait must be a number of seconds, got: %r" % (args["wait"],)}
+                self._wait = {"_wait": seconds}
+                self._task.args = {k: v for k, v in args.items() if k != "wait"}
+                try:
+                    return super().run(tmp, task_vars)
+                finally:
+                    self._task.args = args
+        return super().run(tmp, task_vars)
+
+    def _get_async_dir(self):
+        if self._unexpanded:
+            return self.get_shell_option("async_dir", default="~/.ansible_async")
+        return super()._get_async_dir()
+
+    def _execute_module(self, module_name=None, module_args=None, *args, **kwargs):
+        if self._wait and module_name == "ansible.legacy.async_status" and module_args is not None \
+                and module_args.get("mode", "status") == "status":
+            module_args = dict(module_args, **self._wait)
+        return super()._execute_module(module_name, module_args, *args, **kwargs)
+
+    def _our_program_answers(self) -> bool:
+        """Whether the module ansible will run for this call is this project's, on a host whose
+        shell is POSIX sh; any doubt is a no."""
+        try:
+            connection = self._connection
+            shell = connection._shell
+            if getattr(shell, "SHELL_FAMILY", None) != "sh" or getattr(shell, "_IS_WINDOWS", False):
+                return False
+            kinds = tuple(connection.module_implementation_preferences)
+            if ".ps1" in kinds:
+                return False
+            # The module as ansible's _configure_module finds it.
+            for kind in kinds:
+                found = self._shared_loader_obj.module_loader.find_plugin_with_context(
+                    "ansible.legacy.async_status", kind, collection_list=self._task.collections)
+                path = found.plugin_resolved_path if found.resolved else None
+                if path:
+                    break
+            else:
+                return False
+            with open(path, "rb") as module:
+                return is_our_status_script(module.read(8192))
+        except Exception:
+            return False
