@@ -54,7 +54,8 @@ def run(controller, sshd, tmp: Path, *, stock: bool) -> tuple[dict[str, list[str
         reported = json.loads((tmp / "status_results.json").read_text())
     finally:
         ansible.stop_everything()
-        shutil.rmtree(home_dir, ignore_errors=True)
+        # The sessions' /root is the private sshd's own folder (harness.sshd).
+        shutil.rmtree(sshd.root_home / home_dir.name, ignore_errors=True)
     counted = operations(result.stdout)
     assert sorted(counted) == sorted((*STEPS, JOB_STEP)), counted
     return counted, reported, home_dir
