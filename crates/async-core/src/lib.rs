@@ -16,6 +16,8 @@
 //! - [`control`]: how a running job is asked to end and how its module's group is ended;
 //! - [`lease`]: a job that ends when nothing asks for it any more;
 //! - [`clock`]: "now", elapsed times and the timestamps of the logs;
+//! - [`held`]: results that hold secrets, kept in their supervisor's memory, not on disk;
+//! - [`retain`]: removing finished jobs older than an age (`async_job gc`, `ASYNC_WRAPPER_RETAIN`);
 //! - [`status`]: a job as `async_status` reports it (also what `async_job wait` returns);
 //! - [`progress`]: what a running job is doing, read from `/proc` for its status;
 //! - [`rules`]: the protocol's texts and bounds, which the Python parts of `library/` are
@@ -54,6 +56,7 @@ mod args;
 pub mod clock;
 pub mod control;
 mod error;
+pub mod held;
 mod jobdir;
 pub mod jobfile;
 mod jobid;
@@ -65,6 +68,7 @@ mod process;
 pub mod progress;
 pub mod record;
 pub mod reply;
+pub mod retain;
 pub mod rules;
 mod state;
 pub mod status;

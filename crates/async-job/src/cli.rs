@@ -152,14 +152,22 @@ fn execute(options: &Options) -> Result<(String, i32), Error> {
     match options.words[0].as_str() {
         "list" => {
             let jobs = jobs::list(dir)?;
+            let old = jobs::finished_older_than_a_day(&jobs);
             if options.json {
                 let list: Vec<Value> = jobs.iter().map(JobInfo::to_json).collect();
+                let dir = dir.path().display().to_string();
                 print(
                     &mut out,
-                    json!({"async_dir": dir.path().display().to_string(), "jobs": list}).to_string(),
+                    json!({"async_dir": dir, "jobs": list, "finished_older_than_1d": old}).to_string(),
                 );
             } else {
                 print(&mut out, table(&jobs));
+                if old > 0 {
+                    print(
+                        &mut out,
+                        format!("{old} finished job(s) older than a day (async_job gc --older-than 1d removes them)"),
+                    );
+                }
             }
         }
         "show" => {
@@ -299,7 +307,7 @@ fn table(jobs: &[JobInfo]) -> String {
         .map(|job| {
             [
                 job.id.to_string(),
-                job.state.to_string(),
+                if job.held { format!("{} (held)", job.state) } else { job.state.to_string() },
                 job.started_at.map(clock::utc_timestamp).unwrap_or_else(|| "-".into()),
                 job.elapsed().map(|e| format!("{e:.1}s")).unwrap_or_else(|| "-".into()),
                 match job.time_limit {

@@ -50,8 +50,10 @@ fn execute(args: &ModuleArgs) -> Result<Value, Error> {
     let async_dir = dir.path().display().to_string();
     match text("mode")?.as_deref() {
         Some("list") => {
-            let jobs: Vec<Value> = jobs::list(&dir)?.iter().map(|info| info.to_json()).collect();
-            Ok(json!({"changed": false, "async_dir": async_dir, "jobs": jobs}))
+            let infos = jobs::list(&dir)?;
+            let old = jobs::finished_older_than_a_day(&infos);
+            let jobs: Vec<Value> = infos.iter().map(|info| info.to_json()).collect();
+            Ok(json!({"changed": false, "async_dir": async_dir, "jobs": jobs, "finished_older_than_1d": old}))
         }
         Some("terminate") if args.get("jid").is_some_and(Value::is_array) || args.get("all").is_some() => {
             let all = args.boolean("all").map_err(Error::Invalid)?.unwrap_or(false);

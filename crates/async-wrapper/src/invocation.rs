@@ -148,11 +148,21 @@ impl Invocation {
         self.scan_arguments(deadline::ansible_version_in).map_or(Watchdog::Trailing, Watchdog::of_version)
     }
 
-    /// Whether the task is `no_log` (`_ansible_no_log` among the module's arguments). Where
-    /// the arguments say nothing readable, it is taken to be: the job's progress then shows
-    /// no command lines.
-    pub fn no_log(&self) -> bool {
-        self.scan_arguments(no_log_in).unwrap_or(true)
+    /// Whether the task is `no_log` (`_ansible_no_log` among the module's arguments); `None`
+    /// where the arguments say nothing readable (ansible always states it; a module run by
+    /// hand may not). The job's progress takes `None` as `no_log` (it then shows no command
+    /// lines); holding a result that holds secrets takes only a stated `no_log`.
+    pub fn no_log_stated(&self) -> Option<bool> {
+        self.scan_arguments(no_log_in)
+    }
+
+    /// Whether the module's arguments hold values the controller knows to be secrets:
+    /// ansible-core 2.22 writes them into the AnsiballZ wrapper (`secrets=frozenset({...})`)
+    /// so that the module does not list them again as new, and its result may hold them
+    /// with no `_ansible_new_secrets` to say so (a vaulted password, a secret an earlier task
+    /// returned). `false` where nothing says (earlier ansible-core, other kinds of modules).
+    pub fn arguments_hold_secrets(&self) -> bool {
+        self.scan_arguments(known_secrets_in).unwrap_or(false)
     }
 
     /// The first answer of `find` in the files that hold the module's arguments: the
@@ -207,6 +217,14 @@ pub fn no_log_in(text: &[u8]) -> Option<bool> {
         }
     }
     found
+}
+
+/// Whether an AnsiballZ wrapper's `secrets=` argument (ansible-core 2.22: the secrets the
+/// controller knows among the module's arguments) lists any; `None` when `text` has none.
+pub fn known_secrets_in(text: &[u8]) -> Option<bool> {
+    const KEY: &[u8] = b"\nsecrets=frozenset(";
+    let at = text.windows(KEY.len()).position(|w| w == KEY)?;
+    Some(text.get(at + KEY.len()) != Some(&b')'))
 }
 
 /// A whole number of seconds up to [`MAX_TIME_LIMIT`]; 0 is no limit (`None`).
@@ -351,6 +369,18 @@ mod tests {
     }
 
     #[test]
+    fn secrets_the_controller_knows_are_read_from_the_ansiballz_wrapper() {
+        let wrapper = |secrets: &str| {
+            format!("    _ansiballz_main(\nparams='{{}}',\nsecrets={secrets},\nzip_data='x',\n")
+        };
+        assert_eq!(known_secrets_in(wrapper("frozenset()").as_bytes()), Some(false));
+        assert_eq!(known_secrets_in(wrapper("frozenset({'pw'})").as_bytes()), Some(true));
+        assert_eq!(known_secrets_in(b"ANSIBALLZ_PARAMS = '{}'"), None);
+        // Only a line of the wrapper's own counts, not a module argument's text.
+        assert_eq!(known_secrets_in(br#"{"msg": "\nsecrets=frozenset({'x'})"}"#), None);
+    }
+
+    #[test]
     fn no_log_is_read_wherever_ansible_wrote_the_arguments() {
         let cases: [(&[u8], Option<bool>); 8] = [
             (br#"{"_ansible_no_log": true, "x": 1}"#, Some(true)),
@@ -373,7 +403,7 @@ mod tests {
         fs::write(&args_file, r#"{"_ansible_no_log": false}"#).unwrap();
         let path = |p: &Path| p.to_str().unwrap().to_string();
         let legacy = Invocation::parse(&args(&["j", "5", &path(&module), &path(&args_file)])).unwrap();
-        assert!(!legacy.no_log());
+        assert_eq!(legacy.no_log_stated(), Some(false));
         let command = Invocation::parse(&args(&[
             "j",
             "5",
@@ -384,10 +414,10 @@ mod tests {
             &path(&args_file),
         ]))
         .unwrap();
-        assert!(!command.no_log());
-        // Nothing says: taken as no_log.
+        assert_eq!(command.no_log_stated(), Some(false));
+        // Nothing says.
         let none = Invocation::parse(&args(&["j", "5", &path(&module), "_"])).unwrap();
-        assert!(none.no_log());
+        assert_eq!(none.no_log_stated(), None);
         fs::write(
             &module,
             r#"#!/usr/bin/python3
@@ -403,7 +433,7 @@ ANSIBALLZ_PARAMS = '{"ANSIBLE_MODULE_ARGS": {"_ansible_no_log": false}}'"#,
             &path(&module),
         ]))
         .unwrap();
-        assert!(!ansiballz.no_log());
+        assert_eq!(ansiballz.no_log_stated(), Some(false));
     }
 
     #[test]

@@ -42,6 +42,13 @@ impl<const N: usize> Python for [&str; N] {
     }
 }
 
+impl<const N: usize> Python for [(&str, u64); N] {
+    fn python(&self) -> String {
+        let items: Vec<String> = self.iter().map(|(name, n)| format!("({}, {n})", name.python())).collect();
+        format!("({},)", items.join(", "))
+    }
+}
+
 impl<const N: usize> Python for [(u32, u32, u32); N] {
     fn python(&self) -> String {
         let items: Vec<String> = self.iter().map(|(a, b, c)| format!("({a}, {b}, {c})")).collect();
@@ -81,6 +88,13 @@ fn python() -> String {
         BAD_LEASE,
         EXACT_ENV,
         BAD_EXACT,
+        SECRETS_ENV,
+        SECRETS_MEMORY,
+        SECRETS_DISK,
+        BAD_SECRETS,
+        RETAIN_ENV,
+        BAD_RETAIN,
+        DURATION_UNITS,
         WRAPPER_USAGE,
         MAX_TIME_LIMIT,
         BAD_TIME_LIMIT,
