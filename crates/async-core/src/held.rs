@@ -20,7 +20,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -182,19 +182,26 @@ impl Holder {
     }
 
     /// Answers requests for `result` (the job file's text it stands for) until it is
-    /// released, or job `id`'s file is no longer the held file of this process. The result's
-    /// bytes are overwritten before they are freed.
-    pub fn serve(self, id: &JobId, mut result: Vec<u8>) {
+    /// released, job `id`'s file is no longer the held file of this process, or `stop` (a
+    /// signalfd of the signals that end the supervisor) is readable. The result's bytes are
+    /// overwritten before they are freed, and the socket removed.
+    pub fn serve(self, id: &JobId, mut result: Vec<u8>, stop: Option<BorrowedFd>) {
         lock(&result);
         loop {
             if !self.still_held(id) {
                 break;
             }
-            let mut fds = libc::pollfd { fd: self.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one valid pollfd.
-            let ready = unsafe { libc::poll(&mut fds, 1, CHECK_EVERY.as_millis() as libc::c_int) };
+            let mut fds = [
+                libc::pollfd { fd: self.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: stop.map_or(-1, |fd| fd.as_raw_fd()), events: libc::POLLIN, revents: 0 },
+            ];
+            // SAFETY: two valid pollfds (a negative fd is ignored).
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, CHECK_EVERY.as_millis() as libc::c_int) };
             if ready <= 0 {
                 continue;
+            }
+            if fds[1].revents != 0 {
+                break;
             }
             let Ok((stream, _)) = self.listener.accept() else { continue };
             if !self.still_held(id) {
@@ -387,7 +394,8 @@ mod tests {
         };
         dir.write(&id, &Held::new(&id, info.clone()).to_value()).unwrap();
         let socket = dir.path().join(&holder.name);
-        let server = std::thread::spawn(move || holder.serve(&id, br#"{"rc": 0, "secret": "s3"}"#.to_vec()));
+        let server =
+            std::thread::spawn(move || holder.serve(&id, br#"{"rc": 0, "secret": "s3"}"#.to_vec(), None));
         let result = fetch(&dir, &info).unwrap();
         assert_eq!(result["secret"], "s3");
         assert_eq!(fetch(&dir, &info).unwrap()["rc"], 0, "asked again, it answers again");
@@ -404,7 +412,7 @@ mod tests {
         let id = JobId::new("j3.3").unwrap();
         let holder = Holder::bind(&dir).unwrap();
         // No held file of ours: it serves nothing and exits at once.
-        holder.serve(&id, b"{}".to_vec());
+        holder.serve(&id, b"{}".to_vec(), None);
         assert!(!dir.path().join(format!("{SOCKET_PREFIX}{}", std::process::id())).exists());
     }
 

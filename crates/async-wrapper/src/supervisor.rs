@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -350,8 +351,17 @@ impl Supervisor {
             libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
             libc::signal(libc::SIGCHLD, libc::SIG_IGN);
         }
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-        holder.serve(&self.id, text);
+        // The signals that end a supervisor (still blocked) end the holding: through a
+        // signalfd, so that the socket is removed on the way out; the result goes with us.
+        let stops: SigSet = HANDLED.into_iter().filter(|&s| s != Signal::SIGCHLD).collect();
+        // SAFETY: a valid signal set; the descriptor returned is ours alone.
+        let stop = unsafe { libc::signalfd(-1, stops.as_ref(), libc::SFD_CLOEXEC) };
+        // SAFETY: a descriptor signalfd just returned, owned here.
+        let stop = (stop >= 0).then(|| unsafe { OwnedFd::from_raw_fd(stop) });
+        if stop.is_none() {
+            let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+        }
+        holder.serve(&self.id, text, stop.as_ref().map(|fd| fd.as_fd()));
     }
 
     fn remove_tmp(&self) {

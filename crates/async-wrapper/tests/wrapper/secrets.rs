@@ -176,3 +176,18 @@ fn a_retention_setting_removes_old_finished_jobs_at_each_launch() {
     let log = fs::read_to_string(dir.log_path(&id)).unwrap();
     assert!(log.contains(" retain older_than=172800 removed=1\n"), "{log}");
 }
+
+#[test]
+fn a_held_supervisor_told_to_stop_removes_its_socket_and_the_job_is_lost() {
+    let host = Host::new();
+    let (reply, file) = start(&host, "j11", true, &json!({"pw": SECRET}), &[]);
+    let (dir, id) = job(&host, &reply);
+    let pid = file["held"]["supervisor"]["pid"].as_u64().unwrap() as u32;
+    let socket = host.async_dir().join(file["held"]["socket"].as_str().unwrap());
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM)
+        .unwrap();
+    wait_for("the supervisor to exit", Duration::from_secs(10), || !is_alive(pid));
+    assert!(!socket.exists());
+    let msg = status::report(&dir, &id).into_value()["msg"].as_str().unwrap().to_string();
+    assert!(msg.starts_with("the job's result was lost: it held secrets"), "{msg}");
+}
