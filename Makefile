@@ -137,7 +137,7 @@ unit:
 	cargo test --workspace --locked
 
 e2e: build venvs ssh-host
-	.venv/core-2.19/bin/python -m pytest -v tests/docs tests/jobfiles tests/conformance tests/launcher tests/jobctl tests/reliability tests/e2e tests/ssh tests/lease tests/homedir tests/progress tests/matrix tests/foreign tests/release tests/upstream
+	.venv/core-2.19/bin/python -m pytest -v tests/docs tests/jobfiles tests/conformance tests/launcher tests/jobctl tests/reliability tests/e2e tests/ssh tests/lease tests/secrets tests/homedir tests/progress tests/matrix tests/foreign tests/release tests/upstream
 
 test: unit e2e
 

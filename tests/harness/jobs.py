@@ -54,6 +54,7 @@ def kill_jobs(async_dir: Path) -> None:
                 os.killpg(module, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        supervisor = (job.get("supervisor") or {}).get("pid")
+        # A held result's supervisor (its result holds secrets) is recorded under "held".
+        supervisor = (job.get("supervisor") or (job.get("held") or {}).get("supervisor") or {}).get("pid")
         if supervisor and procs.is_alive(supervisor):
             procs.kill_all([supervisor])

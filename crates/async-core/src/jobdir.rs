@@ -124,8 +124,14 @@ impl JobDir {
         Ok(JobFile::parse(&text))
     }
 
-    /// Removes the job file of `id` and its log; `Ok(false)` when there was no job file.
+    /// Removes the job file of `id` and its log; `Ok(false)` when there was no job file. A
+    /// held result's supervisor is released first (see [`crate::held`]).
     pub fn remove(&self, id: &JobId) -> Result<bool, Error> {
+        if let Ok(JobFile::Object(job)) = self.read(id) {
+            if let Some(held) = crate::held::Held::of(&job) {
+                crate::held::release(self, &held);
+            }
+        }
         let path = self.job_path(id);
         let removed = match fs::remove_file(&path) {
             Ok(()) => true,

@@ -54,6 +54,22 @@ pub const SETTING_YES: [&str; 4] = ["1", "true", "yes", "on"];
 pub const SETTING_NO: [&str; 5] = ["", "0", "false", "no", "off"];
 /// The file whose last lines a running job's progress shows (see `progress`).
 pub const TAIL_ENV: &str = "ASYNC_WRAPPER_TAIL";
+/// Where a result that holds secrets goes (see `held`): `memory` (the default: its
+/// supervisor's memory until it is collected) or `disk` (the job file, as before).
+pub const SECRETS_ENV: &str = "ASYNC_WRAPPER_SECRETS";
+pub const SECRETS_MEMORY: &str = "memory";
+pub const SECRETS_DISK: &str = "disk";
+pub const BAD_SECRETS: &str =
+    "{env} must be memory (a result that holds secrets stays in its supervisor's memory \
+until it is collected) or disk (it is written to the job file), got: {value}";
+/// The units of a duration (`async_job gc --older-than`, [`RETAIN_ENV`]): seconds each; a
+/// number without one is seconds.
+pub const DURATION_UNITS: [(&str, u64); 5] =
+    [("s", 1), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 604_800)];
+/// Finished jobs older than this are removed from the async dir at each launch.
+pub const RETAIN_ENV: &str = "ASYNC_WRAPPER_RETAIN";
+pub const BAD_RETAIN: &str =
+    "{env} must be a duration like 3600, 90s, 15m, 2h, 7d or 1w (finished jobs older than that are removed), got: {value}";
 
 // async_wrapper's command line.
 pub const WRAPPER_USAGE: &str =
@@ -145,6 +161,14 @@ pub const LOG_ENDED: &str = "ended signal={signal}";
 pub const LOG_TMP_REMOVED: &str = "tmp_removed dir={dir}";
 pub const LOG_RESULT: &str = "result state={state}";
 pub const LOG_NOT_WRITTEN: &str = "result not written error={error}";
+/// The result line of a job whose result is held in its supervisor's memory (see `held`).
+pub const LOG_RESULT_HELD: &str = "result state={state} held={socket} reason={reason}";
+/// A result that holds secrets written to disk all the same, and why.
+pub const LOG_SECRETS_ON_DISK: &str = "secrets_on_disk reason={reason} why={why}";
+pub const SECRETS_ON_DISK_FALLBACK: &str = "the portable fallback holds no result in memory";
+/// `ASYNC_WRAPPER_RETAIN` at a launch: what it removed (or why it could not look).
+pub const LOG_RETAIN: &str = "retain older_than={age} removed={removed}";
+pub const LOG_RETAIN_FAILED: &str = "retain older_than={age} error={error}";
 /// The notice sent to syslog as the job starts, as ansible-core's wrapper sends it.
 pub const SYSLOG_INVOKED: &str = "{id} Invoked with {args}";
 
@@ -174,6 +198,17 @@ pub const NOT_FOUND: &str = "could not find job";
 pub const UNPARSABLE: &str = "Could not parse job output: {data}";
 pub const UNREADABLE: &str = "could not read job file: {error}";
 pub const UNREMOVABLE: &str = "could not remove job file: {error}";
+/// The `msg` of a held job file (see `held`): what a reader that does not know it reports.
+pub const HELD_MSG: &str = "the result holds secrets (no_log): only this project's async_status reads it, \
+from the job's supervisor, which keeps it in memory until the job is cleaned up";
+/// A held job whose supervisor is gone.
+pub const HELD_LOST: &str =
+    "the job's result was lost: it held secrets (no_log), so it was kept only in the \
+memory of its supervisor (async_wrapper, pid {pid}), which is no longer running; the host may have rebooted \
+or the process was killed";
+/// A held job whose supervisor runs but did not answer.
+pub const HELD_UNREACHABLE: &str =
+    "could not fetch the job's result, which holds secrets, from its supervisor (pid {pid}): {error}";
 
 /// The prefix of the arguments ansible adds to every module's own (`_ansible_check_mode`...):
 /// never refused as unknown.

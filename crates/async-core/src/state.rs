@@ -55,6 +55,22 @@ impl JobState {
         }
     }
 
+    /// The state named `name` ([`JobState::as_str`]).
+    pub fn from_name(name: &str) -> Option<JobState> {
+        [
+            JobState::Running,
+            JobState::Lost,
+            JobState::Finished,
+            JobState::Failed,
+            JobState::TimedOut,
+            JobState::Terminated,
+            JobState::Expired,
+            JobState::Damaged,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == name)
+    }
+
     /// Whether the job can still change (and so must not be removed or reported as over).
     pub fn is_running(self) -> bool {
         self == JobState::Running
@@ -101,6 +117,8 @@ pub struct JobInfo {
     pub module: Option<String>,
     /// The job file's content.
     pub file: JobFile,
+    /// Its result holds secrets and is held in its supervisor's memory (see [`crate::held`]).
+    pub held: bool,
 }
 
 impl JobInfo {
@@ -142,6 +160,7 @@ impl JobInfo {
             "time_limit": self.time_limit,
             "module": self.module,
             "module_name": self.module_name(),
+            "held": self.held,
         });
         if let Some(progress) = self.progress() {
             value["progress"] = progress;
@@ -172,6 +191,7 @@ impl JobDir {
             time_limit: invoked("time_limit").and_then(|t| t.parse().ok()),
             module: invoked("module"),
             file,
+            held: false,
         };
         match &info.file {
             JobFile::Missing => return Ok(None),
@@ -186,7 +206,13 @@ impl JobDir {
                         info.state = JobState::Lost;
                     }
                 }
-                None => info.state = JobState::of_result(job),
+                None => match crate::held::Held::of(job) {
+                    Some(held) => {
+                        info.held = true;
+                        info.state = crate::held::state(&held);
+                    }
+                    None => info.state = JobState::of_result(job),
+                },
             },
         }
         Ok(Some(info))

@@ -45,13 +45,16 @@ impl Report {
 /// finished job whose module failed is its file, with 0, as ansible-core does).
 ///
 /// A running job whose supervisor is gone is lost: its result will never come, so it is
-/// reported finished and failed. Asking renews a running job's lease (see
+/// reported finished and failed. A held result (see [`crate::held`]) is fetched from its
+/// supervisor and reported as the job file would have held it; lost with its supervisor.
+/// Asking renews a running job's lease (see
 /// [`crate::lease`]); nothing else on disk changes.
 pub fn report(dir: &JobDir, id: &JobId) -> Report {
     let path = dir.job_path(id).display().to_string();
     let over =
         json!({"ansible_job_id": id.as_str(), "results_file": path, "started": true, "finished": true});
     let mut lost = None;
+    let mut lost_held = None;
     // Read again when the supervisor is gone: it writes the result just before exiting.
     for _ in 0..2 {
         let mut job = match dir.read(id) {
@@ -67,6 +70,24 @@ pub fn report(dir: &JobDir, id: &JobId) -> Report {
             Ok(JobFile::Object(job)) => job,
             Err(e) => return failed(over, fill(rules::UNREADABLE, &[("error", &e)])).into(),
         };
+        if let Some(held) = crate::held::Held::of(&job) {
+            if !held.supervisor.is_alive() {
+                // Gone with its result; read again, as for a lost running job.
+                lost_held = Some(held.supervisor.pid);
+                continue;
+            }
+            match crate::held::fetch(dir, &held) {
+                Ok(result) => job = result,
+                Err(_) if !held.supervisor.is_alive() => {
+                    lost_held = Some(held.supervisor.pid);
+                    continue;
+                }
+                Err(e) => {
+                    let msg = fill(rules::HELD_UNREACHABLE, &[("pid", &held.supervisor.pid), ("error", &e)]);
+                    return failed(over, msg).into();
+                }
+            }
+        }
         let Some(running) = Running::of(&job) else {
             job.insert("finished".into(), json!(true));
             job.insert("ansible_job_id".into(), json!(id.as_str()));
@@ -86,6 +107,9 @@ pub fn report(dir: &JobDir, id: &JobId) -> Report {
                 return Report::File(Value::Object(job));
             }
         }
+    }
+    if let Some(pid) = lost_held {
+        return failed(over, crate::held::lost_msg(pid)).into();
     }
     let pid = lost.unwrap_or_default();
     failed(

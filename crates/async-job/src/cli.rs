@@ -181,11 +181,18 @@ impl Out {
 fn list(options: &Options, out: &mut Out) -> Result<i32, Error> {
     let dir = &options.dir;
     let jobs = jobs::list(dir)?;
+    let old = jobs::finished_older_than_a_day(&jobs);
     if options.json {
         let list: Vec<Value> = jobs.iter().map(JobInfo::to_json).collect();
-        out.line(json!({"async_dir": dir.path().display().to_string(), "jobs": list}));
+        let dir = dir.path().display().to_string();
+        out.line(json!({"async_dir": dir, "jobs": list, "finished_older_than_1d": old}));
     } else {
         out.line(table(&jobs));
+        if old > 0 {
+            out.line(format!(
+                "{old} finished job(s) older than a day (async_job gc --older-than 1d removes them)"
+            ));
+        }
         for job in &jobs {
             if let Some(progress) = job.progress() {
                 out.line(format!("  {}: {}", job.id, crate::view::summary(&progress)));
@@ -325,7 +332,7 @@ pub(crate) fn table(jobs: &[JobInfo]) -> String {
         .map(|job| {
             [
                 job.id.to_string(),
-                job.state.to_string(),
+                if job.held { format!("{} (held)", job.state) } else { job.state.to_string() },
                 job.started_at.map(clock::utc_timestamp).unwrap_or_else(|| "-".into()),
                 job.elapsed().map(|e| format!("{e:.1}s")).unwrap_or_else(|| "-".into()),
                 match job.time_limit {

@@ -221,32 +221,20 @@ fn grace_of(job: &Running) -> Duration {
     job.kill_grace().unwrap_or(control::DEFAULT_GRACE)
 }
 
-/// What `gc` removed, or would remove in check mode.
-pub struct Collected {
-    pub removed: Vec<String>,
-    pub kept_running: usize,
+pub use async_core::retain::Collected;
+
+/// How many of `jobs` are over and were last written more than a day ago: what
+/// `async_job list` points out, as jobs that nobody collected.
+pub fn finished_older_than_a_day(jobs: &[JobInfo]) -> usize {
+    let now = clock::now();
+    jobs.iter().filter(|info| async_core::retain::is_older(info, Duration::from_secs(86_400), now)).count()
 }
 
 /// Removes the job files (and logs) of jobs that are over and whose file was last written
-/// at least `older_than` ago. Running jobs are never touched.
+/// at least `older_than` ago. Running jobs are never touched (`async_core::retain`).
 pub fn gc(dir: &JobDir, older_than: Duration, check_mode: bool) -> Result<Collected, Error> {
-    let now = clock::now();
-    let mut collected = Collected { removed: Vec::new(), kept_running: 0 };
-    for info in list(dir)? {
-        if info.state.is_running() {
-            collected.kept_running += 1;
-            continue;
-        }
-        let age = info.updated_at.map_or(0.0, |at| now - at);
-        if age < older_than.as_secs_f64() {
-            continue;
-        }
-        if !check_mode {
-            dir.remove(&info.id)?;
-        }
-        collected.removed.push(info.id.to_string());
-    }
-    Ok(collected)
+    check_dir(dir)?;
+    Ok(async_core::retain::collect(dir, older_than, check_mode)?)
 }
 
 /// `90`, `90s`, `15m`, `2h`, `1d`, `1w`.
@@ -325,30 +313,12 @@ fn runs_module(info: &JobInfo, name: &str) -> bool {
 
 pub fn parse_duration(text: &str) -> Result<Duration, Error> {
     let text = text.trim();
-    let bad = || {
-        Error::Invalid(format!("older_than must be a duration like 3600, 90s, 15m, 2h or 1d, got: {text:?}"))
-    };
     if text.starts_with('-') {
         return Err(Error::Invalid(format!("older_than must not be negative, got: {text:?}")));
     }
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let number: f64 = number.parse().map_err(|_| bad())?;
-    let scale = match unit {
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        "w" => 604_800.0,
-        _ => return Err(bad()),
-    };
-    let secs = number * scale;
-    if !secs.is_finite() || secs > 1e12 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(secs))
+    async_core::retain::parse_duration(text).ok_or_else(|| {
+        Error::Invalid(format!("older_than must be a duration like 3600, 90s, 15m, 2h or 1d, got: {text:?}"))
+    })
 }
 
 #[cfg(test)]

@@ -76,8 +76,12 @@ impl Call<'_> {
     }
 
     fn list(&self) -> Result<Value, Error> {
-        let jobs: Vec<Value> = jobs::list(&self.dir)?.iter().map(|info| info.to_json()).collect();
-        Ok(json!({"changed": false, "async_dir": self.async_dir, "jobs": jobs}))
+        let infos = jobs::list(&self.dir)?;
+        let old = jobs::finished_older_than_a_day(&infos);
+        let jobs: Vec<Value> = infos.iter().map(|info| info.to_json()).collect();
+        Ok(
+            json!({"changed": false, "async_dir": self.async_dir, "jobs": jobs, "finished_older_than_1d": old}),
+        )
     }
 
     /// One job (`jid` one id) answers with that job's outcome; several (a list of ids, ids
@@ -200,6 +204,32 @@ mod tests {
         let file = dir.join("args");
         std::fs::write(&file, args.to_string()).unwrap();
         run(&file)
+    }
+
+    #[test]
+    fn list_counts_the_finished_jobs_older_than_a_day() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = JobDir::at(tmp.path().join("async"));
+        dir.create().unwrap();
+        let me = ProcessStamp::current().unwrap();
+        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+        for (id, job) in [
+            ("j1.1", json!({"rc": 0})),
+            ("j2.2", json!({"failed": true})),
+            ("j3.3", json!({"rc": 0})),
+            ("j4.4", json!({"started": true, "finished": false, "supervisor": me})),
+        ] {
+            let id = JobId::new(id).unwrap();
+            dir.write(&id, &job).unwrap();
+            if id.as_str() != "j3.3" {
+                let file = std::fs::File::options().write(true).open(dir.job_path(&id)).unwrap();
+                file.set_modified(two_days_ago).unwrap();
+            }
+        }
+        let (r, code) = call(tmp.path(), json!({"mode": "list", "async_dir": dir.path().to_str().unwrap()}));
+        assert_eq!(code, 0, "{r}");
+        assert_eq!(r["finished_older_than_1d"], 2, "the old running one and the young one do not count: {r}");
+        assert_eq!(r["jobs"][0]["held"], false);
     }
 
     #[test]

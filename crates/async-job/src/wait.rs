@@ -60,6 +60,27 @@ pub struct Waited {
     pub timeout: Option<Duration>,
 }
 
+/// Moves the `_ansible_new_secrets` of the jobs' results (ansible-core 2.22: the values of
+/// `no_log` options a module returned) to the top of the wait's own result, the one place the
+/// controller takes them from to mask them on display; nested, they would be shown.
+fn hoist_new_secrets(result: &mut Value) {
+    let mut secrets: Vec<Value> = Vec::new();
+    if let Some(Value::Array(results)) = result.get_mut("results") {
+        for job in results.iter_mut().filter_map(Value::as_object_mut) {
+            if let Some(Value::Array(listed)) = job.remove("_ansible_new_secrets") {
+                for secret in listed {
+                    if !secrets.contains(&secret) {
+                        secrets.push(secret);
+                    }
+                }
+            }
+        }
+    }
+    if !secrets.is_empty() {
+        result["_ansible_new_secrets"] = Value::Array(secrets);
+    }
+}
+
 impl Waited {
     /// Every job ended.
     pub fn finished(&self) -> bool {
@@ -88,6 +109,7 @@ impl Waited {
         if cleanup {
             result["removed"] = serde_json::json!(self.removed);
         }
+        hoist_new_secrets(&mut result);
         result
     }
 
@@ -247,6 +269,25 @@ fn collect(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_jobs_new_secrets_go_to_the_top_where_ansible_masks_them() {
+        let mut result = serde_json::json!({"results": [
+            {"pw": "a", "_ansible_new_secrets": ["a"]},
+            {"rc": 0},
+            {"pw": "a", "pw2": "b", "_ansible_new_secrets": ["a", "b"]},
+        ]});
+        super::hoist_new_secrets(&mut result);
+        assert_eq!(result["_ansible_new_secrets"], serde_json::json!(["a", "b"]));
+        assert!(result["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.get("_ansible_new_secrets").is_none()));
+        let mut none = serde_json::json!({"results": [{"rc": 0}]});
+        super::hoist_new_secrets(&mut none);
+        assert!(none.get("_ansible_new_secrets").is_none());
+    }
+
     use super::*;
     use async_core::ProcessStamp;
     use serde_json::json;

@@ -8,6 +8,7 @@
 //! In both, a `TIME_LIMIT` of 0 means the wrapper imposes no limit: ansible's gather_facts
 //! passes 0 for facts modules that enforce their own `gather_timeout`.
 
+use std::cell::OnceCell;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read};
@@ -70,6 +71,9 @@ pub struct Invocation {
     pub preserve_tmp: bool,
     pub module_path: PathBuf,
     pub protocol: Protocol,
+    /// The files that hold the module's arguments, read once (see
+    /// [`Invocation::scan_arguments`]): a launch asks them three things.
+    arguments: OnceCell<Vec<Vec<u8>>>,
 }
 
 impl Invocation {
@@ -90,6 +94,7 @@ impl Invocation {
                 preserve_tmp: third == "true",
                 module_path: PathBuf::from(&args[3]),
                 protocol: Protocol::Command { command: args[4..].to_vec() },
+                arguments: OnceCell::new(),
             });
         }
         let module_path = PathBuf::from(&args[2]);
@@ -102,6 +107,7 @@ impl Invocation {
             preserve_tmp: preserve_tmp || !is_ansible_tmp_dir(&module_path),
             module_path,
             protocol: Protocol::Legacy { args_file },
+            arguments: OnceCell::new(),
         })
     }
 
@@ -160,23 +166,36 @@ impl Invocation {
             .map_or_else(|| Watchdog::of_version(self.protocol.newest_version()), Watchdog::of_version)
     }
 
-    /// Whether the task is `no_log` (`_ansible_no_log` among the module's arguments). Where
-    /// the arguments say nothing readable, it is taken to be: the job's progress then shows
-    /// no command lines.
-    pub fn no_log(&self) -> bool {
-        self.scan_arguments(no_log_in).unwrap_or(true)
+    /// Whether the task is `no_log` (`_ansible_no_log` among the module's arguments); `None`
+    /// where the arguments say nothing readable (ansible always states it; a module run by
+    /// hand may not). The job's progress takes `None` as `no_log` (it then shows no command
+    /// lines); holding a result that holds secrets takes only a stated `no_log`.
+    pub fn no_log_stated(&self) -> Option<bool> {
+        self.scan_arguments(no_log_in)
+    }
+
+    /// Whether the module's arguments hold values the controller knows to be secrets:
+    /// ansible-core 2.22 writes them into the AnsiballZ wrapper (`secrets=frozenset({...})`)
+    /// so that the module does not list them again as new, and its result may hold them
+    /// with no `_ansible_new_secrets` to say so (a vaulted password, a secret an earlier task
+    /// returned). `false` where nothing says (earlier ansible-core, other kinds of modules).
+    pub fn arguments_hold_secrets(&self) -> bool {
+        self.scan_arguments(known_secrets_in).unwrap_or(false)
     }
 
     /// The first answer of `find` in the files that hold the module's arguments: its
     /// arguments file (see [`Invocation::args_files`]), then the module file itself (AnsiballZ
-    /// carries them inside).
+    /// carries them inside). Each file is read once, on the first call.
     fn scan_arguments<T>(&self, find: impl Fn(&[u8]) -> Option<T>) -> Option<T> {
-        let scan = |path: &Path| {
-            let mut text = Vec::new();
-            File::open(path).ok()?.take(MAX_SCANNED).read_to_end(&mut text).ok()?;
-            find(&text)
-        };
-        self.args_files().into_iter().chain([self.module_path.as_path()]).find_map(scan)
+        let texts = self.arguments.get_or_init(|| {
+            let read = |path: &Path| {
+                let mut text = Vec::new();
+                File::open(path).ok()?.take(MAX_SCANNED).read_to_end(&mut text).ok()?;
+                Some(text)
+            };
+            self.args_files().into_iter().chain([self.module_path.as_path()]).filter_map(read).collect()
+        });
+        texts.iter().find_map(|text| find(text))
     }
 
     /// Where the module's arguments file may be: the legacy protocol's fourth argument; in
@@ -225,6 +244,14 @@ pub fn no_log_in(text: &[u8]) -> Option<bool> {
         }
     }
     found
+}
+
+/// Whether an AnsiballZ wrapper's `secrets=` argument (ansible-core 2.22: the secrets the
+/// controller knows among the module's arguments) lists any; `None` when `text` has none.
+pub fn known_secrets_in(text: &[u8]) -> Option<bool> {
+    const KEY: &[u8] = b"\nsecrets=frozenset(";
+    let at = text.windows(KEY.len()).position(|w| w == KEY)?;
+    Some(text.get(at + KEY.len()) != Some(&b')'))
 }
 
 /// A whole number of seconds up to [`MAX_TIME_LIMIT`]; 0 is no limit (`None`).
@@ -377,19 +404,33 @@ mod tests {
         fs::write(&words, "_ansible_check_mode=False _ansible_version=2.21.1 _ansible_debug=False ").unwrap();
         let (m, w) = (module.to_str().unwrap(), words.to_str().unwrap());
         // ansible-core 2.21's command for an old-style shell script: interpreter, module, args.
-        let command = Invocation::parse(&args(&["j", "1", "false", m, "/bin/sh", m, w])).unwrap();
-        assert_eq!(command.stock_watchdog(), Watchdog::Trailing);
-        let legacy = Invocation::parse(&args(&["j", "1", m, w])).unwrap();
-        assert_eq!(legacy.stock_watchdog(), Watchdog::Trailing);
+        // (A new invocation each time: one reads the files once.)
+        let command = || Invocation::parse(&args(&["j", "1", "false", m, "/bin/sh", m, w])).unwrap();
+        let legacy = || Invocation::parse(&args(&["j", "1", m, w])).unwrap();
+        assert_eq!(command().stock_watchdog(), Watchdog::Trailing);
+        assert_eq!(legacy().stock_watchdog(), Watchdog::Trailing);
         fs::write(&words, "{\"_ansible_version\": \"2.21.5\"}").unwrap();
-        assert_eq!(command.stock_watchdog(), Watchdog::Halving);
+        assert_eq!(command().stock_watchdog(), Watchdog::Halving);
         // None found: the newest release that speaks the protocol (2.20's last, or any later).
         fs::write(&words, "x=1").unwrap();
-        assert_eq!(command.stock_watchdog(), Watchdog::Halving);
-        assert_eq!(legacy.stock_watchdog(), Watchdog::Halving);
+        assert_eq!(command().stock_watchdog(), Watchdog::Halving);
+        assert_eq!(legacy().stock_watchdog(), Watchdog::Halving);
+        let legacy = legacy();
         let no_args = Invocation::parse(&args(&["j", "1", "false", m, "/bin/sh", m])).unwrap();
         assert_eq!(no_args.stock_watchdog(), Watchdog::Halving);
         assert_eq!(legacy.protocol.newest_version(), (2, 20, u32::MAX));
+    }
+
+    #[test]
+    fn secrets_the_controller_knows_are_read_from_the_ansiballz_wrapper() {
+        let wrapper = |secrets: &str| {
+            format!("    _ansiballz_main(\nparams='{{}}',\nsecrets={secrets},\nzip_data='x',\n")
+        };
+        assert_eq!(known_secrets_in(wrapper("frozenset()").as_bytes()), Some(false));
+        assert_eq!(known_secrets_in(wrapper("frozenset({'pw'})").as_bytes()), Some(true));
+        assert_eq!(known_secrets_in(b"ANSIBALLZ_PARAMS = '{}'"), None);
+        // Only a line of the wrapper's own counts, not a module argument's text.
+        assert_eq!(known_secrets_in(br#"{"msg": "\nsecrets=frozenset({'x'})"}"#), None);
     }
 
     #[test]
@@ -415,7 +456,7 @@ mod tests {
         fs::write(&args_file, r#"{"_ansible_no_log": false}"#).unwrap();
         let path = |p: &Path| p.to_str().unwrap().to_string();
         let legacy = Invocation::parse(&args(&["j", "5", &path(&module), &path(&args_file)])).unwrap();
-        assert!(!legacy.no_log());
+        assert_eq!(legacy.no_log_stated(), Some(false));
         let command = Invocation::parse(&args(&[
             "j",
             "5",
@@ -426,10 +467,10 @@ mod tests {
             &path(&args_file),
         ]))
         .unwrap();
-        assert!(!command.no_log());
-        // Nothing says: taken as no_log.
+        assert_eq!(command.no_log_stated(), Some(false));
+        // Nothing says.
         let none = Invocation::parse(&args(&["j", "5", &path(&module), "_"])).unwrap();
-        assert!(none.no_log());
+        assert_eq!(none.no_log_stated(), None);
         fs::write(
             &module,
             r#"#!/usr/bin/python3
@@ -445,7 +486,7 @@ ANSIBALLZ_PARAMS = '{"ANSIBLE_MODULE_ARGS": {"_ansible_no_log": false}}'"#,
             &path(&module),
         ]))
         .unwrap();
-        assert!(!ansiballz.no_log());
+        assert_eq!(ansiballz.no_log_stated(), Some(false));
     }
 
     #[test]

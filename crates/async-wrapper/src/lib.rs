@@ -73,12 +73,46 @@ fn prepare(args: &[OsString]) -> Result<Supervisor, String> {
         false => Rule::Stock(invocation.stock_watchdog()),
     };
     let lease = async_core::lease::lease_from_env()?;
+    let secrets_to_disk = secrets_to_disk_from_env()?;
+    let retain = async_core::retain::retain_from_env()?;
     let dir = JobDir::from_env();
     dir.create().map_err(|e| e.to_string())?;
     let started_at = async_core::clock::now();
-    let no_log = invocation.no_log();
+    // Read once: the progress takes an unstated no_log as no_log; holding a result takes
+    // only a stated one (ansible always states it; see `held`).
+    let no_log_stated = invocation.no_log_stated();
+    let no_log = no_log_stated.unwrap_or(true);
+    let hold_no_log = no_log_stated == Some(true);
+    let secret_args = invocation.arguments_hold_secrets();
     let tail = tail_from_env();
-    Ok(Supervisor { id, dir, invocation, grace, limit_rule, lease, started_at, no_log, tail })
+    Ok(Supervisor {
+        id,
+        dir,
+        invocation,
+        grace,
+        limit_rule,
+        lease,
+        started_at,
+        no_log,
+        tail,
+        hold_no_log,
+        secret_args,
+        secrets_to_disk,
+        retain,
+    })
+}
+
+/// `ASYNC_WRAPPER_SECRETS`: `disk` writes a result that holds secrets to the job file, as
+/// ansible-core's own wrapper does; `memory` (the default) keeps it in the supervisor's.
+fn secrets_to_disk_from_env() -> Result<bool, String> {
+    use async_core::rules::{self, SECRETS_DISK, SECRETS_ENV, SECRETS_MEMORY};
+    let Some(value) = std::env::var_os(SECRETS_ENV) else { return Ok(false) };
+    let value = value.to_string_lossy();
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | SECRETS_MEMORY => Ok(false),
+        SECRETS_DISK => Ok(true),
+        _ => Err(rules::fill(rules::BAD_SECRETS, &[("env", &SECRETS_ENV), ("value", &rules::quote(&value))])),
+    }
 }
 
 /// The file named by `ASYNC_WRAPPER_TAIL`, made absolute against the module's working
@@ -161,8 +195,9 @@ fn detach(ready: OwnedFd, supervisor: Supervisor) -> i32 {
             let _ = ready.write_all(STARTED);
             drop(ready);
             supervisor.record_running(first_write, Some(&module));
+            supervisor.retain();
             let result = supervisor.supervise(module);
-            supervisor.write_result(&result);
+            supervisor.deliver(result);
         }
         Err(failed) => {
             supervisor.write_result(&failed);

@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_core::control::{self, TERMINATE};
 use async_core::record::{Expired, NoResult, Record, Running, Terminated, TimedOut, Unwritten};
 use async_core::rules::{self, fill};
-use async_core::{output, JobDir, JobId, JobState, ProcessStamp, Written};
+use async_core::{held, output, JobDir, JobId, JobState, ProcessStamp, Written};
 
 use crate::syslog;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -44,6 +45,15 @@ pub struct Supervisor {
     pub no_log: bool,
     /// The file whose last lines the progress shows (`ASYNC_WRAPPER_TAIL`), absolute.
     pub tail: Option<String>,
+    /// The module's arguments state the task is `no_log`: its result is held in memory.
+    pub hold_no_log: bool,
+    /// The module's arguments hold secrets the controller knows (ansible-core 2.22): its
+    /// result may hold them without listing them.
+    pub secret_args: bool,
+    /// `ASYNC_WRAPPER_SECRETS=disk`: a result that holds secrets is written all the same.
+    pub secrets_to_disk: bool,
+    /// `ASYNC_WRAPPER_RETAIN`: finished jobs older than this are removed at the start.
+    pub retain: Option<Duration>,
 }
 
 /// A running module: the leader of its own process group.
@@ -289,16 +299,103 @@ impl Supervisor {
         self.event(&fill(rules::LOG_ENDED, &[("signal", &signal)]));
     }
 
-    /// Removes ansible's tmp dir when that is ours to do, then writes the job's result.
-    /// Everything the log says comes first: once the result is there, ansible may clean up
-    /// the job file and its log at any moment, and a later line would leave a stray log.
-    pub fn write_result(&self, result: &Value) {
+    /// Removes the finished jobs of the async dir older than `ASYNC_WRAPPER_RETAIN`, when
+    /// the task sets it (best effort: the job runs whatever happens here).
+    pub fn retain(&self) {
+        let Some(age) = self.retain else { return };
+        match async_core::retain::collect(&self.dir, age, false) {
+            Ok(done) => self.dir.log(
+                &self.id,
+                &fill(rules::LOG_RETAIN, &[("age", &age.as_secs()), ("removed", &done.removed.len())]),
+            ),
+            Err(e) => self
+                .dir
+                .log(&self.id, &fill(rules::LOG_RETAIN_FAILED, &[("age", &age.as_secs()), ("error", &e)])),
+        }
+    }
+
+    /// The job's result once its module ran: written to the job file, or, when it holds
+    /// secrets (see [`async_core::held`]), held in this process's memory and answered over
+    /// a socket until the job is cleaned up. Where the socket cannot be made, or the task
+    /// opted out (`ASYNC_WRAPPER_SECRETS=disk`), it is written, and the log says so.
+    pub fn deliver(&self, result: Value) {
+        let Some(reason) = held::secrets_reason(self.hold_no_log, self.secret_args, &result) else {
+            return self.write_result(&result);
+        };
+        let on_disk = |why: &dyn std::fmt::Display| {
+            self.dir.log(&self.id, &fill(rules::LOG_SECRETS_ON_DISK, &[("reason", &reason), ("why", why)]));
+        };
+        if self.secrets_to_disk {
+            on_disk(&format_args!("{}={}", rules::SECRETS_ENV, rules::SECRETS_DISK));
+            return self.write_result(&result);
+        }
+        let holder = match held::Holder::bind(&self.dir) {
+            Ok(holder) => holder,
+            Err(e) => {
+                on_disk(&format_args!("no socket: {e}"));
+                return self.write_result(&result);
+            }
+        };
+        let Some(supervisor) = ProcessStamp::current() else {
+            on_disk(&"no process stamp");
+            drop(holder);
+            return self.write_result(&result);
+        };
+        let state = result.as_object().map_or(JobState::Failed, JobState::of_result);
+        let info = held::HeldInfo {
+            supervisor,
+            socket: holder.name.clone(),
+            state: state.to_string(),
+            reason: reason.into(),
+            since: (async_core::clock::now() * 1000.0).round() / 1000.0,
+        };
+        let text = async_core::json::to_string(&result).into_bytes();
+        drop(result);
+        // No core dump of this process from here on, and no reading its memory but by root.
+        // SAFETY: prctl with PR_SET_DUMPABLE takes a plain integer argument.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        self.remove_tmp();
+        self.event(&fill(
+            rules::LOG_RESULT_HELD,
+            &[("state", &state), ("socket", &holder.name), ("reason", &reason)],
+        ));
+        if let Err(e) = self.dir.write(&self.id, &held::Held::new(&self.id, info).to_value()) {
+            let _ = self.dir.write(&self.id, &Unwritten::new(&self.id, e).to_value());
+            return;
+        }
+        // Orphans the module left are the kernel's to reap while we wait.
+        // SAFETY: plain integer arguments; SIG_IGN for SIGCHLD makes children reap themselves.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+            libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+        }
+        // The signals that end a supervisor (still blocked) end the holding: through a
+        // signalfd, so that the socket is removed on the way out; the result goes with us.
+        let stops: SigSet = HANDLED.into_iter().filter(|&s| s != Signal::SIGCHLD).collect();
+        // SAFETY: a valid signal set; the descriptor returned is ours alone.
+        let stop = unsafe { libc::signalfd(-1, stops.as_ref(), libc::SFD_CLOEXEC) };
+        // SAFETY: a descriptor signalfd just returned, owned here.
+        let stop = (stop >= 0).then(|| unsafe { OwnedFd::from_raw_fd(stop) });
+        if stop.is_none() {
+            let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+        }
+        holder.serve(&self.id, text, stop.as_ref().map(|fd| fd.as_fd()));
+    }
+
+    fn remove_tmp(&self) {
         if let Some(tmp) = self.invocation.tmp_dir_to_remove() {
             let is_real_dir = std::fs::symlink_metadata(tmp).is_ok_and(|m| m.is_dir());
             if is_real_dir && std::fs::remove_dir_all(tmp).is_ok() {
                 self.event(&fill(rules::LOG_TMP_REMOVED, &[("dir", &tmp.display())]));
             }
         }
+    }
+
+    /// Removes ansible's tmp dir when that is ours to do, then writes the job's result.
+    /// Everything the log says comes first: once the result is there, ansible may clean up
+    /// the job file and its log at any moment, and a later line would leave a stray log.
+    pub fn write_result(&self, result: &Value) {
+        self.remove_tmp();
         let state = result.as_object().map_or(JobState::Failed, JobState::of_result);
         self.event(&fill(rules::LOG_RESULT, &[("state", &state)]));
         if let Err(e) = self.dir.write(&self.id, result) {

@@ -40,6 +40,13 @@ impl<const N: usize> Python for [&str; N] {
     }
 }
 
+impl<const N: usize> Python for [(&str, u64); N] {
+    fn python(&self) -> String {
+        let items: Vec<String> = self.iter().map(|(name, n)| format!("({}, {n})", name.python())).collect();
+        format!("({},)", items.join(", "))
+    }
+}
+
 impl<const N: usize> Python for [(u32, u32, u32); N] {
     fn python(&self) -> String {
         let items: Vec<String> = self.iter().map(|(a, b, c)| format!("({a}, {b}, {c})")).collect();
@@ -95,6 +102,13 @@ fn python() -> String {
         BAD_EXACT,
         SETTING_YES,
         SETTING_NO,
+        SECRETS_ENV,
+        SECRETS_MEMORY,
+        SECRETS_DISK,
+        BAD_SECRETS,
+        RETAIN_ENV,
+        BAD_RETAIN,
+        DURATION_UNITS,
         WRAPPER_USAGE,
         MAX_TIME_LIMIT,
         BAD_TIME_LIMIT,
@@ -148,6 +162,9 @@ fn python() -> String {
         LOG_TMP_REMOVED,
         LOG_RESULT,
         LOG_NOT_WRITTEN,
+        LOG_SECRETS_ON_DISK,
+        SECRETS_ON_DISK_FALLBACK,
+        LOG_RETAIN,
         SYSLOG_INVOKED,
         STATUS_ARGS,
         STATUS_MODES,

@@ -208,6 +208,30 @@ def exact_from_env():
     fail(BAD_EXACT.format(env=EXACT_ENV, value=quote(text(value))))
 
 
+def secrets_from_env():
+    """ASYNC_WRAPPER_SECRETS, checked as the native program checks it; the fallback writes
+    every result to the job file whatever it says (it holds none in memory)."""
+    value = os.environ.get(SECRETS_ENV)
+    if value is not None and value.strip().lower() not in ("", SECRETS_MEMORY, SECRETS_DISK):
+        fail(BAD_SECRETS.format(env=SECRETS_ENV, value=quote(text(value))))
+
+
+def retain_from_env():
+    """ASYNC_WRAPPER_RETAIN in seconds, None when unset: seconds, or a number with one of
+    DURATION_UNITS, as the native program reads it."""
+    value = os.environ.get(RETAIN_ENV)
+    if value is None:
+        return None
+    found = re.match(r"([0-9.]*)(.*)$", value.strip(), re.S)
+    try:
+        age = float(found.group(1)) * dict(DURATION_UNITS)[found.group(2) or "s"]
+    except (ValueError, KeyError):
+        age = None
+    if age is None or age != age or age > 1e12:
+        fail(BAD_RETAIN.format(env=RETAIN_ENV, value=quote(text(value))))
+    return age
+
+
 def ansible_version_in(data):
     at = data.find(b"_ansible_version")
     if at < 0:
@@ -464,6 +488,35 @@ class Supervisor(object):
             except OSError:
                 pass
 
+    def retain_jobs(self):
+        """ASYNC_WRAPPER_RETAIN: removes the job files (and logs) of finished jobs older than
+        that, as `async_job gc` does: never a running one (a file with RUNNING_KEY)."""
+        if getattr(self, "retain", None) is None:
+            return
+        removed, now = 0, time.time()
+        for name in sorted(os.listdir(self.jobs.path)):
+            path = self.jobs.job_path(name)
+            try:
+                if job_id_error(name) or name.endswith(".log") or now - os.lstat(path).st_mtime < self.retain:
+                    continue
+                with os.fdopen(os.open(path, os.O_RDONLY | O_NOFOLLOW), "rb") as f:
+                    data = f.read()
+                try:
+                    job = json.loads(data.decode("utf-8", "replace") or "{}")
+                except ValueError:
+                    job = None
+                if isinstance(job, dict) and RUNNING_KEY in job:
+                    continue
+                os.unlink(path)
+            except OSError:
+                continue
+            removed += 1
+            try:
+                os.unlink(path + ".log")
+            except OSError:
+                pass
+        self.jobs.log(self.id, LOG_RETAIN.format(age=self.retain, removed=removed))
+
     def failure(self, msg, data="", stderr=""):
         return {"failed": True, "cmd": self.inv.display_command(), "msg": msg,
                 "ansible_job_id": self.id, "data": data, "stderr": stderr}
@@ -687,6 +740,8 @@ class Supervisor(object):
                 self.event(LOG_TMP_REMOVED.format(dir=tmp))
             except OSError:
                 pass
+        if isinstance(result, dict) and result.get("_ansible_new_secrets"):
+            self.jobs.log(self.id, LOG_SECRETS_ON_DISK.format(reason="new_secrets", why=SECRETS_ON_DISK_FALLBACK))
         self.event(LOG_RESULT.format(state=job_state(result)))
         try:
             self.jobs.write(self.id, result)
@@ -781,11 +836,14 @@ def main(args):
     grace = grace_from_env()
     limit_rule = "exact" if exact_from_env() or not inv.time_limit else inv.stock_watchdog()
     lease = lease_from_env()
+    secrets_from_env()
+    retain = retain_from_env()
     jobs = JobDir(expand_dir(os.environ.get(ASYNC_DIR_ENV) or DEFAULT_ASYNC_DIR))
     jobs.create()
     started_at = time.time()
     results_file = jobs.job_path(job_id)
     sup = Supervisor(inv, job_id, jobs, grace, limit_rule, lease, started_at)
+    sup.retain = retain
 
     ready_r, ready_w = os.pipe()
     set_cloexec(ready_r)
@@ -850,6 +908,7 @@ def supervise(sup, ready_w, results_file):
         os.write(ready_w, STARTED)
         os.close(ready_w)
         sup.record_running(first_write)
+        sup.retain_jobs()
         sup.write_result(sup.supervise())
     else:
         sup.write_result(failed)
