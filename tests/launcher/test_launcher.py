@@ -160,9 +160,11 @@ def test_programs_are_static_elf_for_their_architecture(arch):
 
 def test_wrapper_file_with_both_programs_fits_the_size_budget():
     # Copied to the host once per async task (stock's is ~181 KB, and stock copies ~178 KB more
-    # on every poll, ours ~4 KB). Back under 400 KB once zopfli packed the programs, the
-    # fallback's Python went deflated after them and the scripts lost their comment lines.
-    assert LAUNCHER.stat().st_size <= 400_000
+    # on every poll, ours ~4 KB). 362 KB once zopfli packed the programs, the fallback's Python
+    # went deflated after them, the scripts lost their comment lines and the programs their
+    # unwind tables; 416 KB with a running job's progress, async_job top and results held in
+    # memory (docs/BUILD.md says what each part costs).
+    assert LAUNCHER.stat().st_size <= 420_000
 
 
 def test_ansible_sees_async_status_as_a_small_json_args_script():
