@@ -515,7 +515,7 @@ class Supervisor(object):
                 os.unlink(path + ".log")
             except OSError:
                 pass
-        self.jobs.log(self.id, LOG_RETAIN.format(age=self.retain, removed=removed))
+        self.jobs.log(self.id, LOG_RETAIN.format(age=int(self.retain), removed=removed))
 
     def failure(self, msg, data="", stderr=""):
         return {"failed": True, "cmd": self.inv.display_command(), "msg": msg,
