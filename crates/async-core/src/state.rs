@@ -57,18 +57,7 @@ impl JobState {
 
     /// The state named `name` ([`JobState::as_str`]).
     pub fn from_name(name: &str) -> Option<JobState> {
-        [
-            JobState::Running,
-            JobState::Lost,
-            JobState::Finished,
-            JobState::Failed,
-            JobState::TimedOut,
-            JobState::Terminated,
-            JobState::Expired,
-            JobState::Damaged,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == name)
+        ALL.into_iter().find(|state| state.as_str() == name)
     }
 
     /// Whether the job can still change (and so must not be removed or reported as over).
@@ -89,12 +78,7 @@ impl JobState {
             None if failed => rules::STATE_FAILED,
             None => rules::STATE_FINISHED,
         };
-        JobState::named(state).unwrap_or(JobState::Failed)
-    }
-
-    /// The state `as_str` names `name`.
-    pub fn named(name: &str) -> Option<JobState> {
-        ALL.into_iter().find(|state| state.as_str() == name)
+        JobState::from_name(state).unwrap_or(JobState::Failed)
     }
 }
 
