@@ -217,8 +217,6 @@ def test_ctrl_c_or_sigterm_ends_ours_by_its_lease(sshd, runs, figures, tmp_path,
 
 @pytest.mark.parametrize("version", ["2.18", "2.19"])
 def test_cancel_through_ansible_runner(sshd, runs, figures, tmp_path, monkeypatch, version):
-    import ansible_runner
-
     # What ansible-runner sends: it signals from this process (run_async's thread).
     sent = []
     real_killpg = os.killpg
@@ -232,20 +230,7 @@ def test_cancel_through_ansible_runner(sshd, runs, figures, tmp_path, monkeypatc
     cancel = threading.Event()
     started = {}
     for run in (ours, stock):
-        run.write_config()
-        private = run.dir / "runner"
-        private.mkdir()
-        started[run.name] = ansible_runner.run_async(
-            private_data_dir=str(private),
-            playbook=run.command("cancel.yml")[-1],
-            inventory=str(run.inventory),
-            extravars={"mark": run.mark, "lease": LEASE, "grace": GRACE, "seconds": SECONDS},
-            # ansible-runner runs the ansible-playbook it finds on the PATH.
-            envvars={**run.env(), "PATH": f"{run.controller.bin}:{os.environ['PATH']}"},
-            cancel_callback=cancel.is_set,
-            suppress_env_files=True,
-            quiet=True,
-        )
+        started[run.name] = runner_start(run, cancel)
     mains = {run.name: wait_until(lambda run=run: [p for p in run.playbook_pids() if procs.ppid(p) == os.getpid()],
                                   timeout=30, what="ansible-runner's ansible-playbook")[0]
              for run in (ours, stock)}
@@ -383,6 +368,7 @@ def runner_start(run: Run, cancel: threading.Event):
         playbook=run.command("cancel.yml")[-1],
         inventory=str(run.inventory),
         extravars={"mark": run.mark, "lease": LEASE, "grace": GRACE, "seconds": SECONDS},
+        # ansible-runner runs the ansible-playbook it finds on the PATH.
         envvars={**run.env(), "PATH": f"{run.controller.bin}:{os.environ['PATH']}"},
         cancel_callback=cancel.is_set,
         suppress_env_files=True,
