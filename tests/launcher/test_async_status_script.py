@@ -398,25 +398,15 @@ def test_the_script_fits_in_4_kib():
 
 
 @pytest.mark.parametrize("way", WAYS)
-def test_an_async_dir_under_home_var_is_answered_by_the_program(tmp_path, way):
-    """ansible passes `$HOME/...` as it is (it expands only `~`): the script finds the program
-    under $HOME, and the program finds the job (Python alone would look under the passwd home)."""
+@pytest.mark.parametrize("given", ["$HOME/async", "${HOME}/async", "~/async"])
+def test_an_async_dir_under_home_is_answered_by_the_program(tmp_path, way, given):
+    """ansible passes `$HOME/...` as it is (it expands only `~`), and this project's action
+    plugin passes `~/...` as it is: the script finds the program under $HOME (here the test's
+    dir), and the program expands the dir itself (`~` to the passwd home, then the job
+    re-anchored on $HOME). Python alone would look under the passwd home."""
     async_dir = running_job(tmp_path)
     install_program(async_dir)
     args = ansible_args(async_dir, "j1.1")
-    args["_async_dir"] = "$HOME/async"
-    code, answer = script(tmp_path, args, way, env={**os.environ, "HOME": str(tmp_path)})
-    assert code == 0 and answer["finished"] is False and "elapsed" in answer, answer
-
-
-@pytest.mark.parametrize("way", WAYS)
-def test_an_async_dir_under_tilde_is_answered_by_the_program(tmp_path, way):
-    """ansible-async-rs's action plugin passes `~/...` as it is: the script finds the program
-    under $HOME (here the test's dir), and the program expands `~` itself (to the passwd home,
-    and finds the job re-anchored on $HOME). Python alone would look under the passwd home."""
-    async_dir = running_job(tmp_path)
-    install_program(async_dir)
-    args = ansible_args(async_dir, "j1.1")
-    args["_async_dir"] = "~/async"
+    args["_async_dir"] = given
     code, answer = script(tmp_path, args, way, env={**os.environ, "HOME": str(tmp_path)})
     assert code == 0 and answer["finished"] is False and "elapsed" in answer, answer
