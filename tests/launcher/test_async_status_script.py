@@ -28,7 +28,7 @@ WAYS = ["file", "pipelined"]
 
 def payload_id() -> str:
     """The release id assemble.sh wrote into the script: the program it looks for first."""
-    return re.search(r"ansible-async-([0-9a-f]{16})\.", STATUS.read_text()).group(1)
+    return re.search(r'cached_program "\$d" ([0-9a-f]{16}) ', STATUS.read_text()).group(1)
 
 
 def module_text(args) -> str:

@@ -145,7 +145,7 @@ def test_ansible_sees_async_job_as_a_small_json_args_script():
     assert module_common.NEW_STYLE_PYTHON_MODULE_RE.search(data) is None
     assert len(data) < 8192
     assert launcher_vars(JOB)["payload_id"] == launcher_vars(LAUNCHER)["release_id"]
-    first_looked_for = re.search(r"ansible-async-([0-9a-f]{16})\.", STATUS.read_text()).group(1)
+    first_looked_for = re.search(r'cached_program "\$d" ([0-9a-f]{16}) ', STATUS.read_text()).group(1)
     assert first_looked_for == launcher_vars(LAUNCHER)["release_id"]
 
 

@@ -50,7 +50,7 @@ size() { wc -c <"$1" | tr -d ' '; }
 
 # What a failed run leaves behind goes; the finished files are renamed before exit.
 trap 'for a in $arches; do rm -f "$library/.$a.gz"; done; rm -f "$library/.async_wrapper.tmp" \
-    "$library/.async_job.tmp" "$library/.async_status.tmp" "$library/.programs.tmp" "$library/.arch_cases.tmp" \
+    "$library/.async_job.tmp" "$library/.async_status.tmp" "$library/.async_status.flat" "$library/.programs.tmp" "$library/.arch_cases.tmp" \
     "$library/.async_wrapper.py" "$library/.async_status.py" "$library/.fallback.deflate"' EXIT
 # python_part NAME OUTPUT: the Python part NAME (async_wrapper or async_status), packed.
 python_part() {
@@ -89,7 +89,7 @@ for a in $arches; do
     printf '    %s) gz=%s size=%s after=%s ;;\n' "$a" "$gz" "$(size "$(program "$a")")" "$after"
 done >"$library/.programs.tmp"
 # common.sh's host_arch: the `uname -sm` of each architecture (Linux and its spellings).
-awk '!/^#/ && NF { s = $2; gsub(/\|/, "\" | \"Linux ", s); print "    \"Linux " s "\") host_arch=" $1 " ;;" }' \
+awk '!/^#/ && NF { s = $2; gsub(/\|/, "|\"Linux \"", s); print "    \"Linux \"" s ") host_arch=" $1 " ;;" }' \
     "$here/../arches" >"$library/.arch_cases.tmp"
 
 # Raw deflate, base64.
@@ -105,23 +105,22 @@ strip_comments() {
 
 # script TEMPLATE OUTPUT PROGRAM FALLBACK MODULE_KIND: the template with common.sh, the
 # fallback fragment (a file, or /dev/null; the deflated fallback's size at @FALLBACK_SIZE@), the
-# tables from the list and the ids filled in. common.sh's sections marked "only in
-# async_wrapper" or "not in async_wrapper" go where they say; async_status, which carries its
-# own few lines, gets none of it.
+# tables from the list and the ids filled in. async_status, which must stay small, gets only
+# common.sh's sections marked "also in async_status".
 script() {
     awk -v common="$here/common.sh" -v fallback="$4" -v kind="$5" -v program="$3" \
         -v programs="$library/.programs.tmp" -v arch_cases="$library/.arch_cases.tmp" '
         $0 == "@COMMON@" {
-            skip = 0
+            # async_status gets only the sections marked for it.
+            skip = program == "async_status"
             while ((getline line < common) > 0) {
-                if (line ~ /^# --- .*: not in async_wrapper ---$/ && program == "async_wrapper") skip = 1
-                if (line ~ /^# --- .*: only in async_wrapper ---$/ && program != "async_wrapper") skip = 1
+                if (line ~ /^# --- .*: also in async_status ---$/) skip = 0
                 if (skip) {
                 } else if (line ~ /^ *# @ARCH_CASES@/) {
                     while ((getline case_line < arch_cases) > 0) print case_line
                     close(arch_cases)
                 } else print line
-                if (line ~ /^# --- end of /) skip = 0
+                if (line ~ /^# --- end of /) skip = program == "async_status"
             }
             next
         }
@@ -139,6 +138,10 @@ script() {
 script async_wrapper.sh "$library/.async_wrapper.tmp" async_wrapper "$here/fallback/fallback.sh" \
     "# ansible runs this as an old-style module: the arguments come on the command line."
 script async_status.sh "$library/.async_status.tmp" async_status /dev/null ""
+# Every poll ships async_status, which must fit in 4 KB: no indentation, no blank lines (its one
+# here-document is indented by nothing).
+sed -e 's/^ *//' -e '/^$/d' "$library/.async_status.tmp" >"$library/.async_status.flat"
+mv -f "$library/.async_status.flat" "$library/.async_status.tmp"
 script async_job.sh "$library/.async_job.tmp" async_job /dev/null ""
 
 head_size=$(size "$library/.async_wrapper.tmp")

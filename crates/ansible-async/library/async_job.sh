@@ -52,6 +52,7 @@ case $json in
     ;;
 esac
 
+host_arch
 searched=
 # shellcheck disable=SC2088 # ~ is expanded by expand_dir
 for candidate in "$candidates" "${ANSIBLE_ASYNC_DIR:-}" "~/.ansible_async"; do
@@ -59,14 +60,13 @@ for candidate in "$candidates" "${ANSIBLE_ASYNC_DIR:-}" "~/.ansible_async"; do
     expand_dir "$candidate"
     case " $searched " in *" $dir/.bin "*) continue ;; esac
     searched=${searched:+"$searched "}$dir/.bin
-    find_program "$dir" "$payload_id" any
-    if [ -n "$native" ]; then
-        [ -n "$by_hand" ] && exec "$native" async_job "$@"
-        exec "$native" async_job --args-json "$json" </dev/null
+    if [ -n "$host_arch" ] && cached_program "$dir" "$payload_id" any; then
+        [ -n "$by_hand" ] && exec "$p" async_job "$@"
+        exec "$p" async_job --args-json "$json" </dev/null
     fi
 done
 
-if [ "$native_arch" = unknown ]; then
+if [ -z "$host_arch" ]; then
     why="no native program for this host (${host:-uname failed})"
 else
     why="the ansible-async program is not on this host for this user yet (looked in $searched). \

@@ -109,8 +109,8 @@ if [ -n "$arch" ]; then
     if cache_dirs; then
         # The usual call: the copy is there. It got its name only once complete and run (below),
         # and the name is the programs' content: no need to read it.
-        if [ -f "$bin" ] && [ -s "$bin" ] && [ -x "$bin" ]; then
-            exec "$bin" "$program" "$@"
+        if cached_program "$dir" "$release_id"; then
+            exec "$p" "$program" "$@"
         fi
         command -v gzip >/dev/null 2>&1 || fail "$program needs gzip on the host to unpack its program: gzip is not installed or not in PATH"
         tmp=$bin_dir/.ansible-async-$release_id.$arch.$$

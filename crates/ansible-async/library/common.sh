@@ -42,14 +42,11 @@ expand_dir() {
     case $home in */) if [ -n "$tail" ]; then home=${home%/}; fi ;; esac
     dir=$home$tail
 }
-# --- own_user: only in async_wrapper ---
-
 # own_user: sets user to the effective user's name, as `id -un` gives it. Without a fork where
 # that name comes from /etc/passwd (nsswitch.conf's passwd line starts with `files`, or there
 # is no nsswitch.conf): the first entry with the effective uid of /proc/self/status, among the
 # first 64 (dash reads them a byte a syscall: 40 lines cost about what a fork of `id` costs).
 # Else, and where the uid is not there, `id -un`.
-# shellcheck disable=SC2317 # in common.sh alone, the other scripts' own_user below replaces it
 own_user() {
     user= euid= first=files n=0
     { while read -r key _ euid _; do case $key in Uid:) break ;; esac; euid=; done </proc/self/status; } 2>/dev/null
@@ -66,44 +63,33 @@ own_user() {
     fi
     user=$(id -un 2>/dev/null) || user=
 }
-# --- end of own_user ---
 
-# host_arch: sets host (as `uname -sm` says it, "" if that failed) and host_arch (the arch of
-# its program, "" if none). From /proc/sys/kernel/arch where there is one (Linux 6.1+): no fork.
+# host_arch: sets host (as `uname -sm` says it, "" if that failed) and host_arch (the NAME of
+# its program in crates/ansible-async/arches, "" if none). From /proc/sys/kernel/arch where
+# there is one (Linux 6.1+): no fork.
 host_arch() {
-    host= host_arch=
-    if { IFS= read -r host </proc/sys/kernel/arch; } 2>/dev/null && [ -n "$host" ]; then
-        host="Linux $host"
-    else
-        host=$(uname -sm 2>/dev/null) || host=
-    fi
+    { IFS= read -r host </proc/sys/kernel/arch && host="Linux $host"; } 2>/dev/null || host=$(uname -sm 2>/dev/null) || host=
     case $host in
     # @ARCH_CASES@: assemble.sh writes one line per architecture here
+    *) host_arch= ;;
     esac
 }
 
-# --- find_program: not in async_wrapper ---
-# These scripts get async dirs ansible expanded: `~` is rare.
-own_user() { user=$(id -un 2>/dev/null) || user=; }
-
-# find_program DIR ID [any]: sets native to the copy async_wrapper left in DIR/.bin for this
-# host's arch native_arch (`unknown`: none), ansible-async-ID.<arch>; with `any`, else another
-# build's. Only the user's own files, not through a symlinked .bin.
-find_program() {
-    native= native_arch=
-    [ -L "$1/.bin" ] && return 0 # a .bin the user does not control
-    host_arch
-    native_arch=${host_arch:-unknown}
-    [ -n "$host_arch" ] || return 0
-    native=$1/.bin/ansible-async-$2.$native_arch
-    [ -f "$native" ] && [ -x "$native" ] && [ -O "$native" ] && return 0
-    native=
-    [ -n "${3:-}" ] || return 0
-    for candidate in "$1/.bin/ansible-async-"*".$native_arch"; do
-        if [ -f "$candidate" ] && [ -x "$candidate" ] && [ -O "$candidate" ]; then
-            native=$candidate
-        fi
+# --- cached_program: also in async_status ---
+# cached_program DIR ID [any]: sets p to the program async_wrapper keeps in DIR/.bin for this
+# host, ansible-async-ID.A; with `any`, else another build's for A. A is the architecture's NAME
+# (crates/ansible-async/arches): host_arch's when it ran, else the kernel's own name for it,
+# which is that NAME (/proc/sys/kernel/arch, Linux 6.1+: no fork; else `uname -m`). Only a
+# regular, non-empty, executable file of the user's own, never through a symlinked .bin; when
+# there is none, p is "" and the status 1.
+cached_program() {
+    a=${host_arch:-}
+    [ -n "$a" ] || { read -r a </proc/sys/kernel/arch; } 2>/dev/null || a=$(uname -m 2>/dev/null)
+    [ -L "$1/.bin" ] || for p in "$1/.bin/ansible-async-$2.$a" ${3:+"$1/.bin/ansible-async-"*".$a"}; do
+        [ -f "$p" ] && [ -s "$p" ] && [ -x "$p" ] && [ -O "$p" ] && return
     done
+    p=
+    return 1
 }
-# --- end of find_program ---
+# --- end of cached_program ---
 # --- end of common.sh ---
