@@ -52,6 +52,16 @@ class PlaybookRun:
         return run
 
 
+@pytest.fixture(scope="session")
+def libraries(tmp_path_factory):
+    """Each implementation of the wrapper as a library/ folder: {"native": library/ as make
+    build writes it, "fallback": one whose async_wrapper can only take the portable fallback
+    (harness/fallback-library.sh; async_status and async_job as built)}."""
+    fallback = tmp_path_factory.mktemp("fallback-library")
+    subprocess.run(["sh", str(Path(TESTS) / "harness" / "fallback-library.sh"), str(fallback)], check=True)
+    return {"native": LIBRARY, "fallback": fallback}
+
+
 @pytest.fixture(params=PROTOCOLS)
 def playbook(request, tmp_path):
     """Runs a playbook with each controller in turn (ansible-core 2.19 and 2.21)."""

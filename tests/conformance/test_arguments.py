@@ -4,7 +4,7 @@ arguments.json as the native program does: the same `failed`, `finished`, `msg` 
 
 - async_wrapper: "program" (ansible-async async_wrapper, the reference), "native"
   (library/async_wrapper as built: the launcher, then the program) and "fallback" (a library
-  whose wrapper runs only the portable fallback, conftest.py's `libraries`).
+  whose wrapper runs only the portable fallback, tests/conftest.py's `libraries`).
 - async_status: "program" (ansible-async async_status --args-json), library/async_status with
   the program cached in the async dir ("cached-file", "cached-pipelined") and without it, the
   script's own answer ("script-file", "script-pipelined"), run as ansible runs a JSON-args

@@ -1,5 +1,5 @@
 """The sample job files in tests/jobfiles/samples against the two writers: the native program
-(library/async_wrapper) and the portable fallback (tests/foreign/fallback-library.sh) write each
+(library/async_wrapper) and the portable fallback (tests/harness/fallback-library.sh) write each
 record with the sample's keys and value types. The record types and the Rust readers are tested
 against the same files in crates/async-core and crates/async-status, the async_status script's
 own answers in tests/launcher.
@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from harness.jobs import kill_jobs, wait_finished, wait_running
-from harness.paths import LIBRARY, TESTS
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE / "samples"
@@ -38,13 +37,6 @@ def shape(value):
             return shape(v)
         return type(v).__name__
     return {key: kind(v) for key, v in value.items()}
-
-
-@pytest.fixture(scope="module")
-def libraries(tmp_path_factory):
-    fallback = tmp_path_factory.mktemp("fallback-library")
-    subprocess.run(["sh", str(TESTS / "foreign" / "fallback-library.sh"), str(fallback)], check=True)
-    return {"native": LIBRARY, "fallback": fallback}
 
 
 class Writer:

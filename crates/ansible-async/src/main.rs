@@ -9,7 +9,6 @@
 //! on the host, as `ansible-async async_status --args-json JSON` and
 //! `ansible-async async_job --args-json JSON` (ansible writes the arguments into those scripts;
 //! they have no arguments file).
-
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
@@ -40,8 +39,9 @@ fn run(mut args: Vec<OsString>) -> Reply {
         "async_job" => async_job::run(args),
         other => Reply::error(
             format!(
-                "ansible-async: unknown program {other:?}\n\
-                 usage: ansible-async async_wrapper|async_status|async_job ARGS...\n"
+                "ansible-async: unknown program {}\n\
+                 usage: ansible-async async_wrapper|async_status|async_job ARGS...\n",
+                async_core::rules::quote(other)
             ),
             2,
         ),

@@ -32,7 +32,7 @@ pub const GRACE_CHECK: Duration = Duration::from_millis(10);
 pub fn grace_from_env() -> Result<Duration, String> {
     match std::env::var(GRACE_ENV) {
         Err(_) => Ok(DEFAULT_GRACE),
-        Ok(text) => text.trim().parse::<f64>().ok().and_then(grace_from_secs).ok_or_else(|| {
+        Ok(text) => crate::decimal::parse_f64(text.trim()).and_then(grace_from_secs).ok_or_else(|| {
             fill(
                 rules::BAD_GRACE,
                 &[("env", &GRACE_ENV), ("max", &rules::MAX_GRACE_SECS), ("value", &quote(&text))],
@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn grace_values() {
-        let parse = |text: &str| text.trim().parse::<f64>().ok().and_then(grace_from_secs);
+        let parse = |text: &str| crate::decimal::parse_f64(text.trim()).and_then(grace_from_secs);
         assert_eq!(parse(" 0.5 "), Some(Duration::from_millis(500)));
         assert_eq!(parse("3600"), Some(Duration::from_secs(3600)));
         for bad in ["", "-1", "3601", "nan", "inf", "soon"] {

@@ -57,6 +57,7 @@
 mod args;
 pub mod clock;
 pub mod control;
+pub mod decimal;
 mod error;
 pub mod held;
 mod jobdir;

@@ -468,7 +468,7 @@ impl System {
         let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
         let uptime = fs::read_to_string("/proc/uptime")
             .ok()
-            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+            .and_then(|t| crate::decimal::parse_f64(t.split_whitespace().next()?))
             .unwrap_or(0.0);
         System {
             ticks_per_sec: if ticks > 0 { ticks as f64 } else { 100.0 },

@@ -17,7 +17,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         Some(i) => text.split_at(i),
         None => (text, "s"),
     };
-    let number: f64 = number.parse().ok()?;
+    let number = crate::decimal::parse_f64(number)?;
     let (_, scale) = rules::DURATION_UNITS.iter().find(|(name, _)| *name == unit)?;
     let secs = number * *scale as f64;
     if !secs.is_finite() || secs > 1e12 {

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use async_core::rules::quote;
 use async_core::{clock, status, JobDir, JobInfo, JobState, Reply};
 use serde_json::{json, Value};
 
@@ -138,7 +139,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         }
         Some("wait") if options.words.len() >= 2 => options.words.len(),
         Some("wait") => return Err("wait needs one or more job ids".into()),
-        Some(other) => return Err(format!("unknown command {other:?}")),
+        Some(other) => return Err(format!("unknown command {}", quote(other))),
         None => return Err("a command is needed: list, show, top, terminate, gc or wait".into()),
     };
     if options.words.len() != expected {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_core::control::{self, TERMINATE};
 use async_core::record::{Record, Running, Terminated};
+use async_core::rules::quote;
 use async_core::{clock, log, JobDir, JobFile, JobId, JobInfo, JobState, ProcessStamp};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
@@ -170,7 +171,9 @@ impl Ending {
         };
         let result = match dir.read(&id)? {
             JobFile::Object(result) => Value::Object(result),
-            other => json!(format!("{other:?}")),
+            JobFile::Missing => json!("no job file"),
+            JobFile::Empty => json!(""),
+            JobFile::Garbage(text) => json!(text),
         };
         Ok(TerminateOutcome { changed: true, before, result, msg: format!("job {id} was terminated") })
     }
@@ -314,10 +317,13 @@ fn runs_module(info: &JobInfo, name: &str) -> bool {
 pub fn parse_duration(text: &str) -> Result<Duration, Error> {
     let text = text.trim();
     if text.starts_with('-') {
-        return Err(Error::Invalid(format!("older_than must not be negative, got: {text:?}")));
+        return Err(Error::Invalid(format!("older_than must not be negative, got: {}", quote(text))));
     }
     async_core::retain::parse_duration(text).ok_or_else(|| {
-        Error::Invalid(format!("older_than must be a duration like 3600, 90s, 15m, 2h or 1d, got: {text:?}"))
+        Error::Invalid(format!(
+            "older_than must be a duration like 3600, 90s, 15m, 2h or 1d, got: {}",
+            quote(text)
+        ))
     })
 }
 

@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use async_core::rules::quote;
 use async_core::status::{self, is_failed, is_over};
 use async_core::watch::Watcher;
 use async_core::{JobDir, JobId};
@@ -149,9 +150,9 @@ pub fn parse_timeout(value: Option<&Value>) -> Result<Option<Duration>, Error> {
         Some(Value::String(s)) => {
             let t = s.trim();
             if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad(&format!("{s:?}")));
+                return Err(bad(&quote(s)));
             }
-            t.parse().map_err(|_| bad(&format!("{s:?}")))?
+            t.parse().map_err(|_| bad(&quote(s)))?
         }
         Some(other) => return Err(bad(&other.to_string())),
     };

@@ -83,7 +83,7 @@ impl Invocation {
         }
         let jid = args[0]
             .to_str()
-            .ok_or_else(|| format!("the job id {:?} is not valid UTF-8", args[0]))?
+            .ok_or_else(|| format!("the job id {} is not valid UTF-8", quote(&args[0].to_string_lossy())))?
             .to_string();
         let time_limit = parse_time_limit(&args[1])?;
         let third = args[2].to_string_lossy().to_ascii_lowercase();

@@ -257,7 +257,8 @@ impl Supervisor {
                 self.event(&match status {
                     WaitStatus::Exited(_, code) => fill(rules::LOG_EXITED, &[("code", &code)]),
                     WaitStatus::Signaled(_, signal, _) => fill(rules::LOG_KILLED, &[("signal", &signal)]),
-                    other => format!("ended {other:?}"),
+                    // Stopped or continued: waitpid without WUNTRACED or WCONTINUED never says so.
+                    _ => "ended without an exit status or a signal".to_string(),
                 });
                 self.result_of_exit(status, module.capture)
             }

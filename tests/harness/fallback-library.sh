@@ -9,7 +9,7 @@ built=$(cd "$(dirname "$0")/../../library" && pwd)
 mkdir -p "$out"
 {
     head -n 1 "$built/async_wrapper"
-    echo 'ASYNC_WRAPPER_FALLBACK=1 # tests/foreign/fallback-library.sh: the fallback, always'
+    echo 'ASYNC_WRAPPER_FALLBACK=1 # tests/harness/fallback-library.sh: the fallback, always'
     # shellcheck disable=SC2016 # the launcher's own last line, literally
     tail -n +2 "$built/async_wrapper" | sed '/^run_fallback "\$@"$/q'
 } >"$out/async_wrapper"
