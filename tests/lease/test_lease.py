@@ -48,8 +48,9 @@ from lease_harness import MARK_VAR, Relay, Run, wait_gone
 
 LEASE = 6
 GRACE = 1
-# Seconds the jobs would run if nothing ended them (a number no other test uses: the tests find
-# their module by its command line, `sleep 597`, and their run's marker).
+# Seconds the jobs would run if nothing ended them. A test finds its module among the processes
+# that carry its run's marker (LEASE_TEST_MARK, unique per run) in their environment, by the
+# module's command line: never another run's or suite's process.
 SECONDS = 597
 COMMAND = f"sleep {SECONDS}"
 BOUND = LEASE + GRACE + 1
