@@ -44,10 +44,11 @@ done
 
 if [ ! -x .venv/lint/bin/pyflakes ]; then
     python3 -m venv .venv/lint
-    .venv/lint/bin/pip install --quiet "pyflakes==$PYFLAKES_VERSION"
+    .venv/lint/bin/python -m pip install --quiet "pyflakes==$PYFLAKES_VERSION"
 fi
-# shellcheck disable=SC2086 # one argument per file
-.venv/lint/bin/pyflakes $parts || status=1
+# shellcheck disable=SC2086 # one argument per file (python -m: the venv may have been made
+# through another path to this folder, which its scripts' #! lines name)
+.venv/lint/bin/python -m pyflakes $parts || status=1
 
 [ "$status" = 0 ] && echo "python lint: $(echo "$parts" | wc -l) parts clean on 2.7, 3.6-3.13 and $(python3 -V)"
 exit "$status"
