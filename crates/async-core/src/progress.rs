@@ -67,10 +67,14 @@ pub struct Stat {
     pub pgrp: u32,
     /// Clock ticks of CPU, user and system.
     pub ticks: u64,
+    /// Clock ticks of CPU of the children it waited for (and theirs).
+    pub reaped_ticks: u64,
     /// Clock ticks after boot at which it started.
     pub start_time: u64,
     /// Resident pages.
     pub rss_pages: u64,
+    /// Its threads.
+    pub threads: u64,
 }
 
 /// Bytes of a process's name kept (the kernel's `comm` has 15; a kernel thread's may be longer).
@@ -108,6 +112,8 @@ impl Stat {
             ppid: u32::try_from(field(4)?).ok()?,
             pgrp: u32::try_from(field(5)?).ok()?,
             ticks: field(14)? + field(15)?,
+            reaped_ticks: field(16)? + field(17)?,
+            threads: field(20)?,
             start_time: field(22)?,
             rss_pages: field(24)?,
         })
@@ -370,8 +376,8 @@ pub fn of(running: &Running) -> Option<Value> {
     if sup.start_time != supervisor.start_time {
         return None;
     }
-    let first = first_pid(supervisor.pid, &mut reader);
-    let all = all_processes(&mut reader, first);
+    let window = PidWindow::read(supervisor.pid, &mut reader);
+    let all = processes(&mut reader, window, &sup);
     let group = running.module_process.as_ref().map(|m| m.pid);
     let job = job_processes(&all, supervisor.pid, group);
     let system = System::read(&mut reader);
@@ -383,14 +389,16 @@ pub fn of(running: &Running) -> Option<Value> {
     for (n, stat) in job.iter().enumerate() {
         cpu += stat.ticks;
         rss += stat.rss_pages;
-        let io = reader.read(stat.pid, "io").and_then(parse_io);
-        if let Some(io) = io {
-            let total = io_total.get_or_insert_with(Io::default);
-            total.read_bytes += io.read_bytes;
-            total.write_bytes += io.write_bytes;
-        }
-        if may_be_writing(io) && writers.len() < MAX_FD_PROCESSES {
-            writers.push(stat.pid);
+        if has_run(stat) || n < MAX_PROCESSES {
+            let io = reader.read(stat.pid, "io").and_then(parse_io);
+            if let Some(io) = io {
+                let total = io_total.get_or_insert_with(Io::default);
+                total.read_bytes += io.read_bytes;
+                total.write_bytes += io.write_bytes;
+            }
+            if may_be_writing(io) && writers.len() < MAX_FD_PROCESSES {
+                writers.push(stat.pid);
+            }
         }
         if n < MAX_PROCESSES {
             let mut process = json!({
@@ -426,6 +434,15 @@ pub fn of(running: &Running) -> Option<Value> {
     Some(bounded(Value::Object(progress)))
 }
 
+/// Whether a process has used CPU time: a clock tick (10 ms) or more, its own or that of the
+/// children it waited for (whose I/O counters were added to its own then). The I/O counters
+/// and open files of the others, beyond the listed, are not read: in a job of many processes
+/// most are idle (a `sleep`, a shell waiting), and a process moves data only as fast as its
+/// CPU time lets it (docs/PROGRESS.md says what this leaves out).
+pub fn has_run(stat: &Stat) -> bool {
+    stat.ticks + stat.reaped_ticks > 0
+}
+
 /// Whether a process with these I/O counters may hold a file it is writing: one that has
 /// written nothing yet (`wchar`, which takes in what the children it reaped wrote) is not
 /// looked at, which spares reading the descriptors of a job's idle processes; one whose
@@ -445,27 +462,91 @@ pub fn attach(report: &mut Value) {
     }
 }
 
-/// The lowest pid a process of the job can have: the supervisor's, as pids are handed out
-/// in increasing order; 0 (every process) when the counter has wrapped since (the last pid
-/// handed out, `ns_last_pid`, is below the supervisor's) or cannot be read.
+/// The pids a process of the job can have, as pids are handed out in increasing order:
+/// from the supervisor's to the last handed out (`ns_last_pid`); when the counter has wrapped
+/// since (the last is below the supervisor's), from the supervisor's up and from the lowest to
+/// the last. Every pid when the last cannot be read.
 ///
 /// A counter that went all the way round and past the supervisor's pid again while the job
-/// ran (millions of processes) hides the job's processes with lower pids: a bound on the cost
-/// (most of a host's processes are older than a job), documented in docs/PROGRESS.md.
-fn first_pid(supervisor: u32, reader: &mut Reader) -> u32 {
-    let last = reader.read_text("/proc/sys/kernel/ns_last_pid").and_then(|t| t.trim().parse::<u32>().ok());
-    match last {
-        Some(last) if last >= supervisor => supervisor,
-        _ => 0,
+/// ran (millions of processes) hides some of the job's processes: a bound on the cost (most
+/// of a host's processes are older than a job), documented in docs/PROGRESS.md.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PidWindow {
+    pub supervisor: u32,
+    pub last: Option<u32>,
+}
+
+impl PidWindow {
+    fn read(supervisor: u32, reader: &mut Reader) -> PidWindow {
+        let last = reader.read_text("/proc/sys/kernel/ns_last_pid").and_then(|t| t.trim().parse().ok());
+        PidWindow { supervisor, last }
+    }
+
+    pub fn holds(&self, pid: u32) -> bool {
+        match self.last {
+            Some(last) if last >= self.supervisor => (self.supervisor..=last).contains(&pid),
+            Some(last) => pid >= self.supervisor || pid <= last,
+            None => true,
+        }
     }
 }
 
-/// Every process of the host from pid `first` on, as far as it can be read.
-fn all_processes(reader: &mut Reader, first: u32) -> Vec<Stat> {
-    let pids = reader.numbers(format_args!("/proc"), usize::MAX);
+/// Beyond this many processes started since the supervisor, the job is found by walking down
+/// from the supervisor (where the kernel can) rather than by reading each one's `stat`.
+pub const SCAN_MAX: usize = 200;
+
+/// The job's processes (and, from a scan, other processes of the window: [`job_processes`]
+/// picks the job's among them). A scan reads the `stat` of every process of the window; a
+/// walk reads the `stat` and `children` of each of the job's processes, which costs more per
+/// process but spares the others: it is taken when the window holds many processes.
+fn processes(reader: &mut Reader, window: PidWindow, supervisor: &Stat) -> Vec<Stat> {
+    let mut pids = reader.numbers(format_args!("/proc"), usize::MAX);
+    pids.retain(|&pid| window.holds(pid));
+    if pids.len() > SCAN_MAX {
+        if let Some(job) = walk(reader, supervisor) {
+            return job;
+        }
+    }
     let mut all = Vec::with_capacity(pids.len());
-    all.extend(pids.into_iter().filter(|&pid| pid >= first).filter_map(|pid| Stat::read(pid, reader)));
+    all.extend(pids.into_iter().filter_map(|pid| Stat::read(pid, reader)));
     all
+}
+
+/// Every descendant of `top`, through `/proc/PID/task/TID/children` (each thread lists the
+/// children it started); `None` where the kernel has no such files (CONFIG_PROC_CHILDREN).
+/// A pid listed is taken only if its `stat` names the parent: it may have ended, and its pid
+/// been handed out again, since.
+pub fn walk(reader: &mut Reader, top: &Stat) -> Option<Vec<Stat>> {
+    let mut found = Vec::new();
+    let mut pending = vec![(top.pid, children(reader, top)?)];
+    while let Some((parent, pids)) = pending.pop() {
+        for pid in pids {
+            let Some(stat) = Stat::read(pid, reader).filter(|stat| stat.ppid == parent) else { continue };
+            pending.push((pid, children(reader, &stat).unwrap_or_default()));
+            found.push(stat);
+        }
+    }
+    Some(found)
+}
+
+/// The children of a process, from the `children` file of each of its threads (one file for
+/// a process of one thread); `None` when none could be read.
+fn children(reader: &mut Reader, stat: &Stat) -> Option<Vec<u32>> {
+    let pid = stat.pid;
+    let threads = if stat.threads > 1 {
+        reader.numbers(format_args!("/proc/{pid}/task"), usize::MAX)
+    } else {
+        vec![pid]
+    };
+    let mut found: Option<Vec<u32>> = None;
+    for tid in threads {
+        if let Some(text) = reader.read(pid, &format!("task/{tid}/children")) {
+            found
+                .get_or_insert_with(Vec::new)
+                .extend(text.split_ascii_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        }
+    }
+    found
 }
 
 /// A process's storage I/O counters (`/proc/PID/io`).
@@ -637,7 +718,13 @@ mod tests {
             (stat.pid, stat.name(), stat.state, stat.ppid, stat.pgrp),
             (4243, "sh (x) y", 'S', 4242, 4243)
         );
-        assert_eq!((stat.ticks, stat.start_time, stat.rss_pages), (10, 987655, 201));
+        assert_eq!((stat.ticks, stat.reaped_ticks, stat.start_time, stat.rss_pages), (10, 0, 987655, 201));
+        assert!(has_run(&stat));
+        let idle = Stat::parse("9 (sleep) S 8 8 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 1").unwrap();
+        assert!(!has_run(&idle), "no tick of its own nor of reaped children");
+        let waited = Stat::parse("9 (sh) S 8 8 0 0 -1 0 0 0 0 0 0 0 2 1 20 0 1 0 5 0 1").unwrap();
+        assert_eq!((waited.ticks, waited.reaped_ticks), (0, 3));
+        assert!(has_run(&waited), "its children's I/O is in its counters");
         let long = format!("7 ({}) S 1 1 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 1", "é".repeat(40));
         assert_eq!(Stat::parse(&long).unwrap().name(), "é".repeat(16), "cut at a character's boundary");
         assert_eq!(Stat::parse("12 (x) S 1"), None);
@@ -663,6 +750,58 @@ mod tests {
         assert_eq!(pids(job_processes(&all, 10, Some(11))), [15, 13, 14, 12, 11]);
         assert_eq!(pids(job_processes(&all, 10, None)), [13, 14, 12, 11]);
         assert_eq!(pids(job_processes(&all, 99, None)), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn the_pid_window_is_what_was_handed_out_since_the_supervisor() {
+        let window = PidWindow { supervisor: 500, last: Some(800) };
+        assert!(window.holds(500) && window.holds(650) && window.holds(800));
+        assert!(!window.holds(499) && !window.holds(801) && !window.holds(7000), "older than the supervisor");
+        let wrapped = PidWindow { supervisor: 30000, last: Some(300) };
+        assert!(wrapped.holds(30000) && wrapped.holds(32767) && wrapped.holds(2) && wrapped.holds(300));
+        assert!(!wrapped.holds(301) && !wrapped.holds(29999));
+        let unknown = PidWindow { supervisor: 500, last: None };
+        assert!(unknown.holds(1) && unknown.holds(40000));
+    }
+
+    /// The walk down `children` files finds what the scan finds: a grandchild in a process
+    /// group of its own, and children started by another thread than the main one (the test
+    /// runs on a thread of the test harness).
+    #[test]
+    fn a_walk_finds_the_descendants_a_scan_finds() {
+        let mut reader = Reader::new();
+        let me = Stat::read(std::process::id(), &mut reader).unwrap();
+        if walk(&mut reader, &me).is_none() {
+            eprintln!("no /proc/PID/task/TID/children here (CONFIG_PROC_CHILDREN): nothing to compare");
+            return;
+        }
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("setsid sleep 30 & sleep 30 & wait")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let (walked, scanned) = loop {
+            let pids = |job: Vec<Stat>| {
+                let mut pids: Vec<u32> = job.iter().map(|s| s.pid).collect();
+                pids.sort_unstable();
+                pids
+            };
+            let walked = pids(job_processes(&walk(&mut reader, &me).unwrap(), me.pid, None));
+            let window = PidWindow { supervisor: 0, last: None };
+            let scanned = pids(job_processes(&processes(&mut reader, window, &me), me.pid, None));
+            if walked.len() >= 3 && walked == scanned {
+                break (walked, scanned);
+            }
+            assert!(std::time::Instant::now() < deadline, "{walked:?} {scanned:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let _ = Command::new("pkill").arg("-P").arg(child.id().to_string()).status();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(walked.contains(&child.id()), "{walked:?}");
+        assert_eq!(walked, scanned);
     }
 
     #[test]
