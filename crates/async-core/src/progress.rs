@@ -21,11 +21,13 @@
 //!
 //! Everything is best effort: a process that exits while it is read, a file the user may not
 //! read, a host without `/proc` give less, never an error. The whole is kept under
-//! [`MAX_BYTES`] of JSON. Cost: one read of `/proc/PID/stat` per process of the host whose
-//! pid is not below the supervisor's (the kernel has no cheaper way to find a process's
-//! descendants everywhere), each an `open`, a `read` and a `close` into a buffer kept
-//! ([`Reader`]); for the job's own processes their `io`, and the open files (at most
-//! [`MAX_FDS`] each) of the [`MAX_FD_PROCESSES`] newest that have written anything.
+//! [`MAX_BYTES`] of JSON. Cost (docs/PROGRESS.md has the figures): the job's processes are
+//! found among those started since the supervisor ([`PidWindow`]), by reading each one's
+//! `/proc/PID/stat`, or when they are more than [`SCAN_MAX`], by a [`walk`] down the
+//! supervisor's `children` files; each read an `open`, a `read` and a `close` into a buffer
+//! kept ([`Reader`]). Then the `io` of the listed processes and of those that have used CPU
+//! time ([`has_run`]), and the open files (at most [`MAX_FDS`] each) of the
+//! [`MAX_FD_PROCESSES`] newest of them that have written anything ([`may_be_writing`]).
 
 use std::fmt::{self, Write as _};
 use std::fs;
