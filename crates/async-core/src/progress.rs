@@ -21,22 +21,24 @@
 //!
 //! Everything is best effort: a process that exits while it is read, a file the user may not
 //! read, a host without `/proc` give less, never an error. The whole is kept under
-//! [`MAX_BYTES`] of JSON. Cost: one read of `/proc/PID/stat` per process of the host whose
-//! pid is not below the supervisor's (the kernel has no cheaper way to find a process's
-//! descendants everywhere), each an `open`, a `read` and a `close` into a buffer kept
-//! ([`Reader`]); for the job's own processes their `io`, and their open files (at most
-//! [`MAX_FDS`] each, of the [`MAX_FD_PROCESSES`] newest).
+//! [`MAX_BYTES`] of JSON. Cost (docs/PROGRESS.md has the figures): the job's processes are
+//! found among those started since the supervisor ([`PidWindow`]), by reading each one's
+//! `/proc/PID/stat`, or when they are more than [`SCAN_MAX`], by a [`walk`] down the
+//! supervisor's `children` files; each read an `open`, a `read` and a `close` into a buffer
+//! kept ([`Reader`]). Then the `io` of the listed processes and of those that have used CPU
+//! time ([`has_run`]), and the open files (at most [`MAX_FDS`] each) of the
+//! [`MAX_FD_PROCESSES`] newest of them that have written anything ([`may_be_writing`]).
 
+use std::fmt::{self, Write as _};
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::UNIX_EPOCH;
 
 use serde_json::{json, Map, Value};
 
 use crate::record::Running;
-use crate::ProcessStamp;
 
 /// Processes listed, newest first.
 pub const MAX_PROCESSES: usize = 8;
@@ -67,10 +69,14 @@ pub struct Stat {
     pub pgrp: u32,
     /// Clock ticks of CPU, user and system.
     pub ticks: u64,
+    /// Clock ticks of CPU of the children it waited for (and theirs).
+    pub reaped_ticks: u64,
     /// Clock ticks after boot at which it started.
     pub start_time: u64,
     /// Resident pages.
     pub rss_pages: u64,
+    /// Its threads.
+    pub threads: u64,
 }
 
 /// Bytes of a process's name kept (the kernel's `comm` has 15; a kernel thread's may be longer).
@@ -108,6 +114,8 @@ impl Stat {
             ppid: u32::try_from(field(4)?).ok()?,
             pgrp: u32::try_from(field(5)?).ok()?,
             ticks: field(14)? + field(15)?,
+            reaped_ticks: field(16)? + field(17)?,
+            threads: field(20)?,
             start_time: field(22)?,
             rss_pages: field(24)?,
         })
@@ -123,9 +131,11 @@ impl Stat {
     }
 }
 
-/// Reads the small files of `/proc/PID/` (`stat`, `io`, `fdinfo/N`) with one `read` each into
-/// a buffer it keeps: a status call reads one per process of the host, so each costs an
-/// `open`, a `read` and a `close`, and no allocation.
+/// Reads `/proc` with bare system calls into a buffer it keeps. A status call reads a few
+/// hundred small files, and each system call costs microseconds on a virtual machine: a file
+/// is an `open`, one `read` and a `close`; a folder an `open`, `getdents64` calls and a
+/// `close`. Nothing is allocated per file (std's `read_dir` allocates a buffer per folder,
+/// which musl's allocator hands back to the kernel each time: an `mmap` and a `munmap` more).
 pub struct Reader {
     path: String,
     data: Box<[u8; 4096]>,
@@ -138,20 +148,84 @@ impl Reader {
 
     /// The text of `/proc/<pid>/<file>` (its first 4 KB), if it can be read.
     pub fn read(&mut self, pid: u32, file: &str) -> Option<&str> {
-        use std::fmt::Write;
+        std::str::from_utf8(self.read_bytes(pid, file)?).ok()
+    }
+
+    /// The bytes of `/proc/<pid>/<file>` (its first 4 KB), if it can be read.
+    pub fn read_bytes(&mut self, pid: u32, file: &str) -> Option<&[u8]> {
+        self.read_path(format_args!("/proc/{pid}/{file}"))
+    }
+
+    /// The text of a file of `/proc` that is not a process's (`/proc/uptime`).
+    fn read_text(&mut self, path: &str) -> Option<&str> {
+        std::str::from_utf8(self.read_path(format_args!("{path}"))?).ok()
+    }
+
+    fn read_path(&mut self, path: fmt::Arguments) -> Option<&[u8]> {
+        let fd = self.open(path, libc::O_RDONLY)?;
+        // SAFETY: `data` is ours and as long as the length given.
+        let n = unsafe { libc::read(fd.as_raw_fd(), self.data.as_mut_ptr().cast(), self.data.len()) };
+        drop(fd);
+        self.data.get(..usize::try_from(n).ok()?)
+    }
+
+    /// The names of the folder `/proc/<path>` that are numbers (pids in `/proc`, descriptors in
+    /// `/proc/PID/fd`), in the folder's order, at most `max`.
+    pub fn numbers(&mut self, path: fmt::Arguments, max: usize) -> Vec<u32> {
+        // Room for a host's processes at once: a vector that grows is copied, and freed
+        // memory goes back to the kernel.
+        let mut found = Vec::with_capacity(max.min(1024));
+        let Some(dir) = self.open(path, libc::O_RDONLY | libc::O_DIRECTORY) else { return found };
+        while found.len() < max {
+            // SAFETY: `data` is ours and as long as the length given; `dir` is open.
+            let n = unsafe {
+                libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), self.data.as_mut_ptr(), self.data.len())
+            };
+            let Some(entries) = usize::try_from(n).ok().filter(|&n| n > 0).and_then(|n| self.data.get(..n))
+            else {
+                break;
+            };
+            found.extend(
+                dirent_names(entries).filter_map(|name| std::str::from_utf8(name).ok()?.parse::<u32>().ok()),
+            );
+        }
+        found.truncate(max);
+        found
+    }
+
+    /// Where the descriptor `fd` of `pid` points (`/proc/PID/fd/FD`'s link: a path, or
+    /// `pipe:[N]`, `socket:[N]`...), its first 4 KB.
+    pub fn link(&mut self, pid: u32, fd: u32) -> Option<&str> {
+        let path = self.path_of(format_args!("/proc/{pid}/fd/{fd}"));
+        // SAFETY: `path` ends with a NUL; `data` is ours and as long as the length given.
+        let n = unsafe { libc::readlink(path, self.data.as_mut_ptr().cast(), self.data.len()) };
+        std::str::from_utf8(self.data.get(..usize::try_from(n).ok()?)?).ok()
+    }
+
+    /// The status (`stat(2)`) of the file the descriptor `fd` of `pid` is open on.
+    pub fn target(&mut self, pid: u32, fd: u32) -> Option<libc::stat> {
+        let path = self.path_of(format_args!("/proc/{pid}/fd/{fd}"));
+        let mut status = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: `path` ends with a NUL; `stat` fills `status` when it returns 0.
+        (unsafe { libc::stat(path, status.as_mut_ptr()) } == 0).then(|| unsafe { status.assume_init() })
+    }
+
+    /// `path` with a NUL at its end, as the C calls take it (in `self.path`).
+    fn path_of(&mut self, path: fmt::Arguments) -> *const libc::c_char {
         self.path.clear();
-        let _ = write!(self.path, "/proc/{pid}/{file}\0");
+        let _ = self.path.write_fmt(path);
+        self.path.push('\0');
+        self.path.as_ptr().cast()
+    }
+
+    fn open(&mut self, path: fmt::Arguments, flags: libc::c_int) -> Option<OwnedFd> {
+        let path = self.path_of(path);
         // SAFETY: `path` ends with a NUL. No O_CLOEXEC: the descriptor is closed before this
         // single-threaded process could start another program (and musl's `open` spends a
         // `fcntl` call on it).
-        let fd = unsafe { libc::open(self.path.as_ptr().cast(), libc::O_RDONLY | libc::O_NOCTTY) };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: `data` is ours and as long as the length given; `fd` is ours to close.
-        let n = unsafe { libc::read(fd, self.data.as_mut_ptr().cast(), self.data.len()) };
-        unsafe { libc::close(fd) };
-        std::str::from_utf8(self.data.get(..usize::try_from(n).ok()?)?).ok()
+        let fd = unsafe { libc::open(path, flags | libc::O_NOCTTY) };
+        // SAFETY: a descriptor `open` just returned is ours alone; dropping it closes it.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
     }
 }
 
@@ -159,6 +233,19 @@ impl Default for Reader {
     fn default() -> Reader {
         Reader::new()
     }
+}
+
+/// The names in what `getdents64` returned: `struct linux_dirent64` records (an 8-byte inode
+/// number, an 8-byte offset, a 2-byte record length, a type byte, the name ended by a NUL).
+pub fn dirent_names(mut entries: &[u8]) -> impl Iterator<Item = &[u8]> {
+    const NAME_AT: usize = 19;
+    std::iter::from_fn(move || {
+        let length = usize::from(u16::from_ne_bytes([*entries.get(16)?, *entries.get(17)?]));
+        let record = entries.get(..length).filter(|_| length > NAME_AT)?;
+        entries = &entries[length..];
+        let name = &record[NAME_AT..];
+        Some(&name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())])
+    })
 }
 
 /// The word for a state letter of `/proc/PID/stat`.
@@ -177,8 +264,9 @@ pub fn state_word(state: char) -> &'static str {
 pub fn job_processes(all: &[Stat], supervisor: u32, module_group: Option<u32>) -> Vec<Stat> {
     // Plain vectors, not hash sets: a few hundred entries, and no hashing code in a program
     // copied to every host.
-    let mut members: Vec<u32> = Vec::new();
-    let mut frontier = vec![supervisor];
+    let mut members: Vec<u32> = Vec::with_capacity(all.len());
+    let mut frontier = Vec::with_capacity(all.len());
+    frontier.push(supervisor);
     while let Some(parent) = frontier.pop() {
         for stat in all.iter().filter(|s| s.ppid == parent && s.pid != supervisor) {
             if !members.contains(&stat.pid) {
@@ -290,21 +378,29 @@ pub fn of(running: &Running) -> Option<Value> {
     if sup.start_time != supervisor.start_time {
         return None;
     }
-    let all = all_processes(&mut reader, first_pid(supervisor.pid));
+    let window = PidWindow::read(supervisor.pid, &mut reader);
+    let all = processes(&mut reader, window, &sup);
     let group = running.module_process.as_ref().map(|m| m.pid);
     let job = job_processes(&all, supervisor.pid, group);
-    let system = System::read();
+    let system = System::read(&mut reader);
 
     let mut processes = Vec::new();
     let (mut cpu, mut rss) = (0u64, 0u64);
-    let (mut read_bytes, mut write_bytes, mut io_readable) = (0u64, 0u64, false);
+    let mut io_total: Option<Io> = None;
+    let mut writers = Vec::new();
     for (n, stat) in job.iter().enumerate() {
         cpu += stat.ticks;
         rss += stat.rss_pages;
-        if let Some((r, w)) = reader.read(stat.pid, "io").and_then(parse_io) {
-            read_bytes += r;
-            write_bytes += w;
-            io_readable = true;
+        if has_run(stat) || n < MAX_PROCESSES {
+            let io = reader.read(stat.pid, "io").and_then(parse_io);
+            if let Some(io) = io {
+                let total = io_total.get_or_insert_with(Io::default);
+                total.read_bytes += io.read_bytes;
+                total.write_bytes += io.write_bytes;
+            }
+            if may_be_writing(io) && writers.len() < MAX_FD_PROCESSES {
+                writers.push(stat.pid);
+            }
         }
         if n < MAX_PROCESSES {
             let mut process = json!({
@@ -317,28 +413,44 @@ pub fn of(running: &Running) -> Option<Value> {
                 "age": system.age(stat.start_time),
             });
             if !no_log {
-                let args = fs::read(format!("/proc/{}/cmdline", stat.pid)).unwrap_or_default();
-                process["args"] = json!(cut(&command_line(&args), MAX_ARGS));
+                let args = reader.read_bytes(stat.pid, "cmdline").map(command_line).unwrap_or_default();
+                process["args"] = json!(cut(&args, MAX_ARGS));
             }
             processes.push(process);
         }
     }
     let mut totals = json!({"count": job.len(), "cpu": system.seconds(cpu), "rss": rss * system.page_size});
-    if io_readable {
-        totals["read_bytes"] = json!(read_bytes);
-        totals["write_bytes"] = json!(write_bytes);
+    if let Some(io) = io_total {
+        totals["read_bytes"] = json!(io.read_bytes);
+        totals["write_bytes"] = json!(io.write_bytes);
     }
     let mut progress = Map::new();
     progress.insert("processes".into(), Value::Array(processes));
     progress.insert("totals".into(), totals);
-    let pids: Vec<u32> = job.iter().take(MAX_FD_PROCESSES).map(|s| s.pid).collect();
-    progress.insert("writing".into(), Value::Array(writing(&pids, supervisor, &mut reader)));
+    progress.insert("writing".into(), Value::Array(writing(&writers, supervisor.pid, &mut reader)));
     if no_log {
         progress.insert("no_log".into(), json!(true));
     } else if let Some(path) = &running.tail {
         progress.insert("tail".into(), tail(path));
     }
     Some(bounded(Value::Object(progress)))
+}
+
+/// Whether a process has used CPU time: a clock tick (10 ms) or more, its own or that of the
+/// children it waited for (whose I/O counters were added to its own then). The I/O counters
+/// and open files of the others, beyond the listed, are not read: in a job of many processes
+/// most are idle (a `sleep`, a shell waiting), and a process moves data only as fast as its
+/// CPU time lets it (docs/PROGRESS.md says what this leaves out).
+pub fn has_run(stat: &Stat) -> bool {
+    stat.ticks + stat.reaped_ticks > 0
+}
+
+/// Whether a process with these I/O counters may hold a file it is writing: one that has
+/// written nothing yet (`wchar`, which takes in what the children it reaped wrote) is not
+/// looked at, which spares reading the descriptors of a job's idle processes; one whose
+/// counters cannot be read is.
+pub fn may_be_writing(io: Option<Io>) -> bool {
+    io.is_none_or(|io| io.wchar > 0)
 }
 
 /// Adds `progress` to a running job's status `report` (a running job file's object, as
@@ -352,99 +464,162 @@ pub fn attach(report: &mut Value) {
     }
 }
 
-/// The lowest pid a process of the job can have: the supervisor's, as pids are handed out
-/// in increasing order; 0 (every process) when the counter has wrapped since (the last pid
-/// handed out, `ns_last_pid`, is below the supervisor's) or cannot be read.
+/// The pids a process of the job can have, as pids are handed out in increasing order:
+/// from the supervisor's to the last handed out (`ns_last_pid`); when the counter has wrapped
+/// since (the last is below the supervisor's), from the supervisor's up and from the lowest to
+/// the last. Every pid when the last cannot be read.
 ///
 /// A counter that went all the way round and past the supervisor's pid again while the job
-/// ran (millions of processes) hides the job's processes with lower pids: a bound on the cost
-/// (most of a host's processes are older than a job), documented in docs/PROGRESS.md.
-fn first_pid(supervisor: u32) -> u32 {
-    let last =
-        fs::read_to_string("/proc/sys/kernel/ns_last_pid").ok().and_then(|t| t.trim().parse::<u32>().ok());
-    match last {
-        Some(last) if last >= supervisor => supervisor,
-        _ => 0,
+/// ran (millions of processes) hides some of the job's processes: a bound on the cost (most
+/// of a host's processes are older than a job), documented in docs/PROGRESS.md.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PidWindow {
+    pub supervisor: u32,
+    pub last: Option<u32>,
+}
+
+impl PidWindow {
+    fn read(supervisor: u32, reader: &mut Reader) -> PidWindow {
+        let last = reader.read_text("/proc/sys/kernel/ns_last_pid").and_then(|t| t.trim().parse().ok());
+        PidWindow { supervisor, last }
+    }
+
+    pub fn holds(&self, pid: u32) -> bool {
+        match self.last {
+            Some(last) if last >= self.supervisor => (self.supervisor..=last).contains(&pid),
+            Some(last) => pid >= self.supervisor || pid <= last,
+            None => true,
+        }
     }
 }
 
-/// Every process of the host from pid `first` on, as far as it can be read.
-fn all_processes(reader: &mut Reader, first: u32) -> Vec<Stat> {
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
-    let mut all = Vec::with_capacity(512);
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        if pid < first {
-            continue;
-        }
-        if let Some(stat) = Stat::read(pid, reader) {
-            all.push(stat);
+/// Beyond this many processes started since the supervisor, the job is found by walking down
+/// from the supervisor (where the kernel can) rather than by reading each one's `stat`.
+pub const SCAN_MAX: usize = 200;
+
+/// The job's processes (and, from a scan, other processes of the window: [`job_processes`]
+/// picks the job's among them). A scan reads the `stat` of every process of the window; a
+/// walk reads the `stat` and `children` of each of the job's processes, which costs more per
+/// process but spares the others: it is taken when the window holds many processes.
+fn processes(reader: &mut Reader, window: PidWindow, supervisor: &Stat) -> Vec<Stat> {
+    let mut pids = reader.numbers(format_args!("/proc"), usize::MAX);
+    pids.retain(|&pid| window.holds(pid));
+    if pids.len() > SCAN_MAX {
+        if let Some(job) = walk(reader, supervisor) {
+            return job;
         }
     }
+    let mut all = Vec::with_capacity(pids.len());
+    all.extend(pids.into_iter().filter_map(|pid| Stat::read(pid, reader)));
     all
 }
 
-pub fn parse_io(text: &str) -> Option<(u64, u64)> {
+/// Every descendant of `top`, through `/proc/PID/task/TID/children` (each thread lists the
+/// children it started); `None` where the kernel has no such files (CONFIG_PROC_CHILDREN).
+/// A pid listed is taken only if its `stat` names the parent: it may have ended, and its pid
+/// been handed out again, since.
+pub fn walk(reader: &mut Reader, top: &Stat) -> Option<Vec<Stat>> {
+    let mut found = Vec::new();
+    let mut pending = vec![(top.pid, children(reader, top)?)];
+    while let Some((parent, pids)) = pending.pop() {
+        for pid in pids {
+            let Some(stat) = Stat::read(pid, reader).filter(|stat| stat.ppid == parent) else { continue };
+            pending.push((pid, children(reader, &stat).unwrap_or_default()));
+            found.push(stat);
+        }
+    }
+    Some(found)
+}
+
+/// The children of a process, from the `children` file of each of its threads (one file for
+/// a process of one thread); `None` when none could be read.
+fn children(reader: &mut Reader, stat: &Stat) -> Option<Vec<u32>> {
+    let pid = stat.pid;
+    let threads = if stat.threads > 1 {
+        reader.numbers(format_args!("/proc/{pid}/task"), usize::MAX)
+    } else {
+        vec![pid]
+    };
+    let mut found: Option<Vec<u32>> = None;
+    for tid in threads {
+        if let Some(text) = reader.read(pid, &format!("task/{tid}/children")) {
+            found
+                .get_or_insert_with(Vec::new)
+                .extend(text.split_ascii_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        }
+    }
+    found
+}
+
+/// A process's storage I/O counters (`/proc/PID/io`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Io {
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+    /// Bytes passed to `write` and its kin, to any file, pipe or terminal.
+    pub wchar: u64,
+}
+
+pub fn parse_io(text: &str) -> Option<Io> {
     let value = |key: &str| {
         text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().parse::<u64>().ok())
     };
-    Some((value("read_bytes")?, value("write_bytes")?))
+    Some(Io { read_bytes: value("read_bytes")?, write_bytes: value("write_bytes")?, wchar: value("wchar")? })
 }
 
 /// The regular files `pids` hold open for writing, newest modification first, not those
 /// the supervisor holds itself (the module's captured output) and not devices.
-fn writing(pids: &[u32], supervisor: &ProcessStamp, reader: &mut Reader) -> Vec<Value> {
-    let own: Vec<(u64, u64)> = open_files(supervisor.pid, &mut Vec::new())
+fn writing(pids: &[u32], supervisor: u32, reader: &mut Reader) -> Vec<Value> {
+    let own: Vec<(u64, u64)> = reader
+        .numbers(format_args!("/proc/{supervisor}/fd"), MAX_FDS)
         .into_iter()
-        .filter_map(|(_, _, meta)| meta.map(|m| (m.dev(), m.ino())))
+        .filter_map(|fd| reader.target(supervisor, fd))
+        .filter(is_regular)
+        .map(|status| (status.st_dev, status.st_ino))
         .collect();
     // Each path is looked at once (the job's processes share most of their descriptors).
     let mut paths_seen: Vec<String> = Vec::new();
     let mut files = Vec::new();
     for &pid in pids {
-        for (fd, path, meta) in open_files(pid, &mut paths_seen) {
-            let Some(meta) = meta else { continue };
-            if !meta.is_file() || own.contains(&(meta.dev(), meta.ino())) || path.starts_with("/dev/") {
+        for fd in reader.numbers(format_args!("/proc/{pid}/fd"), MAX_FDS) {
+            let Some(path) = reader.link(pid, fd) else { continue };
+            if !path.starts_with('/')
+                || path.starts_with("/dev/")
+                || paths_seen.iter().any(|seen| seen == path)
+            {
                 continue;
             }
+            let path = path.to_string();
+            let Some(status) = reader.target(pid, fd) else { continue };
+            if !is_regular(&status) || own.contains(&(status.st_dev, status.st_ino)) {
+                paths_seen.push(path);
+                continue;
+            }
+            // Another process may hold the same file open for writing: a path opened only
+            // for reading is not taken as seen.
             if !reader.read(pid, &format!("fdinfo/{fd}")).is_some_and(fdinfo_writes) {
-                // Another process may hold the same file open for writing.
-                paths_seen.retain(|seen| *seen != path);
                 continue;
             }
-            let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
-            let mtime = mtime.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0);
+            let mtime = modified(&status);
             files.push((
                 mtime.unwrap_or(0.0),
-                json!({"path": cut_start(&path, MAX_PATH), "size": meta.len(), "mtime": mtime}),
+                json!({"path": cut_start(&path, MAX_PATH), "size": status.st_size, "mtime": mtime}),
             ));
+            paths_seen.push(path);
         }
     }
     sort_descending(&mut files, |file| file.0);
     files.into_iter().take(MAX_WRITING).map(|(_, file)| file).collect()
 }
 
-/// The open files of `pid` that are paths (not pipes, sockets...) and not in `seen` (which
-/// takes them in): the descriptor's number, the path and the file's metadata (`None` when it
-/// cannot be read); at most [`MAX_FDS`] descriptors are looked at.
-fn open_files(pid: u32, seen: &mut Vec<String>) -> Vec<(String, String, Option<fs::Metadata>)> {
-    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
-    let mut found = Vec::new();
-    for entry in entries.flatten().take(MAX_FDS) {
-        let link = entry.path();
-        let Some(target) = fs::read_link(&link).ok().and_then(|t| t.into_os_string().into_string().ok())
-        else {
-            continue;
-        };
-        if !target.starts_with('/') || seen.contains(&target) {
-            continue;
-        }
-        seen.push(target.clone());
-        let Ok(fd) = entry.file_name().into_string() else { continue };
-        found.push((fd, target, fs::metadata(&link).ok()));
-    }
-    found
+fn is_regular(status: &libc::stat) -> bool {
+    status.st_mode & libc::S_IFMT == libc::S_IFREG
+}
+
+/// A file's modification time in seconds since the epoch, to a millisecond; `None` before it.
+fn modified(status: &libc::stat) -> Option<f64> {
+    let seconds = status.st_mtime as f64 + status.st_mtime_nsec as f64 / 1e9;
+    (status.st_mtime >= 0).then(|| (seconds * 1000.0).round() / 1000.0)
 }
 
 pub fn fdinfo_writes(info: &str) -> bool {
@@ -463,11 +638,11 @@ struct System {
 }
 
 impl System {
-    fn read() -> System {
+    fn read(reader: &mut Reader) -> System {
         // SAFETY: sysconf takes a plain integer and reads no memory of ours.
         let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
-        let uptime = fs::read_to_string("/proc/uptime")
-            .ok()
+        let uptime = reader
+            .read_text("/proc/uptime")
             .and_then(|t| crate::decimal::parse_f64(t.split_whitespace().next()?))
             .unwrap_or(0.0);
         System {
@@ -524,6 +699,7 @@ pub fn bounded(mut progress: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ProcessStamp;
     use std::fs::File;
     use std::io::Write;
     use std::process::{Command, Stdio};
@@ -544,7 +720,13 @@ mod tests {
             (stat.pid, stat.name(), stat.state, stat.ppid, stat.pgrp),
             (4243, "sh (x) y", 'S', 4242, 4243)
         );
-        assert_eq!((stat.ticks, stat.start_time, stat.rss_pages), (10, 987655, 201));
+        assert_eq!((stat.ticks, stat.reaped_ticks, stat.start_time, stat.rss_pages), (10, 0, 987655, 201));
+        assert!(has_run(&stat));
+        let idle = Stat::parse("9 (sleep) S 8 8 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 1").unwrap();
+        assert!(!has_run(&idle), "no tick of its own nor of reaped children");
+        let waited = Stat::parse("9 (sh) S 8 8 0 0 -1 0 0 0 0 0 0 0 2 1 20 0 1 0 5 0 1").unwrap();
+        assert_eq!((waited.ticks, waited.reaped_ticks), (0, 3));
+        assert!(has_run(&waited), "its children's I/O is in its counters");
         let long = format!("7 ({}) S 1 1 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 1", "é".repeat(40));
         assert_eq!(Stat::parse(&long).unwrap().name(), "é".repeat(16), "cut at a character's boundary");
         assert_eq!(Stat::parse("12 (x) S 1"), None);
@@ -570,6 +752,58 @@ mod tests {
         assert_eq!(pids(job_processes(&all, 10, Some(11))), [15, 13, 14, 12, 11]);
         assert_eq!(pids(job_processes(&all, 10, None)), [13, 14, 12, 11]);
         assert_eq!(pids(job_processes(&all, 99, None)), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn the_pid_window_is_what_was_handed_out_since_the_supervisor() {
+        let window = PidWindow { supervisor: 500, last: Some(800) };
+        assert!(window.holds(500) && window.holds(650) && window.holds(800));
+        assert!(!window.holds(499) && !window.holds(801) && !window.holds(7000), "older than the supervisor");
+        let wrapped = PidWindow { supervisor: 30000, last: Some(300) };
+        assert!(wrapped.holds(30000) && wrapped.holds(32767) && wrapped.holds(2) && wrapped.holds(300));
+        assert!(!wrapped.holds(301) && !wrapped.holds(29999));
+        let unknown = PidWindow { supervisor: 500, last: None };
+        assert!(unknown.holds(1) && unknown.holds(40000));
+    }
+
+    /// The walk down `children` files finds what the scan finds: a grandchild in a process
+    /// group of its own, and children started by another thread than the main one (the test
+    /// runs on a thread of the test harness).
+    #[test]
+    fn a_walk_finds_the_descendants_a_scan_finds() {
+        let mut reader = Reader::new();
+        let me = Stat::read(std::process::id(), &mut reader).unwrap();
+        if walk(&mut reader, &me).is_none() {
+            eprintln!("no /proc/PID/task/TID/children here (CONFIG_PROC_CHILDREN): nothing to compare");
+            return;
+        }
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("setsid sleep 30 & sleep 30 & wait")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let (walked, scanned) = loop {
+            let pids = |job: Vec<Stat>| {
+                let mut pids: Vec<u32> = job.iter().map(|s| s.pid).collect();
+                pids.sort_unstable();
+                pids
+            };
+            let walked = pids(job_processes(&walk(&mut reader, &me).unwrap(), me.pid, None));
+            let window = PidWindow { supervisor: 0, last: None };
+            let scanned = pids(job_processes(&processes(&mut reader, window, &me), me.pid, None));
+            if walked.len() >= 3 && walked == scanned {
+                break (walked, scanned);
+            }
+            assert!(std::time::Instant::now() < deadline, "{walked:?} {scanned:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let _ = Command::new("pkill").arg("-P").arg(child.id().to_string()).status();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(walked.contains(&child.id()), "{walked:?}");
+        assert_eq!(walked, scanned);
     }
 
     #[test]
@@ -604,12 +838,59 @@ mod tests {
     #[test]
     fn io_and_fdinfo_parse() {
         let io = "rchar: 5\nwchar: 6\nsyscr: 1\nsyscw: 1\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n";
-        assert_eq!(parse_io(io), Some((4096, 8192)));
+        assert_eq!(parse_io(io), Some(Io { read_bytes: 4096, write_bytes: 8192, wchar: 6 }));
         assert_eq!(parse_io("rchar: 5\n"), None);
         assert!(fdinfo_writes("pos:\t0\nflags:\t0102001\nmnt_id:\t1\n"), "O_WRONLY|O_APPEND");
         assert!(fdinfo_writes("flags:\t02\n"), "O_RDWR");
         assert!(!fdinfo_writes("pos:\t0\nflags:\t0100000\n"), "O_RDONLY");
         assert!(!fdinfo_writes(""));
+    }
+
+    #[test]
+    fn folder_records_give_their_names() {
+        let record = |name: &str| {
+            let length = (19 + name.len() + 1).next_multiple_of(8);
+            let mut bytes = vec![0u8; length];
+            bytes[16..18].copy_from_slice(&(length as u16).to_ne_bytes());
+            bytes[19..19 + name.len()].copy_from_slice(name.as_bytes());
+            bytes
+        };
+        let entries = [record("."), record("1234"), record("self"), record("a-much-longer-name")].concat();
+        let names: Vec<_> = dirent_names(&entries).collect();
+        assert_eq!(names, [&b"."[..], b"1234", b"self", b"a-much-longer-name"]);
+        assert_eq!(dirent_names(&entries[..10]).count(), 0, "a cut record is not read");
+        assert_eq!(dirent_names(&[0u8; 24]).count(), 0, "a record of length 0 ends the list");
+    }
+
+    #[test]
+    fn the_reader_lists_and_follows_descriptors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("written");
+        let file = fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+        let fd = u32::try_from(file.as_raw_fd()).unwrap();
+        let me = std::process::id();
+        let mut reader = Reader::new();
+        let fds = reader.numbers(format_args!("/proc/{me}/fd"), MAX_FDS);
+        assert!(fds.contains(&fd) && fds.contains(&0), "{fds:?}");
+        assert_eq!(reader.numbers(format_args!("/proc/{me}/fd"), 1).len(), 1);
+        assert!(reader.numbers(format_args!("/proc"), usize::MAX).contains(&me));
+        assert_eq!(reader.numbers(format_args!("/proc/no-such-folder"), 10), Vec::<u32>::new());
+        assert_eq!(reader.link(me, fd), path.to_str());
+        let status = reader.target(me, fd).unwrap();
+        assert!(is_regular(&status) && status.st_size == 0);
+        assert!(modified(&status).unwrap() > 1e9);
+        assert!(reader.read(me, &format!("fdinfo/{fd}")).is_some_and(fdinfo_writes));
+        assert_eq!(reader.link(me, 99_999), None);
+        assert!(reader.target(me, 99_999).is_none());
+        assert!(reader.read_bytes(me, "cmdline").is_some_and(|args| !args.is_empty()));
+    }
+
+    #[test]
+    fn only_a_process_that_wrote_may_be_writing() {
+        let io = |wchar| Some(Io { wchar, ..Io::default() });
+        assert!(may_be_writing(io(1)));
+        assert!(!may_be_writing(io(0)), "an idle process: its descriptors are not read");
+        assert!(may_be_writing(None), "counters it may not read: looked at");
     }
 
     #[test]
