@@ -15,10 +15,19 @@
 # In the `poll:` loop (TaskExecutor._poll_async_result, the caller of this action's `run`: its
 # frame gives the task's `poll` and the loop's `time_left`), a status call on a running job
 # waits for the job's end, up to `poll` seconds, and answers the moment it ends (the program
-# watches the job file with inotify): a task ends when its module ends, not up to `poll`
-# seconds later. The loop's last call never waits, so a job still running at the loop's limit
-# is reported as stock reports it; a wait also ends a poll interval before the job's own
-# deadline. A task of yours waits only when it asks, with `wait: SECONDS`.
+# watches the job file with inotify). The loop sleeps `poll` seconds before each call; this
+# file, when it is imported (by the worker's plugin loader, before the loop's first sleep),
+# puts a stand-in for the `time` module into ansible's task_executor whose `sleep`, only there
+# (the loop's own sleep before a call of this action where our program answers), sleeps what
+# the calls have not spent waiting: none before the first call, which comes right after the
+# launch; before each other call, the rest of the `poll` seconds since the previous call
+# started (none after a call that waited them all). So the calls come one per `poll` seconds,
+# as stock's, and the loop's budget (`async` counted down by `poll` per call) is unchanged,
+# but a job is seen to end the moment it ends: a task ends when its module ends. The loop's
+# last call never waits and comes when stock's would (`poll` seconds after the previous
+# call's wait, or its interval, is over), so a job still running at the loop's limit is
+# reported as stock reports it. Every other sleep (an until-loop's `delay`, anything not this
+# loop's) is the real one. A task of yours waits only when it asks, with `wait: SECONDS`.
 #
 # A cancelled play stops polling: before each call of the loop, the worker checks that the
 # ansible-playbook process that forked it is still its parent. From ansible-core 2.19 on a
