@@ -15,10 +15,19 @@
 # In the `poll:` loop (TaskExecutor._poll_async_result, the caller of this action's `run`: its
 # frame gives the task's `poll` and the loop's `time_left`), a status call on a running job
 # waits for the job's end, up to `poll` seconds, and answers the moment it ends (the program
-# watches the job file with inotify): a task ends when its module ends, not up to `poll`
-# seconds later. The loop's last call never waits, so a job still running at the loop's limit
-# is reported as stock reports it; a wait also ends a poll interval before the job's own
-# deadline. A task of yours waits only when it asks, with `wait: SECONDS`.
+# watches the job file with inotify). The loop sleeps `poll` seconds before each call; this
+# file, when it is imported (by the worker's plugin loader, before the loop's first sleep),
+# puts a stand-in for the `time` module into ansible's task_executor whose `sleep`, only there
+# (the loop's own sleep before a call of this action where our program answers), sleeps what
+# the calls have not spent waiting: none before the first call, which comes right after the
+# launch; before each other call, the rest of the `poll` seconds since the previous call
+# started (none after a call that waited them all). So the calls come one per `poll` seconds,
+# as stock's, and the loop's budget (`async` counted down by `poll` per call) is unchanged,
+# but a job is seen to end the moment it ends: a task ends when its module ends. The loop's
+# last call never waits and comes when stock's would (`poll` seconds after the previous
+# call's wait, or its interval, is over), so a job still running at the loop's limit is
+# reported as stock reports it. Every other sleep (an until-loop's `delay`, anything not this
+# loop's) is the real one. A task of yours waits only when it asks, with `wait: SECONDS`.
 #
 # A cancelled play stops polling: before each call of the loop, the worker checks that the
 # ansible-playbook process that forked it is still its parent. From ansible-core 2.19 on a
@@ -40,6 +49,7 @@ import math
 import multiprocessing
 import os
 import sys
+import time
 
 import ansible.plugins.action as ansible_actions
 
@@ -87,6 +97,64 @@ def poll_loop(frame, action):
         return None
 
 
+def last_call(poll: float, time_left: float) -> bool:
+    """Whether the `poll:` loop's coming call is its last: the loop counts the task's `async`
+    seconds down by `poll` per call and stops at 0."""
+    return time_left - poll <= 0
+
+
+def poll_pause(frame, seconds):
+    """How long a `time.sleep(seconds)` called from `frame` sleeps: our handler's pause when
+    it is the `poll:` loop's sleep before a call of a handler of this action (its
+    `_async_rs_poll_pause`), else `seconds`; anything unexpected: `seconds`."""
+    try:
+        if frame.f_code.co_name != "_poll_async_result":
+            return seconds
+        handler = frame.f_locals.get("async_handler")
+        pause = getattr(handler, "_async_rs_poll_pause", None)
+        loop = poll_loop(frame, handler) if pause is not None else None
+        if loop is None or isinstance(seconds, bool) or float(seconds) != loop[0]:
+            return seconds
+        chosen = pause(*loop)
+        if chosen is None:
+            return seconds
+        chosen = float(chosen)
+        return chosen if math.isfinite(chosen) and chosen >= 0 else seconds
+    except Exception:
+        return seconds
+
+
+class PollClock:
+    """The `time` of ansible's task_executor module: the module it replaced, attribute for
+    attribute, but `sleep`, whose pause in the `poll:` loop of this action is `poll_pause`'s."""
+
+    _async_rs_poll_clock = True
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def sleep(self, seconds):
+        return self._real.sleep(poll_pause(sys._getframe(1), seconds))
+
+
+def install_poll_clock() -> None:
+    """Puts a PollClock in place of the `time` module of ansible's task_executor, once (this
+    file can be imported more than once); anything unexpected: nothing changes."""
+    try:
+        import ansible.executor.task_executor as task_executor
+
+        current = getattr(task_executor, "time", None)
+        if current is None or getattr(current, "_async_rs_poll_clock", False) or not callable(
+                getattr(current, "sleep", None)):
+            return
+        task_executor.time = PollClock(current)
+    except Exception:
+        return
+
+
 def playbook_gone() -> bool:
     """Whether the ansible-playbook process that forked this worker is gone: it is no longer
     this process's parent (the worker was re-parented). Only where ansible forks its workers
@@ -119,7 +187,7 @@ class ActionModule(AnsibleAsyncStatus):
     _wait = None
 
     def run(self, tmp=None, task_vars=None):
-        self._ours = self._our_program_answers()
+        self._ours = self._answers()
         # A local connection: ansible's `echo ~` costs no round trip, and it expands `~` by the
         # controller's $HOME there; its expansion is kept.
         connection = self._connection
@@ -129,14 +197,18 @@ class ActionModule(AnsibleAsyncStatus):
         if self._ours:
             loop = poll_loop(sys._getframe(1), self)
             if loop is not None:
+                # When this call starts: the loop's next pause is counted from here.
+                self._poll_call_started = time.monotonic()
                 if playbook_gone():
                     # Nobody reads this worker's results any more: stop polling, and let the
                     # job's lease (if it has one) end it.
                     os._exit(1)
                 poll, time_left = loop
-                # Not on the loop's last call (it counts `async` down by `poll` per call).
-                if time_left - poll > 0:
-                    self._wait = {"_wait": poll, "_wait_reserve": poll}
+                # Not on the loop's last call (it counts `async` down by `poll` per call). The
+                # wait ends at the job's deadline (less the program's margin): the loop's last
+                # call comes at stock's moment whatever this wait took (see `poll_pause`).
+                if not last_call(poll, time_left):
+                    self._wait = {"_wait": poll}
             if loop is None and "wait" in self._task.args:
                 # Taken out of the task's arguments for this call only (an until-loop runs the
                 # same action with the same task again).
@@ -163,6 +235,35 @@ class ActionModule(AnsibleAsyncStatus):
             module_args = dict(module_args, **self._wait)
         return super()._execute_module(module_name, module_args, *args, **kwargs)
 
+    _answered = None
+    _poll_call_started = None
+
+    def _answers(self) -> bool:
+        """`_our_program_answers()`, found once per handler (the `poll:` loop's pauses ask
+        before its first call)."""
+        if self._answered is None:
+            self._answered = self._our_program_answers()
+        return self._answered
+
+    def _async_rs_poll_pause(self, poll, time_left):
+        """How long the `poll:` loop (which calls this handler) pauses before its next call,
+        the loop's `time.sleep(poll)` (see `poll_pause`); None: the whole `poll` (stock's)."""
+        if not self._answers():
+            return None
+        started = self._poll_call_started
+        now = time.monotonic()
+        if last_call(poll, time_left):
+            # At stock's moment: `poll` after the previous call's interval (its wait, or the
+            # `poll` seconds it stands for) is over; the whole `poll` when it is the only call.
+            if started is None:
+                return None
+            return max(poll, started + 2 * poll - now)
+        # The first call at once (it waits for the job's end); each other call `poll` seconds
+        # after the previous one started, at once when that one waited its whole `poll`.
+        if started is None:
+            return 0.0
+        return max(0.0, started + poll - now)
+
     def _our_program_answers(self) -> bool:
         """Whether the module ansible will run for this call is this project's, on a host whose
         shell is POSIX sh; any doubt is a no."""
@@ -187,3 +288,6 @@ class ActionModule(AnsibleAsyncStatus):
                 return is_our_status_script(module.read(8192))
         except Exception:
             return False
+
+
+install_poll_clock()
