@@ -15,6 +15,7 @@ Environment knobs (all optional):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -26,6 +27,7 @@ from pathlib import Path
 from harness.controllers import VENV_DIR as DEFAULT_VENV_DIR
 from harness.controllers import Controller, versions_from_env
 from harness.env import ansible_env
+from harness.mounts import covered
 from harness.paths import LIBRARY as NATIVE_LIBRARY
 from harness.paths import REPO
 from harness.recap import assert_recap_ok, parse_recap
@@ -136,15 +138,13 @@ class Play:
         ]
         if check:
             command.append("--check")
-        if async_dir == UNSET:
-            self.default_async_dir.mkdir(mode=0o700, exist_ok=True)
-            real = self.home / ".ansible_async"
-            real.mkdir(mode=0o700, exist_ok=True)
-            command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                       'mount --bind "$0" "$1" && shift && exec "$@"', str(self.default_async_dir), str(real),
-                       *command]
-        proc = subprocess.run(command, cwd=self.tmp, env=self.env(), capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        with contextlib.ExitStack() as stack:
+            if async_dir == UNSET:
+                self.default_async_dir.mkdir(mode=0o700, exist_ok=True)
+                command = [*stack.enter_context(covered(self.home / ".ansible_async", self.default_async_dir)),
+                           *command]
+            proc = subprocess.run(command, cwd=self.tmp, env=self.env(), capture_output=True,
+                                  text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         result = Result(proc.returncode, proc.stdout, proc.stderr, command, parse_recap(proc.stdout))
         # pytest shows this (captured stdout) when the test fails; `-rP` shows it for passes.
         print(result.describe())

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from harness.env import ansible_env
+from harness.mounts import covered
 from harness.paths import LIBRARY
 from harness.procs import kill_all, pids_with_env
 from harness.users import temp_user
@@ -93,24 +94,13 @@ def run(controller, inventory_path: Path, tmp: Path, library: Path, *, stock: bo
     extra = {"summary_dir": str(summary), "stock": stock, "mark": MARK,
              "controller_python": str(controller.bin / "python")}
     command = [str(controller.ansible_playbook), "-i", str(inventory_path), "-e", json.dumps(extra), str(PLAYBOOK)]
-    made_mount_point = False
-    if private_root is not None:
-        # The bind mount needs a folder to cover: made here when root has none, and removed
-        # after the run (root's home holds the controller's Python, so it cannot be covered
-        # whole as tests/harness/sshd.py covers the ssh sessions' /root).
-        if not ROOT_ASYNC.exists():
-            ROOT_ASYNC.mkdir(mode=0o700)
-            made_mount_point = True
-        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                   'mount --bind "$0" "$1" && shift && exec "$@"', str(private_root), str(ROOT_ASYNC),
-                   *command]
     started = time.monotonic()
-    try:
+    with contextlib.ExitStack() as stack:
+        # Root's home holds the controller's Python, so only its ~/.ansible_async is covered
+        # (tests/harness/sshd.py covers the ssh sessions' whole /root).
+        if private_root is not None:
+            command = [*stack.enter_context(covered(ROOT_ASYNC, private_root)), *command]
         proc = subprocess.run(command, env=env, cwd=tmp, capture_output=True, text=True, timeout=600, check=False)
-    finally:
-        if made_mount_point:
-            with contextlib.suppress(OSError):
-                ROOT_ASYNC.rmdir()  # empty: the runs wrote into private_root
     seconds = time.monotonic() - started
     (tmp / f"run-{label}.log").write_text(f"$ {' '.join(command)}\n{proc.stdout}\n--- stderr ---\n{proc.stderr}")
     print(f"===== {controller.version} {label} rc={proc.returncode} {seconds:.0f}s =====\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}")

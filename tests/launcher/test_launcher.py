@@ -5,6 +5,7 @@ Run after `make build`, with the python of a controller venv (it imports ansible
 ansible itself how it classifies the file).
 """
 
+import contextlib
 import gzip
 import json
 import os
@@ -21,6 +22,7 @@ from ansible.executor import module_common
 
 from harness.arches import ARCHES, HOST_ARCH
 from harness.jobs import wait_finished
+from harness.mounts import covered
 from harness.paths import LIBRARY
 from harness.paths import PROGRAMS as PROGRAMS_DIR
 from harness.users import temp_user
@@ -433,20 +435,19 @@ def run_job(tmp_path, args, *, env, way="file", argv=(), own_usual_dir=False, pr
     text = JOB.read_text()
     if args is not None:
         text = text.replace(JOB_MARKER, json.dumps(args))
-    prefix = list(prefix)
-    if own_usual_dir:
-        empty, usual = tmp_path / "usual-empty", Path(pwd.getpwuid(os.getuid()).pw_dir) / ".ansible_async"
-        empty.mkdir(mode=0o700)
-        usual.mkdir(mode=0o700, exist_ok=True)
-        prefix += ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                  'mount --bind "$0" "$1" && shift && exec "$@"', str(empty), str(usual)]
-    if way == "file":
-        path = tmp_path / "AnsiballZ_async_job"
-        path.write_text(text)
-        return subprocess.run([*prefix, "/bin/sh", str(path), *argv], stdin=subprocess.DEVNULL, env=env,
-                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    return subprocess.run([*prefix, "/bin/sh"], input=text, env=env, capture_output=True, text=True, timeout=60,
-                          cwd=tmp_path)
+    with contextlib.ExitStack() as stack:
+        prefix = list(prefix)
+        if own_usual_dir:
+            empty, usual = tmp_path / "usual-empty", Path(pwd.getpwuid(os.getuid()).pw_dir) / ".ansible_async"
+            empty.mkdir(mode=0o700)
+            prefix += stack.enter_context(covered(usual, empty))
+        if way == "file":
+            path = tmp_path / "AnsiballZ_async_job"
+            path.write_text(text)
+            return subprocess.run([*prefix, "/bin/sh", str(path), *argv], stdin=subprocess.DEVNULL, env=env,
+                                  capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        return subprocess.run([*prefix, "/bin/sh"], input=text, env=env, capture_output=True, text=True, timeout=60,
+                              cwd=tmp_path)
 
 
 def job_args(async_dir, **args):

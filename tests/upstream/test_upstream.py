@@ -50,6 +50,7 @@ import yaml
 from harness.controllers import VENV_DIR, Controller, controller as find_controller, versions_from_env
 from harness.env import ansible_env
 from harness.jobs import kill_jobs
+from harness.mounts import covered
 from harness.paths import LIBRARY, REPO
 from harness.procs import kill_all, pids_with_env
 from harness.recap import assert_recap_ok, parse_recap
@@ -158,11 +159,9 @@ def run_in_own_async_dir(controller: Controller, integration: Path, command: lis
         INVENTORY_PATH=str(integration / "inventory"),
         **extra_env,
     )
-    root_async = home / ".ansible_async"
-    root_async.mkdir(mode=0o700, exist_ok=True)  # the mount point (ansible would make it anyway)
-    command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-               'mount --bind "$0" "$1" && shift && exec "$@"', str(async_dir), str(root_async), *command]
-    run = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    with covered(home / ".ansible_async", async_dir) as private:
+        command = [*private, *command]
+        run = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     (tmp / "run.log").write_text(f"$ {' '.join(command)}\n{run.stdout}\n--- stderr ---\n{run.stderr}")
     print(f"----- {what} (rc {run.returncode})\n"
           f"{run.stdout[-20000:]}\n{run.stderr[-5000:]}")
