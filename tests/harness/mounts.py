@@ -2,14 +2,19 @@
 
 A bind mount needs a folder to cover. Where a test covers one of a real home's folders (root's
 `~/.ansible_async`, which other runs on this machine may fill) and the folder does not exist,
-it is made for the run and removed after it, unless another run's namespace still covers it
-(removing it would unmount it there): a test leaves nothing behind."""
+it is made for the run and removed after it; while some namespace still covers it (another
+run's, or a job of this one that outlives its command: removing it would unmount it there),
+it is removed when the test session ends instead. A test leaves nothing behind."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 from pathlib import Path
+
+# Mount points made here that were still covered when their block ended.
+_LEFT: set[Path] = set()
 
 
 @contextlib.contextmanager
@@ -24,9 +29,19 @@ def covered(target: Path, source: Path):
         yield ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                'mount --bind "$0" "$1" && shift && exec "$@"', str(source), str(target)]
     finally:
-        if made and not mounted_anywhere(target):
+        if made:
+            _LEFT.add(target)
+            remove_left()
+
+
+@atexit.register
+def remove_left() -> None:
+    """Removes the mount points made here that no namespace covers any more (empty ones only)."""
+    for target in sorted(_LEFT):
+        if not mounted_anywhere(target):
             with contextlib.suppress(OSError):
                 target.rmdir()
+            _LEFT.discard(target)
 
 
 def mounted_anywhere(path: Path) -> bool:
