@@ -48,6 +48,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests" / "ssh"))
 
 import ssh_harness  # noqa: E402
+from harness.wait import wait_until  # noqa: E402
 from ssh_harness import Ansible  # noqa: E402
 
 SIDES = ("stock", "ours")
@@ -127,6 +128,9 @@ class Bench:
             ansible.run(str(HERE / "ssh" / "poll.yml"), inventory, pipelining=False,
                         library=self.library(side, ansible.tmp),
                         extra_vars={"polls": 1, "job_seconds": 0}).assert_ok(hosts=1)
+            # The poll may have come before the module's end: the job must be over before
+            # everything the run started is stopped, or the replays poll a killed job.
+            wait_until(lambda: jobs_over(ansible.async_dir), timeout=60, what="the captured poll's job to end")
         finally:
             ansible.stop_everything()
         found = sorted((ansible.tmp / "remote-tmp").glob("ansible-tmp-*/AnsiballZ_async_status*"))
@@ -155,6 +159,19 @@ class Bench:
         finally:
             ansible.stop_everything()
         return times
+
+
+def jobs_over(async_dir: Path) -> bool:
+    """Whether every job file in `async_dir` holds a result (JSON without `started`)."""
+    for job in async_dir.glob("j*"):
+        if job.name.endswith(".log"):
+            continue
+        try:
+            if "started" in json.loads(job.read_text()):
+                return False
+        except (OSError, ValueError):
+            return False
+    return True
 
 
 class Collect:
