@@ -153,6 +153,9 @@ pub const LOG_INVOKED_LEASE: &str = " lease={lease}";
 pub const LOG_STARTED: &str = "started pid={pid}";
 pub const LOG_EXITED: &str = "exited status={code}";
 pub const LOG_KILLED: &str = "killed signal={signal}";
+/// A wait status that is neither (stopped or continued: waitpid without WUNTRACED or WCONTINUED
+/// never says so).
+pub const LOG_ENDED_OTHERWISE: &str = "ended without an exit status or a signal";
 pub const LOG_TIMEOUT: &str = "timeout time_limit={time_limit} limit_rule={rule}";
 pub const LOG_LEASE_EXPIRED: &str = "lease_expired lease={lease} last_call={last}";
 pub const LOG_TERMINATE: &str = "terminate requested";

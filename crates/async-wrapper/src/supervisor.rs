@@ -257,8 +257,7 @@ impl Supervisor {
                 self.event(&match status {
                     WaitStatus::Exited(_, code) => fill(rules::LOG_EXITED, &[("code", &code)]),
                     WaitStatus::Signaled(_, signal, _) => fill(rules::LOG_KILLED, &[("signal", &signal)]),
-                    // Stopped or continued: waitpid without WUNTRACED or WCONTINUED never says so.
-                    _ => "ended without an exit status or a signal".to_string(),
+                    _ => rules::LOG_ENDED_OTHERWISE.to_string(),
                 });
                 self.result_of_exit(status, module.capture)
             }

@@ -154,6 +154,7 @@ fn python() -> String {
         LOG_STARTED,
         LOG_EXITED,
         LOG_KILLED,
+        LOG_ENDED_OTHERWISE,
         LOG_TIMEOUT,
         LOG_LEASE_EXPIRED,
         LOG_TERMINATE,
