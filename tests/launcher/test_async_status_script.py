@@ -352,6 +352,19 @@ def test_a_symlinked_program_dir_is_not_used(tmp_path, way):
 
 
 @pytest.mark.parametrize("way", WAYS)
+def test_an_empty_program_copy_is_not_run(tmp_path, way):
+    """A copy left empty (a full disk while it was unpacked): the launcher's rule, not run (sh
+    would run an empty file as a script, and answer nothing); Python answers."""
+    async_dir = running_job(tmp_path)
+    bin_dir = async_dir / ".bin"
+    bin_dir.mkdir(mode=0o700)
+    empty = bin_dir / f"ansible-async-{payload_id()}.{HOST_ARCH}"
+    empty.touch(mode=0o700)
+    code, answer = script(tmp_path, ansible_args(async_dir, "j1.1"), way)
+    assert code == 0 and answer["finished"] is False and "elapsed" not in answer, answer
+
+
+@pytest.mark.parametrize("way", WAYS)
 def test_another_releases_program_answers_while_this_ones_is_missing(tmp_path, way):
     """After an upgrade of the library, jobs started by the old release are polled by the new
     script before the new wrapper ran on the host: the old release's program answers."""
