@@ -40,8 +40,8 @@ def kind(line: str) -> str:
     return "exec" if "/ansible-tmp-" in command else "exec (pipelined)"
 
 
-def operations(stdout: str) -> dict[str, list[str]]:
-    """The SSH operations of each `OPS <step>` task, in order, in a word or two each."""
+def task_lines(stdout: str) -> dict[str, list[str]]:
+    """The output lines under each `OPS <step>` task header."""
     steps: dict[str, list[str]] = {}
     current = None
     for line in stdout.splitlines():
@@ -51,11 +51,15 @@ def operations(stdout: str) -> dict[str, list[str]]:
             current = name[4:] if name.startswith("OPS ") else None
             if current:
                 steps[current] = []
-            continue
-        found = SSH_OPERATION.match(line)
-        if found and current:
-            steps[current].append(kind(line))
+        elif current:
+            steps[current].append(line)
     return steps
+
+
+def operations(stdout: str) -> dict[str, list[str]]:
+    """The SSH operations of each `OPS <step>` task, in order, in a word or two each."""
+    return {step: [kind(line) for line in lines if SSH_OPERATION.match(line)]
+            for step, lines in task_lines(stdout).items()}
 
 
 def run_counted(ansible: Ansible, *, pipelining: bool, become: bool, async_dir: str, stock: bool):

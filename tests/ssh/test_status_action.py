@@ -25,7 +25,7 @@ import pytest
 from harness.controllers import VERSIONS, controller as find_controller, versions_from_env
 from harness.paths import LIBRARY, REPO
 from ssh_harness import Ansible, home_of
-from test_ssh_operations import TASK, operations
+from test_ssh_operations import operations, task_lines
 
 CONTROLLERS = versions_from_env("STATUS_ACTION_CONTROLLERS", VERSIONS)
 ACTION_PLUGINS = REPO / "action_plugins"
@@ -101,22 +101,6 @@ def test_a_status_call_is_one_ssh_command(sshd, tmp_path, version):
     assert ours_n["poll"]["results_file"] == f"{home}/ASYNC_DIR/JID", ours_n["poll"]
     assert ours_n["cleanup"]["erased"] == f"{home}/ASYNC_DIR/JID", ours_n["cleanup"]
     assert ours_n["gone"]["msg"] == "could not find job" and ours_n["gone"]["failed"] is True, ours_n["gone"]
-
-
-def task_lines(stdout: str) -> dict[str, list[str]]:
-    """The output lines under each `OPS <step>` task header."""
-    steps: dict[str, list[str]] = {}
-    current = None
-    for line in stdout.splitlines():
-        task = TASK.match(line)
-        if task:
-            name = task.group(1)
-            current = name[4:] if name.startswith("OPS ") else None
-            if current:
-                steps[current] = []
-        elif current:
-            steps[current].append(line)
-    return steps
 
 
 def poll_run(controller, sshd, tmp: Path, *, waits: bool) -> tuple[dict, dict, dict]:
