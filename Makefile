@@ -117,9 +117,9 @@ repro-check:
 venvs:
 	sh tests/setup-venvs.sh
 
-# openssh-server, sudo and the test users for tests/ssh (root; apt-get when missing).
+# openssh-server, sudo and the test users for the suites over SSH (root; apt-get when missing).
 ssh-host:
-	bash tests/ssh/setup-host.sh
+	bash tests/harness/setup-ssh-host.sh
 
 # Formatting, clippy and rustdoc with warnings as errors, shellcheck on every shell script
 # (tests/shellcheck.sh), and the Python parts of library/ compiled by every Python they run on
@@ -137,7 +137,7 @@ unit:
 	cargo test --workspace --locked
 
 e2e: build venvs ssh-host
-	.venv/core-2.19/bin/python -m pytest -v tests/docs tests/jobfiles tests/conformance tests/launcher tests/jobctl tests/reliability tests/e2e tests/ssh tests/lease tests/secrets tests/homedir tests/progress tests/matrix tests/foreign tests/release tests/upstream
+	.venv/core-2.19/bin/python -m pytest -v tests/docs tests/protocol tests/launcher tests/tasks tests/polling tests/jobctl tests/lease tests/secrets tests/homedir tests/progress tests/fallback tests/arches tests/release tests/upstream
 
 test: unit e2e
 

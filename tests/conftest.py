@@ -1,6 +1,7 @@
 """Shared by every pytest suite here: the shared helpers' package (harness/) on the import
-path, and a way to run a playbook on localhost with this project's library/ with each of the
-two controllers (`playbook`)."""
+path, a way to run a playbook on localhost with this project's library/ with each of the
+two controllers (`playbook`), the wrapper's implementations as library folders (`libraries`),
+the become tests' users (`test_users`), and the private sshd's fixtures (harness/ssh_fixtures.py)."""
 
 import subprocess
 import sys
@@ -19,6 +20,9 @@ from harness.env import ansible_env  # noqa: E402
 from harness.paths import LIBRARY  # noqa: E402
 from harness.become_users import become_users  # noqa: E402
 from harness.recap import assert_recap_ok, parse_recap  # noqa: E402
+
+# The private sshd and a test's sandbox of playbook runs over it (`sshd`, `ansible`, ...).
+pytest_plugins = ["harness.ssh_fixtures"]
 
 
 class PlaybookRun:

@@ -2,7 +2,7 @@
 # `make lint`'s Python part: the Python parts of library/ (the portable fallback and
 # async_status's own answer, crates/ansible-async/library/fallback/), as assemble.sh joins
 # them with the rules protocol-rules prints and as it packs them, must
-#   - compile on every Python they run on: 2.7 and 3.6 to 3.13 (pyenv's, as tests/foreign
+#   - compile on every Python they run on: 2.7 and 3.6 to 3.13 (pyenv's, as tests/fallback
 #     runs the fallback with them) and this machine's python3;
 #   - pass pyflakes (undefined names, unused imports and variables), from a venv of its own
 #     in .venv/lint.

@@ -9,7 +9,7 @@
 #   .venv/core-2.20, core-2.22 Python 3.13
 #
 # 2.14 and 2.15 need Python <= 3.11, 2.20 and later Python >= 3.12 (2.22: 3.13). Most suites use
-# 2.19 and 2.21; tests/matrix and tests/release run every one. `tests/setup-venvs.sh core-2.19
+# 2.19 and 2.21; tests/tasks/test_controllers.py and tests/release run every one. `tests/setup-venvs.sh core-2.19
 # core-2.21` makes only the venvs named.
 #
 # In each, ansible's own async_wrapper and async_status modules are replaced by stubs that fail

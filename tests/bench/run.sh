@@ -7,7 +7,7 @@
 #
 # Writes target/bench/results.md (table), results.json (raw numbers) and chart.png, and prints
 # the table. The chart is drawn with matplotlib from a venv of its own, .venv/bench, created
-# here on first use. Then the SSH part (tests/bench/ssh_bench.py: the private sshd of tests/ssh,
+# here on first use. Then the SSH part (tests/bench/ssh_bench.py: the tests' private sshd (tests/harness/sshd.py),
 # as root; ASYNC_BENCH_SSH=0 skips it) writes target/bench/ssh-results.md, ssh-results.json
 # and ssh-chart.svg. Whatever the bench starts is stopped when it ends, fails or is interrupted.
 set -eu

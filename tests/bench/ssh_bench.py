@@ -1,6 +1,6 @@
 """make bench, SSH part: stock ansible-core modules against ours over real OpenSSH.
 
-The private sshd of tests/ssh, listening on 127.0.0.1 and on one more loopback address per
+The tests' private sshd (tests/harness/sshd.py), listening on 127.0.0.1 and on one more loopback address per
 host (127.0.0.11 ...), ControlPersist on, forks = hosts. Round trip 0 (loopback) or ~RTT ms
 through relay.py as ssh's ProxyCommand (it holds every chunk RTT/2 in each direction).
 Stock and ours alternate in every round; figures are medians over the rounds.
@@ -45,11 +45,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO / "tests" / "ssh"))
+sys.path.insert(0, str(REPO / "tests"))
 
-import ssh_harness  # noqa: E402
+from harness import ssh_sandbox  # noqa: E402
 from harness.wait import wait_until  # noqa: E402
-from ssh_harness import Ansible  # noqa: E402
+from harness.ssh_sandbox import Ansible  # noqa: E402
 
 SIDES = ("stock", "ours")
 # The collect figure's sides: (library, how the jobs are collected).
@@ -65,7 +65,7 @@ class Bench:
 
     def library(self, side: str, work: Path) -> Path:
         if side == "ours":
-            return ssh_harness.LIBRARY
+            return ssh_sandbox.LIBRARY
         library = work / "stock-library"
         library.mkdir(exist_ok=True)
         for name in ("async_wrapper", "async_status"):
@@ -414,8 +414,8 @@ def run(options, tmp: Path, out: Path) -> None:
     addresses = tuple(f"127.0.0.{10 + n}" for n in range(1, options.hosts + 1))
     rows, data = [], {"controller": options.controller, "hosts": options.hosts, "rounds": options.rounds,
                       "rtt_ms": [0, options.rtt], "play": {}, "poll": {}}
-    with ssh_harness.running_sshd(tmp / "sshd", addresses) as sshd:
-        bench = Bench(sshd, ssh_harness.controller(options.controller), tmp, options.hosts)
+    with ssh_sandbox.running_sshd(tmp / "sshd", addresses) as sshd:
+        bench = Bench(sshd, ssh_sandbox.controller(options.controller), tmp, options.hosts)
         bench.out = out
         if options.only == "collect":
             collect_figure(bench, options, data)

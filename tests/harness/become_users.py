@@ -7,7 +7,7 @@
 and a sudoers drop-in that lets root run anything as either without a password (ansible's
 `become_method: sudo`), checked with `visudo` before it is put in place and removed with the
 users. Needs root, sudo and visudo (`make ssh-host` installs them). Users of the same names
-left by an earlier run (or an older tests/ssh/setup-host.sh) are replaced."""
+left by an earlier run (or an older setup script) are replaced."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ tests/controllers.txt, the one place that names the versions and their pins (the
 reads it too).
 
 Most suites run with PROTOCOLS, one controller per async_wrapper protocol: 2.19 (module and
-arguments file) and 2.21 (the whole command). tests/matrix and tests/release run every one of
+arguments file) and 2.21 (the whole command). tests/tasks/test_controllers.py and tests/release run every one of
 VERSIONS."""
 
 from __future__ import annotations

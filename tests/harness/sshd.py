@@ -130,7 +130,7 @@ def running_sshd(d: Path, more_addresses: tuple[str, ...] = (), *, chroot: Path 
     if os.geteuid() != 0:
         pytest.fail("a private sshd needs root (it logs in as root and sudoes to test users)")
     if not SSHD.exists():
-        pytest.fail(f"{SSHD} is missing: run tests/ssh/setup-host.sh (make ssh-host) first")
+        pytest.fail(f"{SSHD} is missing: run tests/harness/setup-ssh-host.sh (make ssh-host) first")
     d.mkdir(parents=True, exist_ok=True)
     host_key, key = d / "host_ed25519", d / "client_ed25519"
     for path in (host_key, key):

@@ -11,7 +11,7 @@ from harness.sshd import running_sshd
 
 @pytest.fixture(scope="session")
 def sshd(world):
-    """A private sshd (as tests/ssh's), with its files where the test user can read the
+    """A private sshd (as tests/harness/ssh_fixtures.py's), with its files where the test user can read the
     authorized keys (sshd reads them as the user logging in)."""
     d = world / "sshd"
     d.mkdir(mode=0o755)

@@ -1,7 +1,7 @@
 """library/async_status: runs the program async_wrapper left on the host (this release's, else
 another release's for this architecture); where there is none, the host's Python answers, and its
 answers must be the program's; without Python either, a failed result says what is missing.
-(tests/conformance/test_arguments.py holds every implementation to one table of arguments.)
+(tests/protocol/test_arguments.py holds every implementation to one table of arguments.)
 
 ansible runs it as a JSON-args module: it writes the arguments (json.dumps, one line) in place
 of the marker, then either uploads the text and runs `/bin/sh FILE` (pipelining off) or feeds
@@ -81,7 +81,7 @@ def install_program(async_dir, suffix=f".{HOST_ARCH}", release=None):
     return target
 
 
-# A job file of every kind (tests/jobfiles), and what the program answers for each.
+# A job file of every kind (tests/protocol/jobfiles), and what the program answers for each.
 def running_job(tmp_path):
     """An async dir with a running job j1.1 that records no supervisor (so never lost): only
     the program adds "elapsed" to its report."""
@@ -92,8 +92,8 @@ def running_job(tmp_path):
     return async_dir
 
 
-JOB_FILES = TESTS / "jobfiles" / "samples"
-EXPECTED = json.loads((TESTS / "jobfiles" / "expected.json").read_text())
+JOB_FILES = TESTS / "protocol" / "jobfiles" / "samples"
+EXPECTED = json.loads((TESTS / "protocol" / "jobfiles" / "expected.json").read_text())
 SAMPLE_JID = "j123456789012.4242"
 
 

@@ -3,7 +3,7 @@ library/ holds its three files runs async tasks, and the tarball itself, install
 `ansible-galaxy role install -r roles/requirements.yml` (as AWX does for a project), makes the
 async tasks of a play that uses it run through ours; on every controller of
 tests/controllers.txt (the venvs tests/setup-venvs.sh makes; a missing one fails its test).
-MATRIX_CONTROLLERS=2.14,2.22 runs only those, as in tests/matrix.
+MATRIX_CONTROLLERS=2.14,2.22 runs only those, as in tests/tasks/test_controllers.py.
 
 The venvs' stock async modules are stubs that fail loudly, so a passing play proves that
 ours ran; the test also finds the program the launcher cached.

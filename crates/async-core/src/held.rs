@@ -369,10 +369,10 @@ mod tests {
         assert_eq!(Held::of(running.as_object().unwrap()), None);
     }
 
-    /// `tests/jobfiles/samples/held.json` is what [`Held`] writes.
+    /// `tests/protocol/jobfiles/samples/held.json` is what [`Held`] writes.
     #[test]
     fn the_held_record_writes_its_sample_exactly() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/jobfiles/samples/held.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/protocol/jobfiles/samples/held.json");
         let text = std::fs::read_to_string(path).unwrap();
         let Ok(Value::Object(job)) = crate::json::parse(&text) else { panic!("held.json") };
         let info = Held::of(&job).unwrap();

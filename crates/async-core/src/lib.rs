@@ -48,7 +48,7 @@
 //! - when the result could not be written (a full disk): `{"failed": true, "msg",
 //!   "ansible_job_id"}` ([`record::Unwritten`]).
 //!
-//! `tests/jobfiles/samples/` in the repository has a sample of each.
+//! `tests/protocol/jobfiles/samples/` in the repository has a sample of each.
 //!
 //! Beside it, `<job id>.log` has one line per event (see [`log`]).
 //!

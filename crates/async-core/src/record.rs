@@ -3,7 +3,7 @@
 //! A job file holds one JSON object (see the crate doc): while the job runs, a [`Running`]
 //! marker; once it is over, the module's own result or one of the failed results below. The
 //! portable fallback (`crates/ansible-async/library/fallback/`) writes the same records in
-//! Python; `tests/jobfiles/samples/` holds a sample of every kind, against which this module,
+//! Python; `tests/protocol/jobfiles/samples/` holds a sample of every kind, against which this module,
 //! the programs that read job files and the fallback are all tested.
 //!
 //! Written with keys sorted (serde_json's map), as the fallback writes them too. The programs
@@ -284,9 +284,9 @@ mod tests {
     use serde_json::json;
     use std::path::PathBuf;
 
-    /// `tests/jobfiles/`: a sample job file of every kind and what each reader makes of it.
+    /// `tests/protocol/jobfiles/`: a sample job file of every kind and what each reader makes of it.
     fn jobfiles() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/jobfiles")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/protocol/jobfiles")
     }
 
     fn expected() -> Map<String, Value> {
@@ -361,7 +361,9 @@ mod tests {
             }
         }
         let crate_doc = include_str!("lib.rs");
-        let readme = std::fs::read_to_string(jobfiles().join("../../README.md")).unwrap();
+        let readme =
+            std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+                .unwrap();
         for key in keys {
             let named = format!("`{key}`");
             let quoted = format!("\"{key}\"");

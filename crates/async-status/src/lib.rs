@@ -399,11 +399,11 @@ mod tests {
         }
     }
 
-    /// Every sample of `tests/jobfiles/` is reported as `expected.json` says (the async_status
-    /// script's own answers are tested against the same files in tests/jobfiles).
+    /// Every sample of `tests/protocol/jobfiles/` is reported as `expected.json` says (the async_status
+    /// script's own answers are tested against the same files in tests/protocol/jobfiles).
     #[test]
     fn every_sample_job_file_is_reported_as_expected() {
-        let jobfiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/jobfiles");
+        let jobfiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/protocol/jobfiles");
         let text = fs::read_to_string(jobfiles.join("expected.json")).unwrap();
         let Ok(Value::Object(expected)) = async_core::json::parse(&text) else { panic!("expected.json") };
         let dir = private_dir();

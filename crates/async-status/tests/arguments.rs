@@ -1,6 +1,6 @@
 //! The async_status cases of the table every implementation is held to
-//! (`tests/conformance/arguments.json`): `async_status --args-json JSON` answers each as the
-//! table says. tests/conformance/test_arguments.py holds library/async_status (with and
+//! (`tests/protocol/arguments.json`): `async_status --args-json JSON` answers each as the
+//! table says. tests/protocol/test_arguments.py holds library/async_status (with and
 //! without the program) to the same table.
 //!
 //! One test, so that it alone sets the process's HOME and ANSIBLE_ASYNC_DIR, as the Python
@@ -84,7 +84,7 @@ fn ansible_args(args: &Value) -> String {
 
 #[test]
 fn every_async_status_case_of_the_arguments_table_is_answered_as_it_says() {
-    let table = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance/arguments.json");
+    let table = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/protocol/arguments.json");
     let table: Value = serde_json::from_str(&fs::read_to_string(table).unwrap()).unwrap();
     let nobody = user::passwd_entries().into_iter().find(|e| e.name == "nobody").map(|e| e.uid);
     for case in table["async_status"].as_array().unwrap() {

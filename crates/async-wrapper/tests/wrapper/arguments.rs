@@ -1,6 +1,6 @@
 //! The async_wrapper command lines of the table every implementation is held to
-//! (`tests/conformance/arguments.json`): the wrapper answers each as the table says; an
-//! accepted one starts a job, which is then ended. tests/conformance/test_arguments.py holds
+//! (`tests/protocol/arguments.json`): the wrapper answers each as the table says; an
+//! accepted one starts a job, which is then ended. tests/protocol/test_arguments.py holds
 //! library/async_wrapper and the portable fallback to the same table.
 
 use std::fs;
@@ -99,7 +99,7 @@ fn end_job(job_dir: &Path, reply: &Value) {
 
 #[test]
 fn every_async_wrapper_case_of_the_arguments_table_is_answered_as_it_says() {
-    let table = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance/arguments.json");
+    let table = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/protocol/arguments.json");
     let table: Value = serde_json::from_str(&fs::read_to_string(table).unwrap()).unwrap();
     let nobody = User::from_name("nobody").ok().flatten().map(|u| u.uid);
     for case in table["async_wrapper"].as_array().unwrap() {

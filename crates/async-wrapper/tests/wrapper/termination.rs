@@ -57,11 +57,11 @@ fn by_default_the_job_ends_when_stock_s_job_file_would_say_so() {
 }
 
 /// Which deadline each command line gets, as the table every wrapper is held to
-/// (`tests/conformance/deadlines.json`) says: read from the running job file, the job then
+/// (`tests/protocol/deadlines.json`) says: read from the running job file, the job then
 /// ended on request.
 #[test]
 fn the_deadline_follows_the_version_that_started_the_job() {
-    let table = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance/deadlines.json");
+    let table = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/protocol/deadlines.json");
     let table: Value = serde_json::from_str(&fs::read_to_string(table).unwrap()).unwrap();
     let host = Host::new();
     for (n, case) in table["cases"].as_array().unwrap().iter().enumerate() {
@@ -177,11 +177,11 @@ fn a_module_ignoring_sigterm_is_killed_after_the_grace_period() {
 }
 
 /// The settings of a task's environment, as the table every wrapper is held to
-/// (`tests/conformance/settings.json`) says: a bad value is a failed reply and no job, a good
+/// (`tests/protocol/settings.json`) says: a bad value is a failed reply and no job, a good
 /// one is recorded in the running job file.
 #[test]
 fn every_setting_is_taken_or_refused_as_the_table_says() {
-    let table = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance/settings.json");
+    let table = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/protocol/settings.json");
     let table: Value = serde_json::from_str(&fs::read_to_string(table).unwrap()).unwrap();
     for case in table["cases"].as_array().unwrap() {
         let host = Host::new();
