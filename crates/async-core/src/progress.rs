@@ -819,7 +819,12 @@ impl System {
 /// `progress` made to fit [`MAX_BYTES`]: the oldest tail lines go first, then the oldest
 /// listed processes, then the oldest written files, then the arguments.
 pub fn bounded(mut progress: Value) -> Value {
-    let size = |v: &Value| v.to_string().len();
+    let size = |v: &Value| {
+        // Counted as written, not kept: no text is built (through `Display`, whose code the
+        // program has anyway).
+        let mut counted = Counted(0);
+        write!(counted, "{v}").map_or(usize::MAX, |()| counted.0)
+    };
     while size(&progress) > MAX_BYTES {
         if let Some(lines) = progress.pointer_mut("/tail/lines").and_then(Value::as_array_mut) {
             if lines.len() > 1 {
@@ -847,6 +852,16 @@ pub fn bounded(mut progress: Value) -> Value {
         }
     }
     progress
+}
+
+/// A writer that counts the bytes written to it.
+struct Counted(usize);
+
+impl fmt::Write for Counted {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0 += text.len();
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -1178,6 +1193,9 @@ mod tests {
             "tail": {"path": "/x", "lines": (0..TAIL_LINES).map(|_| "\u{3}".repeat(200)).collect::<Vec<_>>()},
         });
         assert!(big.to_string().len() > MAX_BYTES);
+        let mut counted = Counted(0);
+        write!(counted, "{big}").unwrap();
+        assert_eq!(counted.0, big.to_string().len(), "the size counted is the text's");
         let small = bounded(big);
         assert!(small.to_string().len() <= MAX_BYTES, "{}", small.to_string().len());
         assert_eq!(small["totals"]["count"], 100, "the totals stay");
