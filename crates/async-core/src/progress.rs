@@ -22,17 +22,18 @@
 //! Everything is best effort: a process that exits while it is read, a file the user may not
 //! read, a host without `/proc` give less, never an error. The whole is kept under
 //! [`MAX_BYTES`] of JSON. Cost (docs/PROGRESS.md has the figures): the job's processes are
-//! found among those started since the supervisor ([`PidWindow`]), by reading each one's
-//! `/proc/PID/stat`, or when they are more than [`SCAN_MAX`], by a [`walk`] down the
-//! supervisor's `children` files; each read an `open`, a `read` and a `close` into a buffer
-//! kept ([`Reader`]). Then the `io` of the listed processes and of those that have used CPU
+//! found among those started since the supervisor ([`PidWindow`], listed from the
+//! supervisor's pid up: [`Reader::pids_from`]), by reading each one's `/proc/PID/stat`, or
+//! when they are more than [`SCAN_MAX`], by a [`walk`] down the supervisor's `children` files;
+//! each read an `openat` and a `read` into a buffer kept, the files closed by the batch
+//! ([`Reader`]). Then the `io` of the listed processes and of those that have used CPU
 //! time ([`has_run`]), and the open files (at most [`MAX_FDS`] each) of the
 //! [`MAX_FD_PROCESSES`] newest of them that have written anything ([`may_be_writing`]).
 
 use std::fmt::{self, Write as _};
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -85,10 +86,16 @@ const NAME_BYTES: usize = 32;
 impl Stat {
     /// Parses the text of `/proc/PID/stat`; the name may hold spaces and parentheses.
     pub fn parse(text: &str) -> Option<Stat> {
-        let open = text.find('(')?;
-        let close = text.rfind(')')?;
-        let pid = text[..open].trim().parse().ok()?;
-        let full_name = text.get(open + 1..close)?;
+        Stat::parse_bytes(text.as_bytes())
+    }
+
+    /// [`Stat::parse`] of the file's bytes as read: only the name need be text (a name that
+    /// is not UTF-8 is read as its lossy text); the numbers are read as bytes.
+    pub fn parse_bytes(text: &[u8]) -> Option<Stat> {
+        let open = text.iter().position(|&b| b == b'(')?;
+        let close = text.iter().rposition(|&b| b == b')')?;
+        let pid = u32::try_from(decimal(text[..open].trim_ascii())?).ok()?;
+        let full_name = String::from_utf8_lossy(text.get(open + 1..close)?);
         let mut end = full_name.len().min(NAME_BYTES);
         while !full_name.is_char_boundary(end) {
             end -= 1;
@@ -96,21 +103,22 @@ impl Stat {
         let mut name = [0u8; NAME_BYTES];
         name[..end].copy_from_slice(&full_name.as_bytes()[..end]);
         // Fields 3 to 24 of proc(5).
-        let mut fields = [""; 22];
+        let mut fields: [&[u8]; 22] = [b""; 22];
         let mut count = 0;
-        for (slot, word) in fields.iter_mut().zip(text[close + 1..].split_ascii_whitespace()) {
+        let words = text[close + 1..].split(u8::is_ascii_whitespace).filter(|word| !word.is_empty());
+        for (slot, word) in fields.iter_mut().zip(words) {
             *slot = word;
             count += 1;
         }
         if count < fields.len() {
             return None;
         }
-        let field = |n: usize| fields[n - 3].parse::<u64>().ok();
+        let field = |n: usize| decimal(fields[n - 3]);
         Some(Stat {
             pid,
             name,
             name_len: end as u8,
-            state: fields[0].chars().next()?,
+            state: char::from(*fields[0].first()?),
             ppid: u32::try_from(field(4)?).ok()?,
             pgrp: u32::try_from(field(5)?).ok()?,
             ticks: field(14)? + field(15)?,
@@ -127,23 +135,88 @@ impl Stat {
     }
 
     fn read(pid: u32, reader: &mut Reader) -> Option<Stat> {
-        Stat::parse(reader.read(pid, "stat")?)
+        Stat::parse_bytes(reader.read_bytes(pid, "stat")?)
     }
+}
+
+/// The number written in decimal digits `digits` (nothing else: no sign, no space).
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &digit| {
+        let digit = char::from(digit).to_digit(10)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 /// Reads `/proc` with bare system calls into a buffer it keeps. A status call reads a few
 /// hundred small files, and each system call costs microseconds on a virtual machine: a file
-/// is an `open`, one `read` and a `close`; a folder an `open`, `getdents64` calls and a
-/// `close`. Nothing is allocated per file (std's `read_dir` allocates a buffer per folder,
-/// which musl's allocator hands back to the kernel each time: an `mmap` and a `munmap` more).
+/// is an `openat` and one `read`; a folder an `openat` and `getdents64` calls. The files read
+/// are closed [`UNCLOSED`] at a time. Nothing is allocated per file (std's `read_dir`
+/// allocates a buffer per folder, which musl's allocator hands back to the kernel each time:
+/// an `mmap` and a `munmap` more). A path under `/proc/` is opened relative to a descriptor
+/// of `/proc` it holds: the kernel walks one name less for each file.
 pub struct Reader {
     path: String,
-    data: Box<[u8; 4096]>,
+    data: [u8; 4096],
+    proc: Option<OwnedFd>,
+    /// Descriptors read to their end and not closed yet (at most [`UNCLOSED`]).
+    unclosed: Vec<libc::c_int>,
 }
+
+/// Files read are closed by the [`UNCLOSED`]: one `close_range` for a run of descriptors in a
+/// row (as the kernel hands out the lowest free), not a `close` each.
+pub const UNCLOSED: usize = 64;
 
 impl Reader {
     pub fn new() -> Reader {
-        Reader { path: String::with_capacity(64), data: Box::new([0; 4096]) }
+        // SAFETY: a constant path ending with a NUL. (`openat`: musl's `open` spends a `fcntl`
+        // call on O_CLOEXEC.)
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let fd = unsafe { libc::openat(libc::AT_FDCWD, c"/proc".as_ptr(), flags) };
+        // SAFETY: a descriptor `open` just returned is ours alone; dropping it closes it.
+        let proc = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) });
+        Reader { path: String::with_capacity(64), data: [0; 4096], proc, unclosed: Vec::new() }
+    }
+
+    /// Closes `fd` with others later.
+    fn done(&mut self, fd: OwnedFd) {
+        if self.unclosed.capacity() == 0 {
+            self.unclosed.reserve_exact(UNCLOSED);
+        }
+        self.unclosed.push(fd.into_raw_fd());
+        if self.unclosed.len() >= UNCLOSED {
+            self.close_all();
+        }
+    }
+
+    /// Closes the descriptors kept open: each run of consecutive numbers with one
+    /// `close_range` (Linux 5.9), or with a `close` each where that fails.
+    fn close_all(&mut self) {
+        let fds = &self.unclosed;
+        let mut start = 0;
+        while start < fds.len() {
+            let mut end = start;
+            while end + 1 < fds.len() && fds[end + 1] == fds[end] + 1 {
+                end += 1;
+            }
+            let (first, last) = (fds[start], fds[end]);
+            // SAFETY: the descriptors from `first` to `last` are all ours (each is in
+            // `unclosed`, none closed since), and closed once.
+            let ranged = end > start
+                && unsafe {
+                    libc::syscall(libc::SYS_close_range, first as libc::c_uint, last as libc::c_uint, 0)
+                } == 0;
+            if !ranged {
+                for &fd in &fds[start..=end] {
+                    // SAFETY: as above.
+                    unsafe { libc::close(fd) };
+                }
+            }
+            start = end + 1;
+        }
+        self.unclosed.clear();
     }
 
     /// The text of `/proc/<pid>/<file>` (its first 4 KB), if it can be read.
@@ -165,17 +238,40 @@ impl Reader {
         let fd = self.open(path, libc::O_RDONLY)?;
         // SAFETY: `data` is ours and as long as the length given.
         let n = unsafe { libc::read(fd.as_raw_fd(), self.data.as_mut_ptr().cast(), self.data.len()) };
-        drop(fd);
+        self.done(fd);
         self.data.get(..usize::try_from(n).ok()?)
     }
 
     /// The names of the folder `/proc/<path>` that are numbers (pids in `/proc`, descriptors in
     /// `/proc/PID/fd`), in the folder's order, at most `max`.
     pub fn numbers(&mut self, path: fmt::Arguments, max: usize) -> Vec<u32> {
+        match self.open(path, libc::O_RDONLY | libc::O_DIRECTORY) {
+            Some(dir) => self.list(&dir, max),
+            None => Vec::new(),
+        }
+    }
+
+    /// The pids of `/proc` from `first` up, in increasing order, `first` a process that is
+    /// alive: the listing starts at `first`'s entry, so the host's older processes are not
+    /// listed. `/proc` gives the entry of pid N the offset N + [`PROC_PID_OFFSET`], and a
+    /// folder may be read on from an offset it gave. `None` when the listing does not begin
+    /// with `first` (it ended since, or another layout): then list all of `/proc`.
+    pub fn pids_from(&mut self, first: u32) -> Option<Vec<u32>> {
+        let dir = self.open(format_args!("/proc"), libc::O_RDONLY | libc::O_DIRECTORY)?;
+        let offset = i64::from(first) + PROC_PID_OFFSET;
+        // SAFETY: `dir` is open; lseek reads no memory of ours.
+        if unsafe { libc::lseek(dir.as_raw_fd(), offset, libc::SEEK_SET) } != offset {
+            return None;
+        }
+        let found = self.list(&dir, usize::MAX);
+        (found.first() == Some(&first)).then_some(found)
+    }
+
+    /// The names that are numbers in the open folder `dir`, from where it is, at most `max`.
+    fn list(&mut self, dir: &OwnedFd, max: usize) -> Vec<u32> {
         // Room for a host's processes at once: a vector that grows is copied, and freed
         // memory goes back to the kernel.
         let mut found = Vec::with_capacity(max.min(1024));
-        let Some(dir) = self.open(path, libc::O_RDONLY | libc::O_DIRECTORY) else { return found };
         while found.len() < max {
             // SAFETY: `data` is ours and as long as the length given; `dir` is open.
             let n = unsafe {
@@ -196,36 +292,60 @@ impl Reader {
     /// Where the descriptor `fd` of `pid` points (`/proc/PID/fd/FD`'s link: a path, or
     /// `pipe:[N]`, `socket:[N]`...), its first 4 KB.
     pub fn link(&mut self, pid: u32, fd: u32) -> Option<&str> {
-        let path = self.path_of(format_args!("/proc/{pid}/fd/{fd}"));
+        let (dir, path) = self.at(format_args!("/proc/{pid}/fd/{fd}"));
         // SAFETY: `path` ends with a NUL; `data` is ours and as long as the length given.
-        let n = unsafe { libc::readlink(path, self.data.as_mut_ptr().cast(), self.data.len()) };
+        let n = unsafe { libc::readlinkat(dir, path, self.data.as_mut_ptr().cast(), self.data.len()) };
         std::str::from_utf8(self.data.get(..usize::try_from(n).ok()?)?).ok()
     }
 
     /// The status (`stat(2)`) of the file the descriptor `fd` of `pid` is open on.
     pub fn target(&mut self, pid: u32, fd: u32) -> Option<libc::stat> {
-        let path = self.path_of(format_args!("/proc/{pid}/fd/{fd}"));
+        let (dir, path) = self.at(format_args!("/proc/{pid}/fd/{fd}"));
         let mut status = std::mem::MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: `path` ends with a NUL; `stat` fills `status` when it returns 0.
-        (unsafe { libc::stat(path, status.as_mut_ptr()) } == 0).then(|| unsafe { status.assume_init() })
+        // SAFETY: `path` ends with a NUL; `fstatat` fills `status` when it returns 0.
+        (unsafe { libc::fstatat(dir, path, status.as_mut_ptr(), 0) } == 0)
+            .then(|| unsafe { status.assume_init() })
     }
 
-    /// `path` with a NUL at its end, as the C calls take it (in `self.path`).
-    fn path_of(&mut self, path: fmt::Arguments) -> *const libc::c_char {
+    /// `path` as the `*at` calls take it: relative to the descriptor of `/proc` when it is
+    /// under `/proc` (`/proc` itself: `.`), with a NUL at its end (in `self.path`).
+    fn at(&mut self, path: fmt::Arguments) -> (libc::c_int, *const libc::c_char) {
         self.path.clear();
         let _ = self.path.write_fmt(path);
         self.path.push('\0');
-        self.path.as_ptr().cast()
+        let relative = match &self.proc {
+            Some(proc) if self.path == "/proc\0" => Some((proc.as_raw_fd(), c".".as_ptr())),
+            Some(proc) => {
+                self.path.strip_prefix("/proc/").map(|rest| (proc.as_raw_fd(), rest.as_ptr().cast()))
+            }
+            None => None,
+        };
+        relative.unwrap_or((libc::AT_FDCWD, self.path.as_ptr().cast()))
     }
 
     fn open(&mut self, path: fmt::Arguments, flags: libc::c_int) -> Option<OwnedFd> {
-        let path = self.path_of(path);
-        // SAFETY: `path` ends with a NUL. No O_CLOEXEC: the descriptor is closed before this
-        // single-threaded process could start another program (and musl's `open` spends a
-        // `fcntl` call on it).
-        let fd = unsafe { libc::open(path, flags | libc::O_NOCTTY) };
+        let (dir, path) = self.at(path);
+        // O_CLOEXEC costs nothing with `openat` (musl's `open` spends a `fcntl` call on it).
+        let flags = flags | libc::O_NOCTTY | libc::O_CLOEXEC;
+        // SAFETY: `path` ends with a NUL.
+        let mut fd = unsafe { libc::openat(dir, path, flags) };
+        if fd < 0
+            && io::Error::last_os_error().raw_os_error() == Some(libc::EMFILE)
+            && !self.unclosed.is_empty()
+        {
+            // Out of descriptors: close those kept open and try again.
+            self.close_all();
+            // SAFETY: as above; `path` still points into `self.path`, unchanged.
+            fd = unsafe { libc::openat(dir, path, flags) };
+        }
         // SAFETY: a descriptor `open` just returned is ours alone; dropping it closes it.
         (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.close_all();
     }
 }
 
@@ -234,6 +354,11 @@ impl Default for Reader {
         Reader::new()
     }
 }
+
+/// What `/proc`'s folder offset of a pid's entry adds to the pid (`TGID_OFFSET` of the
+/// kernel's fs/proc/base.c, the same since Linux 2.6: 256 entries of its own, `self`,
+/// `thread-self`).
+pub const PROC_PID_OFFSET: i64 = 258;
 
 /// The names in what `getdents64` returned: `struct linux_dirent64` records (an 8-byte inode
 /// number, an 8-byte offset, a 2-byte record length, a type byte, the name ended by a NUL).
@@ -262,26 +387,34 @@ pub fn state_word(state: char) -> &'static str {
 /// The job's processes among `all`: the group `module_group` and every descendant of
 /// `supervisor`, not the supervisor; newest first.
 pub fn job_processes(all: &[Stat], supervisor: u32, module_group: Option<u32>) -> Vec<Stat> {
+    job_order(all, supervisor, module_group).into_iter().map(|i| all[i].clone()).collect()
+}
+
+/// [`job_processes`] as places in `all`: nothing copied.
+fn job_order(all: &[Stat], supervisor: u32, module_group: Option<u32>) -> Vec<usize> {
     // Plain vectors, not hash sets: a few hundred entries, and no hashing code in a program
-    // copied to every host.
-    let mut members: Vec<u32> = Vec::with_capacity(all.len());
+    // copied to every host. `member[i]`: `all[i]` descends from the supervisor.
+    let mut member = vec![false; all.len()];
     let mut frontier = Vec::with_capacity(all.len());
     frontier.push(supervisor);
     while let Some(parent) = frontier.pop() {
-        for stat in all.iter().filter(|s| s.ppid == parent && s.pid != supervisor) {
-            if !members.contains(&stat.pid) {
-                members.push(stat.pid);
+        for (i, stat) in all.iter().enumerate() {
+            if stat.ppid == parent && stat.pid != supervisor && !member[i] {
+                member[i] = true;
                 frontier.push(stat.pid);
             }
         }
     }
-    let mut job: Vec<Stat> = all
-        .iter()
-        .filter(|s| s.pid != supervisor && (members.contains(&s.pid) || Some(s.pgrp) == module_group))
-        .cloned()
+    // Sorted by their keys, not moved about whole (a `Stat` is a hundred bytes); from the
+    // last, as a scan finds them by increasing pid, mostly the order they started in: the
+    // newest first then takes few steps.
+    let mut order: Vec<((u64, u32), usize)> = (0..all.len())
+        .rev()
+        .filter(|&i| all[i].pid != supervisor && (member[i] || Some(all[i].pgrp) == module_group))
+        .map(|i| ((all[i].start_time, all[i].pid), i))
         .collect();
-    sort_descending(&mut job, |s| (s.start_time, s.pid));
-    job
+    sort_descending(&mut order, |&(key, _)| key);
+    order.into_iter().map(|(_, i)| i).collect()
 }
 
 /// Sorts `items` by `key`, largest first, keeping the order of equal ones: an insertion sort,
@@ -381,14 +514,14 @@ pub fn of(running: &Running) -> Option<Value> {
     let window = PidWindow::read(supervisor.pid, &mut reader);
     let all = processes(&mut reader, window, &sup);
     let group = running.module_process.as_ref().map(|m| m.pid);
-    let job = job_processes(&all, supervisor.pid, group);
+    let job: Vec<&Stat> = job_order(&all, supervisor.pid, group).into_iter().map(|i| &all[i]).collect();
     let system = System::read(&mut reader);
 
     let mut processes = Vec::new();
     let (mut cpu, mut rss) = (0u64, 0u64);
     let mut io_total: Option<Io> = None;
     let mut writers = Vec::new();
-    for (n, stat) in job.iter().enumerate() {
+    for (n, &stat) in job.iter().enumerate() {
         cpu += stat.ticks;
         rss += stat.rss_pages;
         if has_run(stat) || n < MAX_PROCESSES {
@@ -502,7 +635,12 @@ pub const SCAN_MAX: usize = 200;
 /// walk reads the `stat` and `children` of each of the job's processes, which costs more per
 /// process but spares the others: it is taken when the window holds many processes.
 fn processes(reader: &mut Reader, window: PidWindow, supervisor: &Stat) -> Vec<Stat> {
-    let mut pids = reader.numbers(format_args!("/proc"), usize::MAX);
+    // Without a wrap of the pid counter, the window is the pids from the supervisor's up.
+    let from_supervisor = match window.last {
+        Some(last) if last >= window.supervisor => reader.pids_from(window.supervisor),
+        _ => None,
+    };
+    let mut pids = from_supervisor.unwrap_or_else(|| reader.numbers(format_args!("/proc"), usize::MAX));
     pids.retain(|&pid| window.holds(pid));
     if pids.len() > SCAN_MAX {
         if let Some(job) = walk(reader, supervisor) {
@@ -570,13 +708,8 @@ pub fn parse_io(text: &str) -> Option<Io> {
 /// The regular files `pids` hold open for writing, newest modification first, not those
 /// the supervisor holds itself (the module's captured output) and not devices.
 fn writing(pids: &[u32], supervisor: u32, reader: &mut Reader) -> Vec<Value> {
-    let own: Vec<(u64, u64)> = reader
-        .numbers(format_args!("/proc/{supervisor}/fd"), MAX_FDS)
-        .into_iter()
-        .filter_map(|fd| reader.target(supervisor, fd))
-        .filter(is_regular)
-        .map(|status| (status.st_dev, status.st_ino))
-        .collect();
+    // The supervisor's own files, read when the first regular file is met.
+    let mut own: Option<Vec<(u64, u64)>> = None;
     // Each path is looked at once (the job's processes share most of their descriptors).
     let mut paths_seen: Vec<String> = Vec::new();
     let mut files = Vec::new();
@@ -591,7 +724,19 @@ fn writing(pids: &[u32], supervisor: u32, reader: &mut Reader) -> Vec<Value> {
             }
             let path = path.to_string();
             let Some(status) = reader.target(pid, fd) else { continue };
-            if !is_regular(&status) || own.contains(&(status.st_dev, status.st_ino)) {
+            let regular = is_regular(&status);
+            if regular && own.is_none() {
+                own = Some(
+                    reader
+                        .numbers(format_args!("/proc/{supervisor}/fd"), MAX_FDS)
+                        .into_iter()
+                        .filter_map(|fd| reader.target(supervisor, fd))
+                        .filter(is_regular)
+                        .map(|status| (status.st_dev, status.st_ino))
+                        .collect(),
+                );
+            }
+            if !regular || own.as_ref().is_some_and(|own| own.contains(&(status.st_dev, status.st_ino))) {
                 paths_seen.push(path);
                 continue;
             }
@@ -641,10 +786,18 @@ impl System {
     fn read(reader: &mut Reader) -> System {
         // SAFETY: sysconf takes a plain integer and reads no memory of ours.
         let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
-        let uptime = reader
-            .read_text("/proc/uptime")
-            .and_then(|t| crate::decimal::parse_f64(t.split_whitespace().next()?))
-            .unwrap_or(0.0);
+        // The clock of `/proc/uptime` and of the start times in `stat` (in a time namespace
+        // too), read without a system call.
+        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `clock_gettime` fills `now`, which is ours.
+        let uptime = if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) } == 0 {
+            now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
+        } else {
+            reader
+                .read_text("/proc/uptime")
+                .and_then(|t| crate::decimal::parse_f64(t.split_whitespace().next()?))
+                .unwrap_or(0.0)
+        };
         System {
             ticks_per_sec: if ticks > 0 { ticks as f64 } else { 100.0 },
             page_size: if page > 0 { page as u64 } else { 4096 },
@@ -666,7 +819,12 @@ impl System {
 /// `progress` made to fit [`MAX_BYTES`]: the oldest tail lines go first, then the oldest
 /// listed processes, then the oldest written files, then the arguments.
 pub fn bounded(mut progress: Value) -> Value {
-    let size = |v: &Value| v.to_string().len();
+    let size = |v: &Value| {
+        // Counted as written, not kept: no text is built (through `Display`, whose code the
+        // program has anyway).
+        let mut counted = Counted(0);
+        write!(counted, "{v}").map_or(usize::MAX, |()| counted.0)
+    };
     while size(&progress) > MAX_BYTES {
         if let Some(lines) = progress.pointer_mut("/tail/lines").and_then(Value::as_array_mut) {
             if lines.len() > 1 {
@@ -694,6 +852,16 @@ pub fn bounded(mut progress: Value) -> Value {
         }
     }
     progress
+}
+
+/// A writer that counts the bytes written to it.
+struct Counted(usize);
+
+impl fmt::Write for Counted {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0 += text.len();
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -730,6 +898,13 @@ mod tests {
         let long = format!("7 ({}) S 1 1 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 1", "é".repeat(40));
         assert_eq!(Stat::parse(&long).unwrap().name(), "é".repeat(16), "cut at a character's boundary");
         assert_eq!(Stat::parse("12 (x) S 1"), None);
+        let odd = Stat::parse_bytes(b"8 (a\xffb) S 1 1 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 1").unwrap();
+        assert_eq!((odd.pid, odd.name()), (8, "a\u{fffd}b"), "a name that is not UTF-8 is kept, lossily");
+        assert_eq!(Stat::parse("9 (x) S -1 1 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 1"), None, "no sign");
+        assert_eq!(
+            Stat::parse("9 (x) S 1 1 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 99999999999999999999"),
+            None
+        );
         assert_eq!(Stat::parse(""), None);
         let me = Stat::read(std::process::id(), &mut Reader::new()).unwrap();
         assert_eq!(me.pid, std::process::id());
@@ -752,6 +927,12 @@ mod tests {
         assert_eq!(pids(job_processes(&all, 10, Some(11))), [15, 13, 14, 12, 11]);
         assert_eq!(pids(job_processes(&all, 10, None)), [13, 14, 12, 11]);
         assert_eq!(pids(job_processes(&all, 99, None)), Vec::<u32>::new());
+        // In any order found (a walk's), the same order out.
+        let mut shuffled = all.clone();
+        shuffled.swap(1, 5);
+        shuffled.swap(2, 6);
+        shuffled.reverse();
+        assert_eq!(pids(job_processes(&shuffled, 10, Some(11))), [15, 13, 14, 12, 11]);
     }
 
     #[test]
@@ -885,6 +1066,80 @@ mod tests {
         assert!(reader.read_bytes(me, "cmdline").is_some_and(|args| !args.is_empty()));
     }
 
+    /// The listing from a pid up starts at that pid and holds what the whole listing holds
+    /// from there: a process started after it (a child of this test) is in it.
+    #[test]
+    fn the_pids_from_a_live_process_up_are_those_of_the_whole_listing() {
+        let me = std::process::id();
+        let mut reader = Reader::new();
+        let mut child = Command::new("sleep").arg("30").stdin(Stdio::null()).spawn().unwrap();
+        let from_me = reader.pids_from(me).expect("the listing starts at this process");
+        let all = reader.numbers(format_args!("/proc"), usize::MAX);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(from_me.first(), Some(&me));
+        assert!(from_me.windows(2).all(|w| w[0] < w[1]), "increasing: {from_me:?}");
+        // The child ran all along (other tests' processes come and go in between).
+        assert!(all.contains(&child.id()));
+        if child.id() > me {
+            assert!(from_me.contains(&child.id()), "{from_me:?}");
+        }
+        // A pid with no process: no listing (the caller lists all of /proc).
+        let mut gone = Command::new("true").spawn().unwrap();
+        let gone_pid = gone.id();
+        gone.wait().unwrap();
+        assert_eq!(reader.pids_from(gone_pid), None);
+    }
+
+    /// Files read are closed in batches: none is left open by a reader that read more than a
+    /// batch, and its descriptors are closed when it is dropped, runs in a row or not.
+    #[test]
+    fn the_reader_closes_every_file_it_read() {
+        let me = std::process::id();
+        let stat_path = format!("/proc/{me}/stat");
+        let points_to_stat = |fd: libc::c_int| {
+            fs::read_link(format!("/proc/self/fd/{fd}")).is_ok_and(|p| p.to_str() == Some(&stat_path))
+        };
+        let mut reader = Reader::new();
+        for _ in 0..UNCLOSED * 2 + 3 {
+            assert!(Stat::read(me, &mut reader).is_some());
+        }
+        assert!(reader.unclosed.len() < UNCLOSED, "{}", reader.unclosed.len());
+        let kept = reader.unclosed.clone();
+        assert!(!kept.is_empty() && kept.iter().all(|&fd| points_to_stat(fd)));
+        drop(reader);
+        assert!(!kept.iter().any(|&fd| points_to_stat(fd)), "closed with the reader: {kept:?}");
+
+        // Descriptors with a gap between them (one closed by someone else).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("held");
+        fs::write(&path, "x").unwrap();
+        let open = || File::open(&path).unwrap();
+        let (a, b, c) = (open(), open(), open());
+        let fds = [a.as_raw_fd(), c.as_raw_fd()];
+        drop(b);
+        let mut reader = Reader::new();
+        reader.unclosed.extend([a.into_raw_fd(), c.into_raw_fd()]);
+        reader.close_all();
+        let points_to_held =
+            |fd: libc::c_int| fs::read_link(format!("/proc/self/fd/{fd}")).is_ok_and(|p| p == path);
+        assert!(!fds.iter().any(|&fd| points_to_held(fd)), "{fds:?}");
+        assert!(reader.unclosed.is_empty());
+    }
+
+    #[test]
+    fn ages_are_counted_on_the_clock_of_proc_uptime() {
+        let uptime = |text: String| text.split_whitespace().next().unwrap().parse::<f64>().unwrap();
+        let before = uptime(fs::read_to_string("/proc/uptime").unwrap());
+        let system = System::read(&mut Reader::new());
+        let after = uptime(fs::read_to_string("/proc/uptime").unwrap());
+        assert!(
+            before - 0.01 <= system.uptime && system.uptime <= after + 0.01,
+            "{before} {} {after}",
+            system.uptime
+        );
+    }
+
     #[test]
     fn only_a_process_that_wrote_may_be_writing() {
         let io = |wchar| Some(Io { wchar, ..Io::default() });
@@ -938,6 +1193,9 @@ mod tests {
             "tail": {"path": "/x", "lines": (0..TAIL_LINES).map(|_| "\u{3}".repeat(200)).collect::<Vec<_>>()},
         });
         assert!(big.to_string().len() > MAX_BYTES);
+        let mut counted = Counted(0);
+        write!(counted, "{big}").unwrap();
+        assert_eq!(counted.0, big.to_string().len(), "the size counted is the text's");
         let small = bounded(big);
         assert!(small.to_string().len() <= MAX_BYTES, "{}", small.to_string().len());
         assert_eq!(small["totals"]["count"], 100, "the totals stay");
