@@ -259,7 +259,8 @@ class Poll5:
         durations = self.durations if modules else {host: [0, 0, 0] for host in self.durations}
         cfg = f"action_plugins = {ACTION_PLUGINS}\n" if side == "ours" else ""
         ansible, inventory = self.bench.sandbox(f"poll5-{side}", self.rtt_ms, self.hosts, cfg)
-        home_dir = Path.home() / f".ansible_async-{ansible.mark}"
+        # The sshd's sessions see its private root home as ~ (tests/harness/sshd.py).
+        home_dir = self.bench.sshd.root_home / f".ansible_async-{ansible.mark}"
         try:
             result = ansible.run(str(HERE / "ssh" / "poll5.yml"), inventory, pipelining=True, forks=self.hosts,
                                  library=self.bench.library(side, ansible.tmp), timeout=600,
@@ -282,16 +283,24 @@ class Poll5:
         return result.seconds, commands
 
 
+# The poll: 5 figure's runs in a round: (side, with its modules); each first in turn.
+POLL5_RUNS = (("stock", True), ("ours", True), ("ours", False))
+
+
 def poll5_figure(bench: Bench, options, data: dict) -> list[str]:
     figure = Poll5(bench, options.hosts, options.poll5_rtt)
     seconds = {side: [] for side in SIDES}
-    for n in range(options.rounds):
-        for side in (SIDES if n % 2 == 0 else SIDES[::-1]):
-            seconds[side].append(figure.run(side, verbose=False)[0])
-    counted = {side: figure.run(side, verbose=True)[1] for side in SIDES}
     # The target: ours within the modules' time plus what the same play costs ours with modules
-    # of 0 s (the launches, the status calls that see the ends, the cleanups).
-    overhead = statistics.median(figure.run("ours", verbose=False, modules=False)[0] for _ in range(options.rounds))
+    # of 0 s (the launches, the status calls that see the ends, the cleanups). That play runs in
+    # every round beside the others, so both halves of the comparison see the same load (on a
+    # shared machine, runs minutes apart do not).
+    without_modules = []
+    for n in range(options.rounds):
+        for side, modules in POLL5_RUNS[n % 3:] + POLL5_RUNS[:n % 3]:
+            took = figure.run(side, verbose=False, modules=modules)[0]
+            (seconds[side] if modules else without_modules).append(took)
+    counted = {side: figure.run(side, verbose=True)[1] for side in SIDES}
+    overhead = statistics.median(without_modules)
     # The play's modules, task by task: a task ends when its slowest host's module does.
     modules = sum(max(d[k] for d in figure.durations.values()) for k in range(3))
     per_task = {side: sum(len(c) for c in counted[side].values()) / (3 * options.hosts) for side in SIDES}
@@ -303,7 +312,7 @@ def poll5_figure(bench: Bench, options, data: dict) -> list[str]:
     data["poll5"] = {"durations": figure.durations, "modules_seconds": modules, "seconds": seconds,
                      "commands_per_task": per_task, "status_calls": calls, "echo": echoes,
                      "commands_per_status_call": per_call, "rtt_ms": options.poll5_rtt,
-                     "ours_without_modules_seconds": overhead}
+                     "ours_without_modules_seconds": overhead, "ours_without_modules": without_modules}
     stock, ours = statistics.median(seconds["stock"]), statistics.median(seconds["ours"])
     label = (f"{options.hosts}-host play, 3 `poll: 5` tasks, modules 3–12 s ({modules:.1f} s of them), "
              f"`~/` async dir, pipelining on, round trip {options.poll5_rtt:g} ms")
