@@ -314,11 +314,17 @@ def poll5_figure(bench: Bench, options, data: dict) -> list[str]:
                      "commands_per_status_call": per_call, "rtt_ms": options.poll5_rtt,
                      "ours_without_modules_seconds": overhead, "ours_without_modules": without_modules}
     stock, ours = statistics.median(seconds["stock"]), statistics.median(seconds["ours"])
+    # What the modules add to ours' play, round by round (both runs of a round see the same
+    # load): the target is that this is the modules' time, nothing more.
+    added = [with_modules - without for with_modules, without in zip(seconds["ours"], without_modules)]
+    data["poll5"]["ours_added_by_modules"] = added
     label = (f"{options.hosts}-host play, 3 `poll: 5` tasks, modules 3–12 s ({modules:.1f} s of them), "
              f"`~/` async dir, pipelining on, round trip {options.poll5_rtt:g} ms")
     rows = [f"| {label} | s | {stock:.1f} ({min(seconds['stock']):.1f}–{max(seconds['stock']):.1f}) | "
             f"{ours:.1f} ({min(seconds['ours']):.1f}–{max(seconds['ours']):.1f}) | {stock / ours:.2f}× | "
-            f"ours ≤ {modules:.1f} + {overhead:.1f} (the play with 0 s modules) {'✓' if ours <= modules + overhead else '✗'} |",
+            f"ours ≤ {modules:.1f} + {overhead:.1f} (the play with 0 s modules); per round, ours minus its play "
+            f"with 0 s modules: {statistics.median(added):.1f} ({min(added):.1f}–{max(added):.1f}) against "
+            f"{modules:.1f} {'✓' if statistics.median(added) <= modules else '✗'} |",
             f"| the same: SSH commands per status call (poll or cleanup) | commands | {per_call['stock']:.1f} | "
             f"{per_call['ours']:.1f} | | 1 |",
             f"| the same: SSH commands per task and host (launch, polls, cleanup) | commands | "
@@ -441,6 +447,10 @@ def run(options, tmp: Path, out: Path) -> None:
                     key = f"pipelining {'on' if pipelining else 'off'}, round trip {rtt:g} ms"
                     data["play"][key] = seconds
                     stock, ours = statistics.median(seconds["stock"]), statistics.median(seconds["ours"])
+    # What the modules add to ours' play, round by round (both runs of a round see the same
+    # load): the target is that this is the modules' time, nothing more.
+    added = [with_modules - without for with_modules, without in zip(seconds["ours"], without_modules)]
+    data["poll5"]["ours_added_by_modules"] = added
                     target = "≥ 1.3×" if pipelining else "≥ 1×"
                     ok = stock / ours >= (1.3 if pipelining else 1.0)
                     rows.append(f"| {options.hosts}-host play, {key} | s | {stock:.1f} ({min(seconds['stock']):.1f}–"
