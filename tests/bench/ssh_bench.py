@@ -447,10 +447,6 @@ def run(options, tmp: Path, out: Path) -> None:
                     key = f"pipelining {'on' if pipelining else 'off'}, round trip {rtt:g} ms"
                     data["play"][key] = seconds
                     stock, ours = statistics.median(seconds["stock"]), statistics.median(seconds["ours"])
-    # What the modules add to ours' play, round by round (both runs of a round see the same
-    # load): the target is that this is the modules' time, nothing more.
-    added = [with_modules - without for with_modules, without in zip(seconds["ours"], without_modules)]
-    data["poll5"]["ours_added_by_modules"] = added
                     target = "≥ 1.3×" if pipelining else "≥ 1×"
                     ok = stock / ours >= (1.3 if pipelining else 1.0)
                     rows.append(f"| {options.hosts}-host play, {key} | s | {stock:.1f} ({min(seconds['stock']):.1f}–"
