@@ -18,17 +18,12 @@ from pathlib import Path
 
 import pytest
 
-# tests/bench/ssh_bench.py imports this module as `harness.ssh_sandbox` with tests/ on sys.path;
-# kept for a script that puts only tests/harness there.
-if str(Path(__file__).resolve().parents[1]) not in sys.path:
-    sys.path.append(str(Path(__file__).resolve().parents[1]))
-
-from harness.controllers import Controller, controller  # noqa: E402,F401 (ssh_bench)
-from harness.env import ansible_env  # noqa: E402
-from harness.paths import LIBRARY, REPO  # noqa: E402
-from harness.procs import environ, is_alive, kill_all, pids_with_env, processes_matching  # noqa: E402
-from harness.recap import assert_recap_ok, parse_recap  # noqa: E402
-from harness.sshd import Sshd, running_sshd  # noqa: E402,F401 (ssh_bench)
+from harness.controllers import Controller, controller  # noqa: F401 (ssh_bench)
+from harness.env import ansible_env
+from harness.paths import LIBRARY, REPO
+from harness.procs import environ, is_alive, kill_all, pids_with_env, processes_matching
+from harness.recap import assert_recap_ok, parse_recap
+from harness.sshd import Sshd, running_sshd  # noqa: F401 (ssh_bench)
 
 # The name of the environment variable every playbook here sets on its tasks (play-level
 # `environment:`): async jobs inherit it, so a test can find (and stop) exactly its own jobs.
