@@ -386,12 +386,7 @@ pub fn state_word(state: char) -> &'static str {
 
 /// The job's processes among `all`: the group `module_group` and every descendant of
 /// `supervisor`, not the supervisor; newest first.
-pub fn job_processes(all: &[Stat], supervisor: u32, module_group: Option<u32>) -> Vec<Stat> {
-    job_order(all, supervisor, module_group).into_iter().map(|i| all[i].clone()).collect()
-}
-
-/// [`job_processes`] as places in `all`: nothing copied.
-fn job_order(all: &[Stat], supervisor: u32, module_group: Option<u32>) -> Vec<usize> {
+pub fn job_processes(all: &[Stat], supervisor: u32, module_group: Option<u32>) -> Vec<&Stat> {
     // Plain vectors, not hash sets: a few hundred entries, and no hashing code in a program
     // copied to every host. `member[i]`: `all[i]` descends from the supervisor.
     let mut member = vec![false; all.len()];
@@ -414,7 +409,7 @@ fn job_order(all: &[Stat], supervisor: u32, module_group: Option<u32>) -> Vec<us
         .map(|i| ((all[i].start_time, all[i].pid), i))
         .collect();
     sort_descending(&mut order, |&(key, _)| key);
-    order.into_iter().map(|(_, i)| i).collect()
+    order.into_iter().map(|(_, i)| &all[i]).collect()
 }
 
 /// Sorts `items` by `key`, largest first, keeping the order of equal ones: an insertion sort,
@@ -514,7 +509,7 @@ pub fn of(running: &Running) -> Option<Value> {
     let window = PidWindow::read(supervisor.pid, &mut reader);
     let all = processes(&mut reader, window, &sup);
     let group = running.module_process.as_ref().map(|m| m.pid);
-    let job: Vec<&Stat> = job_order(&all, supervisor.pid, group).into_iter().map(|i| &all[i]).collect();
+    let job = job_processes(&all, supervisor.pid, group);
     let system = System::read(&mut reader);
 
     let mut processes = Vec::new();
@@ -923,7 +918,7 @@ mod tests {
             stat(15, 1, 11, 10), // of the module's group, escaped elsewhere
             stat(20, 1, 20, 11), // another process
         ];
-        let pids = |job: Vec<Stat>| job.iter().map(|s| s.pid).collect::<Vec<_>>();
+        let pids = |job: Vec<&Stat>| job.iter().map(|s| s.pid).collect::<Vec<_>>();
         assert_eq!(pids(job_processes(&all, 10, Some(11))), [15, 13, 14, 12, 11]);
         assert_eq!(pids(job_processes(&all, 10, None)), [13, 14, 12, 11]);
         assert_eq!(pids(job_processes(&all, 99, None)), Vec::<u32>::new());
@@ -966,7 +961,7 @@ mod tests {
             .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let (walked, scanned) = loop {
-            let pids = |job: Vec<Stat>| {
+            let pids = |job: Vec<&Stat>| {
                 let mut pids: Vec<u32> = job.iter().map(|s| s.pid).collect();
                 pids.sort_unstable();
                 pids
@@ -1096,13 +1091,17 @@ mod tests {
     #[test]
     fn the_reader_closes_every_file_it_read() {
         let me = std::process::id();
-        let stat_path = format!("/proc/{me}/stat");
+        // This test thread's own `stat`, which no other test reads: a descriptor another test
+        // opens meanwhile (they run in threads of this process) never points to it.
+        // SAFETY: gettid takes nothing and cannot fail.
+        let file = format!("task/{}/stat", unsafe { libc::gettid() });
+        let stat_path = format!("/proc/{me}/{file}");
         let points_to_stat = |fd: libc::c_int| {
             fs::read_link(format!("/proc/self/fd/{fd}")).is_ok_and(|p| p.to_str() == Some(&stat_path))
         };
         let mut reader = Reader::new();
         for _ in 0..UNCLOSED * 2 + 3 {
-            assert!(Stat::read(me, &mut reader).is_some());
+            assert!(reader.read_bytes(me, &file).is_some());
         }
         assert!(reader.unclosed.len() < UNCLOSED, "{}", reader.unclosed.len());
         let kept = reader.unclosed.clone();
